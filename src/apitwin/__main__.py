@@ -1,0 +1,3 @@
+from apitwin.cli import main
+
+main()

@@ -1,0 +1,190 @@
+"""Builds the one ASGI app: every twin mounted at /<twin>/<its real base path> (or at its real base path
+alone), the admin API at /__apitwin, and an index at /.
+
+Request stages: connexion routing → security (auth.Authenticator: 401, 429) → request validation (400) →
+resolver endpoint (role check 403, content negotiation 406) → behaviour or engine → store → rendering.
+Every failure on the way is rendered in the owning twin's error format by the handlers below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from apitwin.admin import PREFIX as ADMIN_PREFIX
+from apitwin.admin import admin_routes
+from apitwin.auth import RateLimit
+from apitwin.clock import Clock
+from apitwin.errors import ErrorKind, TwinError, plain_error
+from apitwin.rendering import JSON, XML, negotiate, render
+from apitwin.runtime import LiveTwin, Runtime
+from apitwin.spec import load_raw
+from apitwin.store import Store
+from apitwin.twins import Twin, select
+
+logger = logging.getLogger("apitwin")
+
+
+def create_app(
+    twin_names: Iterable[str] | None = None,
+    *,
+    data: Path | None = None,
+    store: Store | None = None,
+    clock: Clock | None = None,
+    prefixed: bool | None = None,
+    reset: bool = False,
+    rate_limits: Mapping[str, RateLimit | None] | None = None,
+    validate_responses: bool = False,
+) -> Starlette:
+    """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
+    memory. `prefixed` defaults to True when serving every twin and False when twins are named."""
+    from connexion import AsyncApp
+    from connexion.options import SwaggerUIOptions
+
+    names = list(twin_names or [])
+    twins: list[Twin] = select(names)
+    runtime = Runtime(
+        twins,
+        store=store or Store(data),
+        clock=clock,
+        prefixed=(not names) if prefixed is None else prefixed,
+        rate_limits=rate_limits,
+    )
+    runtime.seed(reset=reset)
+
+    from apitwin.resolver import TwinResolver
+    from apitwin.spec import load_resolved
+
+    logging.getLogger("connexion").setLevel(logging.ERROR)  # it logs every 4xx at WARNING
+    api = AsyncApp(__name__)
+    for live in runtime.twins.values():
+        api.add_api(
+            load_raw(live.twin.spec_path),
+            base_path=live.mount_path,
+            name=live.twin.name,
+            resolver=TwinResolver(live, load_resolved(live.twin.spec_path)),
+            security_map=_security_map(live),
+            strict_validation=False,  # real services ignore query parameters they do not know
+            validate_responses=validate_responses,
+            swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
+        )
+    handlers = _ErrorHandlers(runtime)
+    from connexion.exceptions import ProblemException
+    from starlette.exceptions import HTTPException
+
+    api.add_error_handler(TwinError, handlers.twin_error)
+    api.add_error_handler(ProblemException, handlers.problem)
+    api.add_error_handler(HTTPException, handlers.problem)
+    api.add_error_handler(UnicodeDecodeError, handlers.bad_encoding)
+    api.add_error_handler(Exception, handlers.unexpected)
+
+    async def index(request: Request) -> Response:
+        return JSONResponse(describe(runtime, str(request.base_url).rstrip("/")))
+
+    app = Starlette(
+        routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=api)],
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def describe(runtime: Runtime, origin: str) -> dict[str, Any]:
+    """Every twin with its base URL, spec, docs and a credential a client can send."""
+    twins = []
+    for live in runtime.twins.values():
+        base = origin + live.mount_path
+        credentials = live.credentials()
+        twins.append(
+            {
+                "name": live.twin.name,
+                "title": live.twin.title,
+                "base_url": base,
+                "spec_url": f"{base}/openapi.json",
+                "docs_url": f"{base}/ui/",
+                "credential": credentials[0]["credential"] if credentials else None,
+                "send_as": live.twin.auth_hint.format(credential=credentials[0]["credential"]) if credentials else None,
+            }
+        )
+    return {"twins": twins, "admin": origin + ADMIN_PREFIX}
+
+
+def _security_map(live: LiveTwin) -> dict[str, type]:
+    from apitwin.auth import security_map
+
+    return security_map(live.authenticator)
+
+
+class _ErrorHandlers:
+    """App-global connexion error handlers; each picks the owning twin from the request path."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def twin_error(self, request: Any, exc: TwinError) -> Any:
+        return self._render(request, exc)
+
+    def problem(self, request: Any, exc: Any) -> Any:
+        status = int(getattr(exc, "status_code", None) or getattr(exc, "status", None) or 500)
+        detail = getattr(exc, "detail", None) or getattr(exc, "title", None) or "Error"
+        kind = ErrorKind.from_status(status)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if kind is ErrorKind.NOT_FOUND:
+            detail = "The requested resource could not be found"
+        if kind is ErrorKind.METHOD_NOT_ALLOWED:
+            allowed = self._allowed_methods(request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        return self._render(request, TwinError(kind, str(detail), headers=headers, status=status))
+
+    def bad_encoding(self, request: Any, exc: UnicodeDecodeError) -> Any:
+        return self._render(request, TwinError(ErrorKind.INVALID, "The request body is not valid UTF-8"))
+
+    def unexpected(self, request: Any, exc: Exception) -> Any:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return self._render(request, TwinError(ErrorKind.SERVER, "Internal error"))
+
+    def _render(self, request: Any, error: TwinError) -> Any:
+        from connexion.lifecycle import ConnexionResponse
+
+        live = self.runtime.twin_for_path(request.url.path)
+        shape = live.twin.error_shape if live else plain_error
+        offered = (JSON, XML) if live and live.model.conventions and _offers_xml(live) else (JSON,)
+        media_type = negotiate(request.headers.get("accept"), offered) or JSON
+        body = render(dict(shape(error)), media_type, {"xml": {"name": "error"}})
+        return ConnexionResponse(
+            status_code=error.status_code,
+            mimetype=media_type,
+            content_type=media_type,
+            body=body,
+            headers=dict(error.headers),
+        )
+
+    def _allowed_methods(self, path: str) -> list[str]:
+        """The methods the spec documents for a path (connexion's own Allow lists only one route's)."""
+        live = self.runtime.twin_for_path(path)
+        if live is None:
+            return []
+        relative = path[len(live.mount_path) :] or "/"
+        methods = {
+            route.method
+            for route in live.model.routes.values()
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)), relative)
+        }
+        return sorted(methods)
+
+
+def _offers_xml(live: LiveTwin) -> bool:
+    return any(XML in route.media_types for route in live.model.routes.values())
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2)

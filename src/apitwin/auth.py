@@ -1,0 +1,147 @@
+"""Who is calling: each twin's credentials, roles and rate limit, plugged into connexion's security layer.
+
+Credentials live in the store (table `<twin>/credentials`, seeded from fixtures), so a reset restores them.
+connexion extracts the credential as the spec's security scheme says (header API key, bearer token, basic
+user/password); `Authenticator` decides who that is, or answers 401, or 429 past the rate limit.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from apitwin.clock import Clock
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.store import Store
+
+Principal = Mapping[str, Any]
+CREDENTIALS = "credentials"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    window_seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """'100/300' means 100 requests per 300 seconds."""
+        try:
+            count, window = text.split("/", 1)
+            limit = cls(int(count), float(window))
+        except ValueError:
+            raise ValueError(f"a rate limit is REQUESTS/SECONDS, e.g. 100/300, not {text!r}") from None
+        if limit.requests < 1 or limit.window_seconds <= 0:
+            raise ValueError("a rate limit needs at least 1 request and a positive window")
+        return limit
+
+
+class RateLimiter:
+    """Sliding window per credential, on the twin's clock."""
+
+    def __init__(self, limit: RateLimit | None, clock: Clock) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._hits: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+
+    def hit(self, key: str) -> None:
+        if self.limit is None:
+            return
+        now = self._clock.timestamp()
+        hits = self._hits[key]
+        while hits and hits[0] <= now - self.limit.window_seconds:
+            hits.popleft()
+        if len(hits) >= self.limit.requests:
+            retry_after = max(1, math.ceil(hits[0] + self.limit.window_seconds - now))
+            raise TwinError(
+                ErrorKind.RATE_LIMITED,
+                "Too many requests",
+                details=f"The limit is {self.limit.requests} requests per {self.limit.window_seconds:g} seconds",
+                headers={"Retry-After": str(retry_after)},
+            )
+        hits.append(now)
+
+    def reset(self) -> None:
+        self._hits.clear()
+
+
+CredentialReader = Callable[[str, Any], str | None]
+"""Turns what connexion extracted for a scheme kind ('apiKey', 'bearer', 'basic') into the credential
+string stored for the twin, or None when it is malformed."""
+
+
+def whole_value(kind: str, extracted: Any) -> str | None:
+    if kind == "basic":
+        username, password = extracted
+        return str(username or password) or None  # the key as user name, or as password
+    return str(extracted) if extracted else None
+
+
+def organization_key(kind: str, extracted: Any) -> str | None:
+    """Datascaphe: `{organization code}:{api key}`, both parts present."""
+    value = str(extracted or "")
+    org, sep, key = value.partition(":")
+    return value if sep and org.strip() and key.strip() else None
+
+
+class Authenticator:
+    def __init__(
+        self,
+        twin: str,
+        store: Store,
+        limiter: RateLimiter,
+        read_credential: CredentialReader = whole_value,
+        roles: Sequence[str] = (),
+        malformed_message: str = "Malformed credentials",
+        invalid_message: str = "Invalid credentials",
+    ) -> None:
+        self.twin = twin
+        self._store = store
+        self._limiter = limiter
+        self._read = read_credential
+        self.roles = tuple(roles)
+        self._malformed = malformed_message
+        self._invalid = invalid_message
+
+    def authenticate(self, kind: str, extracted: Any) -> dict[str, Any]:
+        credential = self._read(kind, extracted)
+        if credential is None:
+            raise TwinError(ErrorKind.UNAUTHENTICATED, self._malformed)
+        record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
+        if record is None or not record.get("active", True):
+            raise TwinError(ErrorKind.UNAUTHENTICATED, self._invalid)
+        self._limiter.hit(credential)
+        return {**record, "sub": record.get("name", "caller")}
+
+    def authorize(self, principal: Principal, required_role: str | None) -> None:
+        """403 unless the caller's role ranks at least `required_role` in this twin's role order."""
+        if required_role is None or not self.roles:
+            return
+        held = principal.get("role")
+        if held not in self.roles or self.roles.index(held) < self.roles.index(required_role):
+            raise TwinError(ErrorKind.FORBIDDEN, f"This action needs the {required_role} role; your API key is {held}")
+
+
+def security_map(authenticator: Authenticator) -> dict[str, type]:
+    """connexion security handler classes whose check is `authenticator`, one per scheme kind."""
+    from connexion.security import ApiKeySecurityHandler, BasicSecurityHandler, BearerSecurityHandler
+
+    def verifier(kind: str) -> Callable[..., dict[str, Any]]:
+        if kind == "basic":
+            return lambda username, password, **_: authenticator.authenticate(kind, (username, password))
+        return lambda value, *_, **__: authenticator.authenticate(kind, value)
+
+    def handler(base: type, kind: str) -> type:
+        def resolve(self: object, scheme: Mapping[str, Any]) -> Callable[..., dict[str, Any]]:
+            return verifier(kind)
+
+        return type(f"Twin{base.__name__}", (base,), {"_resolve_func": resolve})
+
+    return {
+        "apiKey": handler(ApiKeySecurityHandler, "apiKey"),
+        "bearer": handler(BearerSecurityHandler, "bearer"),
+        "basic": handler(BasicSecurityHandler, "basic"),
+    }

@@ -1,0 +1,208 @@
+"""The `apitwin` command. Commands are thin; heavy imports (connexion, schemathesis, the spec validator)
+happen inside them so `apitwin --help` stays instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_DATA = Path(".apitwin/db.json")
+
+
+def _twin_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from apitwin.twins import TWINS
+
+    unknown = sorted(set(value) - set(TWINS))
+    if unknown:
+        raise click.BadParameter(f"unknown twin(s) {', '.join(unknown)}; choose from {', '.join(TWINS)}")
+    return value
+
+
+def _rate_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, object]:
+    from apitwin.auth import RateLimit
+    from apitwin.twins import TWINS
+
+    limits: dict[str, object] = {}
+    for item in value:
+        name, sep, spec = item.partition("=")
+        if not sep or name not in TWINS:
+            raise click.BadParameter(
+                f"expected TWIN=REQUESTS/SECONDS or TWIN=off, e.g. datascale=100/300, not {item!r}"
+            )
+        try:
+            limits[name] = None if spec == "off" else RateLimit.parse(spec)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return limits
+
+
+@click.group()
+@click.version_option(package_name="apitwin")
+def main() -> None:
+    """Stateful twins of data-platform APIs, and contract tests against them or the real thing."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="TinyDB store file, created and seeded from fixtures on first start.",
+)
+@click.option("--memory", is_flag=True, help="Keep state in memory only (nothing written to disk).")
+@click.option(
+    "--api",
+    "apis",
+    multiple=True,
+    callback=_twin_names,
+    help="Serve only this twin, at its real base path with no /<twin> prefix. Repeatable.",
+)
+@click.option("--reset", is_flag=True, help="Reseed the served twins from fixtures before serving.")
+@click.option(
+    "--rate-limit",
+    "rate_limits",
+    multiple=True,
+    callback=_rate_limits,
+    metavar="TWIN=N/SECONDS",
+    help="Override a twin's rate limit, e.g. datascale=5/60, or datascale=off.",
+)
+@click.option("--validate-responses", is_flag=True, help="Check every answer against the spec (500 if not).")
+def serve(
+    host: str,
+    port: int,
+    data: Path,
+    memory: bool,
+    apis: tuple[str, ...],
+    reset: bool,
+    rate_limits: dict[str, object],
+    validate_responses: bool,
+) -> None:
+    """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
+    import uvicorn
+
+    from apitwin.app import create_app, describe
+
+    app = create_app(
+        list(apis),
+        data=None if memory else data,
+        reset=reset,
+        rate_limits=rate_limits,  # type: ignore[arg-type]
+        validate_responses=validate_responses,
+    )
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", workers=1)
+    server = uvicorn.Server(config)
+
+    original_startup = server.startup
+
+    async def startup(sockets: object = None) -> None:
+        await original_startup(sockets)  # type: ignore[arg-type]
+        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+        origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{bound}"
+        overview = describe(app.state.runtime, origin)
+        click.echo(f"apitwin serving {len(overview['twins'])} twin(s); state in {'memory' if memory else data}")
+        for twin in overview["twins"]:
+            click.echo(f"  {twin['name']:<11} {twin['base_url']}")
+            click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
+        click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, clock)")
+        sys.stdout.flush()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print {twin: credential} as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Every credential of every twin, with its role.")
+def credentials(as_json: bool, show_all: bool) -> None:
+    """The credential string a client sends to each twin (from the committed fixtures)."""
+    from apitwin.twins import TWINS
+
+    table = {
+        name: json.loads(twin.fixtures_path.read_text(encoding="utf-8"))["credentials"] for name, twin in TWINS.items()
+    }
+    if as_json:
+        data = table if show_all else {name: creds[0]["credential"] for name, creds in table.items()}
+        click.echo(json.dumps(data, indent=2))
+        return
+    for name, creds in table.items():
+        for cred in creds if show_all else creds[:1]:
+            role = cred.get("role") or cred.get("workspace") or ""
+            note = "" if cred.get("active", True) else " (revoked)"
+            click.echo(f"{name:<11} {TWINS[name].auth_hint.format(credential=cred['credential'])}  {role}{note}")
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder to write to (default: the project's fixtures/).",
+)
+@click.argument("names", nargs=-1, callback=_twin_names)
+def fixtures(out: Path | None, names: tuple[str, ...]) -> None:
+    """Regenerate fixture files from the fixed Faker seed."""
+    from apitwin.fixtures import write_fixtures
+    from apitwin.spec import FIXTURES_DIR
+
+    folder = out or FIXTURES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in write_fixtures(folder, list(names)):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("specs", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def lint(specs: tuple[Path, ...]) -> None:
+    """Validate specs (openapi-spec-validator) and check what it misses: links, examples, handlers,
+    fixtures. Without arguments, every twin's spec. Exits 1 on any finding."""
+    from apitwin.lint import lint_specs
+
+    problems = lint_specs(list(specs) or None)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        raise SystemExit(1)
+    click.echo("no problems")
+
+
+@main.command()
+@click.option(
+    "--api",
+    "api",
+    required=True,
+    callback=lambda c, p, v: _twin_names(c, p, (v,))[0],
+    help="The twin whose spec to test.",
+)
+@click.option(
+    "--target", default=None, metavar="URL", help="Base URL of a real deployment (default: a twin started for the run)."
+)
+@click.option(
+    "--auth",
+    "credential",
+    default=None,
+    envvar="APITWIN_AUTH",
+    metavar="CREDENTIAL",
+    help="Credential for --target, in the API's scheme (env APITWIN_AUTH).",
+)
+@click.option(
+    "--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a JUnit XML report."
+)
+@click.option("--max-examples", default=25, show_default=True, type=int, help="Examples per operation and phase.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Hypothesis seed, for exact reruns.")
+def check(
+    api: str, target: str | None, credential: str | None, junit: Path | None, max_examples: int, seed: int
+) -> None:
+    """Run Schemathesis (every check, positive and negative data, stateful links) against a twin or a
+    real deployment. Exits non-zero on any failure."""
+    from apitwin.contract import run_check
+
+    raise SystemExit(
+        run_check(api, target=target, credential=credential, junit=junit, max_examples=max_examples, seed=seed)
+    )

@@ -1,0 +1,194 @@
+"""Collections: a twin's resources as the spec describes them, stored in the shared Store.
+
+A Collection applies what the resource schema says: read-only fields are ignored on input, write-only
+fields never leave the store, unset properties take their schema default or null, ids and timestamps are
+set by the server, and declared references must point at existing documents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from apitwin.clock import Clock
+from apitwin.engine.routes import CollectionDef, Conventions
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.store import Doc, Store
+
+
+class TwinState:
+    """One twin's view of the store: its collections, its clock, its conventions."""
+
+    def __init__(
+        self,
+        name: str,
+        store: Store,
+        clock: Clock,
+        conventions: Conventions,
+        collections: Mapping[str, CollectionDef],
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.clock = clock
+        self.conventions = conventions
+        self.definitions = collections
+
+    def collection(self, name: str) -> Collection:
+        if name not in self.definitions:
+            raise KeyError(f"{self.name} has no collection {name!r}")
+        return Collection(self, self.definitions[name])
+
+    def timestamp(self, moment: datetime | None = None) -> str | int:
+        """A server-set time, written the way this API writes dates."""
+        moment = moment or self.clock.now()
+        if self.conventions.date_format == "epoch_ms":
+            return int(moment.timestamp() * 1000)
+        if self.conventions.date_format == "iso":
+            return moment.isoformat().replace("+00:00", "Z")
+        return moment.strftime(self.conventions.date_format)
+
+
+class Collection:
+    def __init__(self, state: TwinState, definition: CollectionDef) -> None:
+        self.state = state
+        self.definition = definition
+        self.table = f"{state.name}/{definition.name}"
+        self._store = state.store
+
+    # reading
+
+    def find(self, doc_id: Any) -> Doc | None:
+        return self._store.get(self.table, str(doc_id))
+
+    def get(self, doc_id: Any) -> Doc:
+        doc = self.find(doc_id)
+        if doc is None:
+            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} not found")
+        return doc
+
+    def all(self) -> list[Doc]:
+        docs = self._store.all(self.table)
+        if self.definition.id_style == "serial":
+            docs.sort(key=lambda doc: int(doc.get(self.definition.id_field) or 0))
+        return docs
+
+    def public(self, doc: Mapping[str, Any]) -> Doc:
+        """The document as the API shows it: write-only fields removed."""
+        hidden = self.definition.write_only()
+        return {key: value for key, value in doc.items() if key not in hidden}
+
+    # writing
+
+    def create(self, body: Mapping[str, Any] | None, **server_fields: Any) -> Doc:
+        """Create from client input (read-only fields dropped) plus fields the server sets."""
+        with self._store.transaction():
+            given = self._writable(body)
+            self._check_references(given)
+            doc = {name: self._default(prop) for name, prop in self.definition.properties.items()}
+            doc.update(given)
+            doc.update(server_fields)
+            doc_id = doc.get(self.definition.id_field)
+            if self.definition.id_style == "serial":
+                doc_id = self._store.next_serial(self.table)
+            elif self.definition.id_style == "uuid" and not doc_id:
+                doc_id = str(uuid.uuid4())
+            if doc_id is None or doc_id == "":
+                raise TwinError(ErrorKind.INVALID, f"{self.definition.id_field} is required")
+            if self.find(doc_id) is not None:
+                raise TwinError(ErrorKind.CONFLICT, f"{self._noun} {doc_id} already exists")
+            doc[self.definition.id_field] = doc_id
+            now = self.state.timestamp()
+            for stamp in (self.definition.created, self.definition.updated):
+                if stamp:
+                    doc[stamp] = now
+            self._store.insert(self.table, str(doc_id), doc)
+            return doc
+
+    def update(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
+        """Partial update from client input; fields the client may not write are ignored."""
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            changes = self._writable(body)
+            self._check_references(changes)
+            doc.update(changes)
+            return self._save(doc_id, doc)
+
+    def replace(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
+        """Whole-document replace: writable fields not given fall back to their defaults."""
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            read_only = self.definition.read_only()
+            given = self._writable(body)
+            self._check_references(given)
+            for name, prop in self.definition.properties.items():
+                if name not in read_only and prop.get("writeOnly") is not True:
+                    doc[name] = given.get(name, self._default(prop))
+            doc.update(given)
+            return self._save(doc_id, doc)
+
+    def set(self, doc_id: Any, fields: Mapping[str, Any]) -> Doc:
+        """Server-side change of any fields, read-only ones included (refresh, state transitions)."""
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            doc.update(fields)
+            return self._save(doc_id, doc)
+
+    def upsert_many(self, docs: list[Mapping[str, Any]]) -> tuple[int, int]:
+        """Store server-built documents in one write; returns (added, modified). Known documents keep their
+        creation time; every one gets a new update time."""
+        with self._store.transaction():
+            now = self.state.timestamp()
+            added = 0
+            stored: list[tuple[str, Doc]] = []
+            for given in docs:
+                doc = dict(given)
+                doc_id = str(doc[self.definition.id_field])
+                existing = self.find(doc_id)
+                if existing is None:
+                    added += 1
+                    if self.definition.created:
+                        doc[self.definition.created] = now
+                elif self.definition.created:
+                    doc[self.definition.created] = existing.get(self.definition.created)
+                if self.definition.updated:
+                    doc[self.definition.updated] = now
+                stored.append((doc_id, doc))
+            self._store.put_many(self.table, stored)
+            return added, len(stored) - added
+
+    def delete(self, doc_id: Any) -> None:
+        if not self._store.delete(self.table, str(doc_id)):
+            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} not found")
+
+    # helpers
+
+    @property
+    def _noun(self) -> str:
+        return self.definition.name.rstrip("s").replace("_", " ").capitalize()
+
+    def _writable(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not body:
+            return {}
+        if not isinstance(body, Mapping):
+            raise TwinError(ErrorKind.INVALID, "the request body must be a JSON object")
+        read_only = self.definition.read_only()
+        known = self.definition.properties
+        return {key: value for key, value in body.items() if key in known and key not in read_only}
+
+    def _check_references(self, fields: Mapping[str, Any]) -> None:
+        for name, target in self.definition.references.items():
+            value = fields.get(name)
+            if value is not None and self.state.collection(target).find(value) is None:
+                raise TwinError(ErrorKind.INVALID, f"{name}: no {target.rstrip('s').replace('_', ' ')} with id {value}")
+
+    def _save(self, doc_id: Any, doc: Doc) -> Doc:
+        if self.definition.updated:
+            doc[self.definition.updated] = self.state.timestamp()
+        self._store.put(self.table, str(doc_id), doc)
+        return doc
+
+    @staticmethod
+    def _default(prop: Mapping[str, Any]) -> Any:
+        return prop.get("default")

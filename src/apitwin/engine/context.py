@@ -1,0 +1,43 @@
+"""What an operation handler receives and returns; no HTTP types here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from apitwin.engine.collections import Collection, TwinState
+from apitwin.engine.routes import Route
+
+
+@dataclass
+class OperationContext:
+    route: Route
+    state: TwinState
+    path: Mapping[str, Any] = field(default_factory=dict)
+    query: Mapping[str, Any] = field(default_factory=dict)
+    body: Any = None
+    principal: Mapping[str, Any] = field(default_factory=dict)
+
+    def collection(self, name: str | None = None) -> Collection:
+        """The named collection, or the one the route declares."""
+        name = name or self.route.collection
+        if name is None:
+            raise KeyError(f"{self.route.operation_id} declares no collection")
+        return self.state.collection(name)
+
+    @property
+    def item_id(self) -> Any:
+        if self.route.id_param is None:
+            raise KeyError(f"{self.route.operation_id} has no item id")
+        return self.path[self.route.id_param]
+
+
+@dataclass
+class Reply:
+    """A successful answer: rendered by the HTTP layer in the negotiated media type."""
+
+    body: Any
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    schema: Mapping[str, Any] | None = None  # for XML element names; JSON needs none

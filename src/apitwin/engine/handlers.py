@@ -1,0 +1,33 @@
+"""The one generic handler: what a route's action means on its collection."""
+
+from __future__ import annotations
+
+from apitwin.engine.context import OperationContext, Reply
+from apitwin.engine.query import matches, project, requested_fields
+
+
+def handle(ctx: OperationContext) -> Reply:
+    route = ctx.route
+    coll = ctx.collection()
+    fields = requested_fields(ctx.query, ctx.state.conventions.projection)
+    status = route.success_status
+    match route.action:
+        case "list":
+            docs = [d for d in coll.all() if matches(d, route.filters, ctx.query)]
+            return Reply([project(coll.public(d), fields) for d in docs], status)
+        case "get":
+            doc = coll.get(ctx.item_id)
+        case "create":
+            doc = coll.create(ctx.body)
+        case "update":
+            doc = coll.update(ctx.item_id, ctx.body)
+        case "replace":
+            doc = coll.replace(ctx.item_id, ctx.body)
+        case "set":
+            doc = coll.set(ctx.item_id, route.set_fields)
+        case "delete":
+            coll.delete(ctx.item_id)
+            return Reply(None, status)
+        case _:
+            raise ValueError(f"{route.operation_id}: no engine action {route.action!r}")
+    return Reply(project(coll.public(doc), fields), status)

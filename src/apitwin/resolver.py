@@ -1,0 +1,94 @@
+"""The connexion adapter: every operationId resolves, when the app is built, to its twin's behaviour or
+to the engine's generic handler; an operation with neither stops the build."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from connexion import request
+from connexion.decorators.parameter import sanitized
+from connexion.exceptions import ResolverError
+from connexion.lifecycle import ConnexionResponse
+from connexion.resolver import Resolution, Resolver
+
+from apitwin.behaviours import Behaviour
+from apitwin.engine import OperationContext, Reply, Route, handle
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.rendering import negotiate, render
+from apitwin.runtime import LiveTwin
+
+Endpoint = Callable[..., Awaitable[ConnexionResponse]]
+
+
+def resolve_handler(live: LiveTwin, route: Route) -> tuple[Behaviour, str]:
+    """(handler, "behaviour" | "engine") for a route, or ResolverError."""
+    behaviour = live.twin.behaviours().get(route.operation_id)
+    if behaviour is not None:
+        return behaviour, "behaviour"
+    if route.action is not None:
+        return handle, "engine"
+    raise ResolverError(
+        f"{live.twin.spec_file}: operation {route.operation_id!r} has no behaviour in "
+        f"{live.twin.behaviours_module} and no x-twin collection action for the engine"
+    )
+
+
+def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> Endpoint:
+    handler, _ = resolve_handler(live, route)
+    path_keys = {name: sanitized(name) for name in route.path_params}
+    query_keys = {name: sanitized(name) for name in route.query_params}
+
+    async def endpoint(**kwargs: Any) -> ConnexionResponse:
+        principal = kwargs.get("token_info") or {}
+        live.authenticator.authorize(principal, route.role)
+        media_type = negotiate(request.headers.get("accept"), route.media_types)
+        if media_type is None:
+            raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
+        ctx = OperationContext(
+            route=route,
+            state=live.state,
+            path={name: kwargs[key] for name, key in path_keys.items() if key in kwargs},
+            query={name: kwargs[key] for name, key in query_keys.items() if key in kwargs},
+            body=kwargs.get("body"),
+            principal=principal,
+        )
+        reply = handler(ctx)
+        if inspect.isawaitable(reply):
+            reply = await reply
+        assert isinstance(reply, Reply)
+        headers = dict(reply.headers)
+        if reply.body is None:
+            return ConnexionResponse(status_code=reply.status, headers=headers)
+        schema = reply.schema or schemas.get(media_type)
+        return ConnexionResponse(
+            status_code=reply.status,
+            mimetype=media_type,
+            content_type=media_type,
+            body=render(reply.body, media_type, schema),
+            headers=headers,
+        )
+
+    endpoint.__name__ = route.operation_id
+    return endpoint
+
+
+class TwinResolver(Resolver):  # type: ignore[misc]
+    def __init__(self, live: LiveTwin, spec: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._endpoints: dict[str, Endpoint] = {}
+        for path, item in spec.get("paths", {}).items():
+            for method, operation in item.items():
+                route = live.model.routes.get(operation.get("operationId", "")) if isinstance(operation, dict) else None
+                if route is None or route.path != path or route.method != method.upper():
+                    continue
+                response = operation["responses"][str(route.success_status)]
+                schemas = {media: body.get("schema", {}) for media, body in response.get("content", {}).items()}
+                self._endpoints[route.operation_id] = endpoint_for(live, route, schemas)
+
+    def resolve(self, operation: Any) -> Resolution:
+        operation_id = operation.operation_id
+        if operation_id not in self._endpoints:
+            raise ResolverError(f"no handler for operationId {operation_id!r}")
+        return Resolution(self._endpoints[operation_id], operation_id)

@@ -1,0 +1,88 @@
+"""The registry: one declarative record per twin. Adding an API means a spec, fixtures, a record here and
+perhaps a behaviour module, and no change to the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from apitwin.auth import CredentialReader, RateLimit, organization_key, whole_value
+from apitwin.behaviours import Behaviours
+from apitwin.errors import ErrorShape, datascale_error, datascaphe_error
+from apitwin.spec import FIXTURES_DIR, SPECS_DIR
+
+
+@dataclass(frozen=True)
+class Twin:
+    name: str  # also its URL prefix when every twin is served together
+    title: str
+    spec_file: str
+    base_path: str  # the real service's base path
+    error_shape: ErrorShape
+    behaviours_module: str  # imported when the app is built
+    read_credential: CredentialReader = whole_value
+    roles: tuple[str, ...] = ()  # lowest first; empty when the API has no roles
+    rate_limit: RateLimit | None = None
+    malformed_credentials: str = "Malformed credentials"
+    invalid_credentials: str = "Invalid credentials"
+    auth_hint: str = "Authorization: {credential}"  # how a client sends the credential
+
+    @property
+    def spec_path(self) -> Path:
+        return SPECS_DIR / self.spec_file
+
+    @property
+    def fixtures_path(self) -> Path:
+        return FIXTURES_DIR / f"{self.name}.json"
+
+    def behaviours(self) -> Behaviours:
+        import importlib
+
+        registry = importlib.import_module(self.behaviours_module).behaviours
+        assert isinstance(registry, Behaviours)
+        return registry
+
+    def mount_path(self, prefixed: bool) -> str:
+        return f"/{self.name}{self.base_path}" if prefixed else self.base_path
+
+
+TWINS: Mapping[str, Twin] = {
+    twin.name: twin
+    for twin in (
+        Twin(
+            name="datascaphe",
+            title="Datascaphe Uplink API",
+            spec_file="datascaphe.yaml",
+            base_path="/api/v1",
+            error_shape=datascaphe_error,
+            behaviours_module="apitwin.behaviours.datascaphe",
+            read_credential=organization_key,
+            roles=("viewer", "developer", "administrator"),
+            malformed_credentials="The Authorization header must be {organization code}:{api key}",
+            invalid_credentials="Your API key is wrong",
+        ),
+        Twin(
+            name="datascale",
+            title="Datascale ingest API",
+            spec_file="datascale.yaml",
+            base_path="/v1",
+            error_shape=datascale_error,
+            behaviours_module="apitwin.behaviours.datascale",
+            rate_limit=RateLimit(requests=100, window_seconds=300),
+            malformed_credentials="Invalid or missing API token",
+            invalid_credentials="Invalid or missing API token",
+            auth_hint="Authorization: Bearer {credential}",
+        ),
+    )
+}
+
+
+def select(names: list[str] | tuple[str, ...] | None) -> list[Twin]:
+    """The twins named (all when none), in registry order; unknown names raise KeyError."""
+    if not names:
+        return list(TWINS.values())
+    unknown = sorted(set(names) - set(TWINS))
+    if unknown:
+        raise KeyError(f"unknown twin(s) {unknown}; known: {sorted(TWINS)}")
+    return [twin for name, twin in TWINS.items() if name in names]
