@@ -63,6 +63,7 @@ def create_app(
 
     from apitwin.resolver import TwinResolver
     from apitwin.spec import load_resolved
+    from apitwin.validation import validator_map
 
     logging.getLogger("connexion").setLevel(logging.ERROR)  # it logs every 4xx at WARNING
     api = AsyncApp(__name__)
@@ -75,6 +76,7 @@ def create_app(
             security_map=_security_map(live),
             strict_validation=False,  # real services ignore query parameters they do not know
             validate_responses=validate_responses,
+            validator_map=validator_map(),
             swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
         )
     handlers = _ErrorHandlers(runtime)

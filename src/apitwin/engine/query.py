@@ -25,9 +25,14 @@ def _compare(value: Any, op: str, wanted: Any) -> bool:
         return bool(value == wanted or (value is not None and str(value) == str(wanted)))
     if value is None:
         return False
+    if isinstance(value, int | float) and not isinstance(wanted, int | float):
+        try:  # a numeric field bounded by a value that arrived as text
+            wanted = float(wanted)
+        except (TypeError, ValueError):
+            return False
     try:
         return bool(value >= wanted) if op == "gte" else bool(value <= wanted)
-    except TypeError:  # a number stored, a string asked (or the reverse): compare as text
+    except TypeError:
         return str(value) >= str(wanted) if op == "gte" else str(value) <= str(wanted)
 
 

@@ -1,0 +1,197 @@
+"""The spec-driven engine: x-twin interpretation, collection semantics, filters and projection."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from apitwin.clock import Clock
+from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle
+from apitwin.engine.query import matches, project, requested_fields
+from apitwin.engine.routes import Filter
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.store import Store
+
+OK = {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "x-twin": {
+        "date_format": "%Y-%m-%d",
+        "projection": ["fields"],
+        "collections": {
+            "owners": {"schema": "Owner"},
+            "pets": {"schema": "Pet", "created": "born", "updated": "seen", "references": {"owner": "owners"}},
+        },
+    },
+    "components": {
+        "schemas": {
+            "Owner": {"type": "object", "properties": {"id": {"type": "integer", "readOnly": True}}},
+            "Pet": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer", "readOnly": True},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "default": "cat"},
+                    "chip": {"type": "string", "writeOnly": True},
+                    "owner": {"type": "integer", "nullable": True},
+                    "born": {"type": "string", "readOnly": True},
+                    "seen": {"type": "string", "readOnly": True},
+                },
+            },
+        }
+    },
+    "paths": {
+        "/pets": {
+            "x-twin": {"collection": "pets"},
+            "get": {
+                "operationId": "listPets",
+                "x-twin": {"filters": {"name": "like", "born_min": "gte", "owner": {"field": "owner", "op": "eq"}}},
+                "parameters": [{"name": n, "in": "query"} for n in ("name", "born_min", "owner", "fields")],
+                "responses": OK,
+            },
+            "post": {"operationId": "createPet", "responses": {"201": OK["200"]}},
+        },
+        "/pets/{petId}": {
+            "x-twin": {"collection": "pets"},
+            "parameters": [{"name": "petId", "in": "path", "required": True}],
+            "get": {"operationId": "getPet", "responses": OK},
+            "put": {"operationId": "replacePet", "responses": OK},
+            "patch": {"operationId": "updatePet", "responses": OK},
+            "delete": {"operationId": "deletePet", "responses": {"204": {"description": "gone"}}},
+        },
+        "/pets/{petId}/adopt": {
+            "x-twin": {"collection": "pets", "action": "set", "set": {"kind": "adopted"}},
+            "parameters": [{"name": "petId", "in": "path", "required": True}],
+            "post": {"operationId": "adoptPet", "responses": OK},
+        },
+    },
+}
+
+
+def spec_with(change: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    change(spec)
+    return spec
+
+
+def test_actions_are_inferred_from_method_and_path_shape() -> None:
+    routes = build_model(SPEC).routes
+    actions = {op: route.action for op, route in routes.items()}
+    assert actions == {
+        "listPets": "list", "createPet": "create", "getPet": "get", "replacePet": "replace",
+        "updatePet": "update", "deletePet": "delete", "adoptPet": "set",
+    }  # fmt: skip
+    assert routes["createPet"].success_status == 201 and routes["getPet"].id_param == "petId"
+    assert Filter("born_min", "born", "gte") in routes["listPets"].filters
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s["paths"]["/pets"]["x-twin"].update(colection="pets"), "unknown x-twin key"),
+        (lambda s: s["paths"]["/pets"]["x-twin"].update(collection="cats"), "'cats' is not declared"),
+        (lambda s: s["paths"]["/pets/{petId}"]["x-twin"].update(action="archive"), "'archive' is not one of"),
+        (lambda s: s["paths"]["/pets"]["get"]["x-twin"]["filters"].update(size="eq"), "not a query parameter"),
+        (lambda s: s["paths"]["/pets"]["get"]["x-twin"]["filters"].update(name="regex"), "op 'regex'"),
+        (lambda s: s["x-twin"]["collections"]["pets"].update(schema="Dog"), "schema 'Dog'"),
+        (lambda s: s["x-twin"]["collections"]["pets"].update(references={"owner": "people"}), "unknown 'people'"),
+        (lambda s: s["x-twin"]["collections"]["pets"].update(created="birthday"), "'birthday' is not a property"),
+        (lambda s: s["paths"]["/pets"]["post"].pop("operationId"), "needs an operationId"),
+    ],
+)
+def test_wrong_declarations_stop_the_build_naming_the_place(change: Any, message: str) -> None:
+    with pytest.raises(SpecError, match=message.replace("(", r"\(")) as info:
+        build_model(spec_with(change), source="pets.yaml")
+    assert str(info.value).startswith("pets.yaml")
+
+
+@pytest.fixture
+def state() -> TwinState:
+    model = build_model(SPEC)
+    clock = Clock()
+    clock.freeze()
+    return TwinState("zoo", Store(), clock, model.conventions, model.collections)
+
+
+def call(state: TwinState, operation_id: str, **parts: Any) -> Any:
+    route = build_model(SPEC).routes[operation_id]
+    return handle(OperationContext(route=route, state=state, **parts))
+
+
+def test_create_fills_defaults_ids_and_timestamps_and_hides_write_only(state: TwinState) -> None:
+    reply = call(state, "createPet", body={"name": "Rex", "chip": "123", "id": 99, "born": "x"})
+    assert reply.status == 201
+    today = state.clock.now().strftime("%Y-%m-%d")
+    assert reply.body == {"id": 1, "name": "Rex", "kind": "cat", "owner": None, "born": today, "seen": today}
+    assert state.collection("pets").get(1)["chip"] == "123"
+
+
+def test_update_changes_only_given_writable_fields(state: TwinState) -> None:
+    call(state, "createPet", body={"name": "Rex", "kind": "dog"})
+    state.clock.advance(86400)
+    pet = call(state, "updatePet", path={"petId": 1}, body={"name": "Max", "seen": "never"}).body
+    assert pet["name"] == "Max" and pet["kind"] == "dog" and pet["seen"] > pet["born"]
+
+
+def test_replace_resets_what_is_not_given(state: TwinState) -> None:
+    call(state, "createPet", body={"name": "Rex", "kind": "dog"})
+    pet = call(state, "replacePet", path={"petId": 1}, body={"name": "Max"}).body
+    assert pet["kind"] == "cat" and pet["id"] == 1
+
+
+def test_set_action_applies_declared_fields(state: TwinState) -> None:
+    call(state, "createPet", body={"name": "Rex"})
+    assert call(state, "adoptPet", path={"petId": 1}).body["kind"] == "adopted"
+
+
+def test_references_must_exist(state: TwinState) -> None:
+    with pytest.raises(TwinError) as info:
+        call(state, "createPet", body={"name": "Rex", "owner": 5})
+    assert info.value.kind is ErrorKind.INVALID and "owner" in info.value.message
+    state.collection("owners").create({})
+    assert call(state, "createPet", body={"name": "Rex", "owner": 1}).body["owner"] == 1
+
+
+def test_delete_then_get_is_not_found(state: TwinState) -> None:
+    call(state, "createPet", body={"name": "Rex"})
+    assert call(state, "deletePet", path={"petId": 1}).status == 204
+    with pytest.raises(TwinError) as info:
+        call(state, "getPet", path={"petId": 1})
+    assert info.value.kind is ErrorKind.NOT_FOUND and info.value.message == "Pet 1 not found"
+
+
+def test_list_filters_and_projects(state: TwinState) -> None:
+    for name in ("Rex", "Rexy", "Tom"):
+        call(state, "createPet", body={"name": name})
+    reply = call(state, "listPets", query={"name": "REX", "fields": ["id", "name"]})
+    assert reply.body == [{"id": 1, "name": "Rex"}, {"id": 2, "name": "Rexy"}]
+
+
+def test_non_object_body_is_invalid(state: TwinState) -> None:
+    with pytest.raises(TwinError):
+        call(state, "createPet", body=["Rex"])
+
+
+@pytest.mark.parametrize(
+    ("op", "stored", "wanted", "expected"),
+    [
+        ("like", "Main SP", "main", True),
+        ("like", None, "x", False),
+        ("eq", 1, 1, True),
+        ("eq", 1, "1", True),
+        ("gte", "2025-02-26 14:09:55", "2025-02-26 14:09:55", True),
+        ("lte", "2025-02-26 14:09:56", "2025-02-26 14:09:55", False),
+        ("gte", None, "2025", False),
+        ("gte", 10, "9", True),
+    ],
+)
+def test_filter_operators(op: str, stored: Any, wanted: Any, expected: bool) -> None:
+    assert matches({"f": stored}, [Filter("p", "f", op)], {"p": wanted}) is expected
+
+
+def test_projection_takes_the_first_parameter_given() -> None:
+    assert requested_fields({"field": "a, b"}, ["fields", "field"]) == ["a", "b"]
+    assert requested_fields({}, ["fields"]) is None
+    assert project({"a": 1, "b": 2}, ["b", "zzz"]) == {"b": 2}

@@ -1,0 +1,72 @@
+"""Content negotiation, XML rendering, rate limiting and roles."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from apitwin.auth import Authenticator, RateLimit, RateLimiter, organization_key
+from apitwin.clock import Clock
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.rendering import JSON, XML, negotiate, to_xml
+from apitwin.store import Store
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, JSON),
+        ("*/*", JSON),
+        ("application/xml", XML),
+        ("text/xml", XML),
+        ("application/json;q=0.5, application/xml", XML),
+        ("application/*", JSON),
+        ("text/csv", None),
+        ("application/xml;q=0", None),
+    ],
+)
+def test_negotiation(accept: str | None, expected: str | None) -> None:
+    assert negotiate(accept, (JSON, XML)) == expected
+
+
+def test_xml_uses_the_schema_names() -> None:
+    schema = {"xml": {"name": "reports"}, "items": {"xml": {"name": "report"}, "properties": {}}}
+    root = ElementTree.fromstring(to_xml([{"id": 1, "name": None, "ok": True}], schema))
+    assert root.tag == "reports" and root[0].tag == "report"
+    assert [(c.tag, c.text) for c in root[0]] == [("id", "1"), ("name", None), ("ok", "true")]
+
+
+def test_rate_limit_parse() -> None:
+    assert RateLimit.parse("100/300") == RateLimit(100, 300)
+    for bad in ("100", "0/5", "x/y", "5/-1"):
+        with pytest.raises(ValueError):
+            RateLimit.parse(bad)
+
+
+def test_sliding_window_counts_per_key() -> None:
+    clock = Clock()
+    clock.freeze()
+    limiter = RateLimiter(RateLimit(2, 10), clock)
+    limiter.hit("a")
+    clock.advance(5)
+    limiter.hit("a")
+    limiter.hit("b")
+    with pytest.raises(TwinError) as info:
+        limiter.hit("a")
+    assert info.value.kind is ErrorKind.RATE_LIMITED and info.value.headers["Retry-After"] == "5"
+    clock.advance(5)
+    limiter.hit("a")  # the first hit left the window
+
+
+def test_organization_key_needs_both_parts() -> None:
+    assert organization_key("apiKey", "org:key") == "org:key"
+    assert organization_key("apiKey", "org:") is None and organization_key("apiKey", "key") is None
+
+
+def test_roles_rank_in_declared_order() -> None:
+    auth = Authenticator("t", Store(), RateLimiter(None, Clock()), roles=("viewer", "developer", "administrator"))
+    auth.authorize({"role": "administrator"}, "developer")
+    with pytest.raises(TwinError) as info:
+        auth.authorize({"role": "viewer"}, "developer")
+    assert info.value.kind is ErrorKind.FORBIDDEN

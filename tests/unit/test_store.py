@@ -1,0 +1,103 @@
+"""The store: string ids, sequences, namespaces, snapshots, durability and concurrency."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from apitwin.store import Store, StoreError
+
+
+def test_documents_round_trip_by_string_id() -> None:
+    store = Store()
+    store.insert("t/items", "a1", {"id": "a1", "tags": ["x"]})
+    doc = store.get("t/items", "a1")
+    assert doc == {"id": "a1", "tags": ["x"]}
+    assert doc is not None
+    doc["tags"].append("mutated")
+    assert store.get("t/items", "a1") == {"id": "a1", "tags": ["x"]}  # callers get copies
+
+
+def test_duplicate_insert_is_refused() -> None:
+    store = Store()
+    store.insert("t/items", "a", {"id": "a"})
+    with pytest.raises(StoreError):
+        store.insert("t/items", "a", {"id": "a"})
+
+
+def test_put_replaces_the_whole_document() -> None:
+    store = Store()
+    store.put("t/items", "a", {"id": "a", "old": 1})
+    store.put("t/items", "a", {"id": "a", "new": 2})
+    assert store.get("t/items", "a") == {"id": "a", "new": 2}
+
+
+def test_serials_are_never_reused() -> None:
+    store = Store()
+    assert [store.next_serial("t/items") for _ in range(3)] == [1, 2, 3]
+    store.delete("t/items", "3")
+    assert store.next_serial("t/items") == 4
+
+
+def test_load_replaces_one_namespace_and_continues_serials_after_fixtures() -> None:
+    store = Store()
+    store.insert("a/x", "1", {"id": 1})
+    store.insert("b/x", "1", {"id": 1})
+    store.load("a/", {"a/x": [("7", {"id": 7}), ("9", {"id": 9})]})
+    assert [d["id"] for d in store.all("a/x")] == [7, 9]
+    assert store.all("b/x") == [{"id": 1}]
+    assert store.next_serial("a/x") == 10
+
+
+def test_writes_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.insert("t/items", "a", {"id": "a"})
+    store.next_serial("t/items")
+    reopened = Store(path)
+    assert reopened.get("t/items", "a") == {"id": "a"}
+    assert reopened.next_serial("t/items") == 2
+    assert not list(tmp_path.glob(".db.json.*.tmp"))  # no temp file left behind
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_snapshots_restore_everything(tmp_path: Path, on_disk: bool) -> None:
+    store = Store(tmp_path / "db.json" if on_disk else None)
+    store.insert("t/items", "a", {"id": "a", "v": 1})
+    store.save_snapshot("s1")
+    store.put("t/items", "a", {"id": "a", "v": 2})
+    store.insert("t/items", "b", {"id": "b"})
+    store.restore_snapshot("s1")
+    assert store.all("t/items") == [{"id": "a", "v": 1}]
+    assert store.snapshots() == ["s1"]
+    store.delete_snapshot("s1")
+    with pytest.raises(StoreError):
+        store.restore_snapshot("s1")
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65])
+def test_snapshot_names_cannot_escape(name: str) -> None:
+    with pytest.raises(StoreError):
+        Store().save_snapshot(name)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+
+    def writer(worker: int) -> None:
+        for n in range(50):
+            serial = store.next_serial("t/items")
+            store.insert("t/items", str(serial), {"id": serial, "by": worker, "n": n})
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.count("t/items") == 400
+    on_disk = json.loads(path.read_text())
+    assert len(on_disk["t/items"]) == 400
