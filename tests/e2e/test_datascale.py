@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from apitwin.auth import RateLimit
-from tests.conftest import credential, runtime_of
+from tests.conftest import runtime_of
 
 INGEST = "/datascale/v1/ingest"
 WAREHOUSE = """
@@ -94,11 +94,13 @@ def test_snowflake_names_fold_to_upper_case(client: TestClient) -> None:
     [
         (
             "bigquery",
-            "CREATE TABLE `proj.ds.events` (ts TIMESTAMP, payload JSON) PARTITION BY DATE(ts) OPTIONS(description='x');",
+            "CREATE TABLE `proj.ds.events` (ts TIMESTAMP, payload JSON) "
+            "PARTITION BY DATE(ts) OPTIONS(description='x');",
         ),
         (
             "redshift",
-            "CREATE TABLE sales (id INT ENCODE az64, region VARCHAR(20)) DISTSTYLE KEY DISTKEY(id) COMPOUND SORTKEY(id);",
+            "CREATE TABLE sales (id INT ENCODE az64, region VARCHAR(20)) "
+            "DISTSTYLE KEY DISTKEY(id) COMPOUND SORTKEY(id);",
         ),
         ("", "CREATE TABLE users (id INT, email VARCHAR(255));"),
     ],

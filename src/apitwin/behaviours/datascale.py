@@ -35,7 +35,7 @@ def ingest_content(ctx: OperationContext) -> Reply:
         raise TwinError(ErrorKind.PARSE_FAILED, "Invalid syntax in SQL script", details=str(exc)) from None
     workspace = str(ctx.principal.get("workspace", "default"))
     collection = ctx.collection("assets")
-    with ctx.state.store.transaction():
+    with ctx.state.transaction():
         docs: list[Mapping[str, Any]] = []
         for asset in assets:
             key = f"{workspace}/{asset.name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,10 @@ class TwinState:
         if name not in self.definitions:
             raise KeyError(f"{self.name} has no collection {name!r}")
         return Collection(self, self.definitions[name])
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Hold the store lock across several collection calls, so they act as one."""
+        return self.store.transaction()
 
     def timestamp(self, moment: datetime | None = None) -> str | int:
         """A server-set time, written the way this API writes dates."""
