@@ -1,0 +1,41 @@
+"""The command line, through Click's runner: commands are thin, so these check wiring and output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from apitwin.cli import main
+from apitwin.spec import FIXTURES_DIR
+
+
+def test_credentials_json_names_every_twin() -> None:
+    result = CliRunner().invoke(main, ["credentials", "--json"])
+    assert result.exit_code == 0
+    credentials = json.loads(result.output)
+    assert set(credentials) == {"datascaphe", "datascale"}
+    assert credentials["datascaphe"].count(":") == 1
+
+
+def test_credentials_all_shows_roles_and_schemes() -> None:
+    output = CliRunner().invoke(main, ["credentials", "--all"]).output
+    assert "viewer" in output and "(revoked)" in output and "Authorization: Bearer dsk_" in output
+
+
+def test_fixtures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["fixtures", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for committed in sorted(FIXTURES_DIR.glob("*.json")):
+        assert (tmp_path / committed.name).read_bytes() == committed.read_bytes(), committed.name
+
+
+def test_unknown_twin_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["serve", "--api", "nope"])
+    assert result.exit_code == 2 and "unknown twin" in result.output
+
+
+def test_bad_rate_limit_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["serve", "--rate-limit", "datascale=lots"])
+    assert result.exit_code == 2 and "REQUESTS/SECONDS" in result.output
