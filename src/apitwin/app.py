@@ -8,7 +8,6 @@ Every failure on the way is rendered in the owning twin's error format by the ha
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -159,7 +158,7 @@ class _ErrorHandlers:
 
         live = self.runtime.twin_for_path(request.url.path)
         shape = live.twin.error_shape if live else plain_error
-        offered = (JSON, XML) if live and live.model.conventions and _offers_xml(live) else (JSON,)
+        offered = (JSON, XML) if live and _offers_xml(live) else (JSON,)
         media_type = negotiate(request.headers.get("accept"), offered) or JSON
         body = render(dict(shape(error)), media_type, {"xml": {"name": "error"}})
         return ConnexionResponse(
@@ -186,7 +185,3 @@ class _ErrorHandlers:
 
 def _offers_xml(live: LiveTwin) -> bool:
     return any(XML in route.media_types for route in live.model.routes.values())
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2)
