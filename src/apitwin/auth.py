@@ -87,6 +87,44 @@ def organization_key(kind: str, extracted: Any) -> str | None:
     return value if sep and org.strip() and key.strip() else None
 
 
+Authorizer = Callable[[Principal, str, Mapping[str, Any]], None]
+"""Raises FORBIDDEN unless the caller (principal) may do what an operation `requires`, given its path
+parameters."""
+
+
+def ranked_roles(order: Sequence[str]) -> Authorizer:
+    """Roles ranked lowest first: a role may do what any lower role may (Datascaphe's viewer < developer <
+    administrator)."""
+
+    def authorize(principal: Principal, required: str, path: Mapping[str, Any]) -> None:
+        held = principal.get("role")
+        if held not in order or order.index(held) < order.index(required):
+            raise TwinError(ErrorKind.FORBIDDEN, f"This action needs the {required} role; your API key is {held}")
+
+    return authorize
+
+
+def project_privileges(
+    project_param: str, global_admin: str = "GLOBAL_ADMIN", project_admin: str = "ADMIN"
+) -> Authorizer:
+    """Keys that are global admins may do anything; other keys hold privileges per project
+    (`{"projects": {KEY: [READ_CONF, ...]}}`, project ADMIN implying all) and global ones (`privileges`)."""
+
+    def authorize(principal: Principal, required: str, path: Mapping[str, Any]) -> None:
+        if principal.get("admin"):
+            return
+        held: set[str] = set(principal.get("privileges", []))
+        project = path.get(project_param)
+        if project is not None:
+            held |= set(principal.get("projects", {}).get(str(project), []))
+        if required != global_admin and (required in held or (project is not None and project_admin in held)):
+            return
+        scope = f" on project {project}" if project is not None and required != global_admin else ""
+        raise TwinError(ErrorKind.FORBIDDEN, f"Action forbidden: this API key lacks {required}{scope}")
+
+    return authorize
+
+
 class Authenticator:
     def __init__(
         self,
@@ -94,7 +132,7 @@ class Authenticator:
         store: Store,
         limiter: RateLimiter,
         read_credential: CredentialReader = whole_value,
-        roles: Sequence[str] = (),
+        authorizer: Authorizer | None = None,
         malformed_message: str = "Malformed credentials",
         invalid_message: str = "Invalid credentials",
     ) -> None:
@@ -102,7 +140,7 @@ class Authenticator:
         self._store = store
         self._limiter = limiter
         self._read = read_credential
-        self.roles = tuple(roles)
+        self._authorizer = authorizer
         self._malformed = malformed_message
         self._invalid = invalid_message
 
@@ -116,13 +154,17 @@ class Authenticator:
         self._limiter.hit(credential)
         return {**record, "sub": record.get("name", "caller")}
 
-    def authorize(self, principal: Principal, required_role: str | None) -> None:
-        """403 unless the caller's role ranks at least `required_role` in this twin's role order."""
-        if required_role is None or not self.roles:
-            return
-        held = principal.get("role")
-        if held not in self.roles or self.roles.index(held) < self.roles.index(required_role):
-            raise TwinError(ErrorKind.FORBIDDEN, f"This action needs the {required_role} role; your API key is {held}")
+    def authorize(self, principal: Principal, required: str | None, path: Mapping[str, Any] | None = None) -> None:
+        """FORBIDDEN unless the caller may do what the operation requires."""
+        if required is not None and self._authorizer is not None:
+            self._authorizer(principal, required, path or {})
+
+    def permits(self, principal: Principal, required: str, path: Mapping[str, Any]) -> bool:
+        try:
+            self.authorize(principal, required, path)
+        except TwinError:
+            return False
+        return True
 
 
 def security_map(authenticator: Authenticator) -> dict[str, type]:

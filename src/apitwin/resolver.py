@@ -42,14 +42,15 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
 
     async def endpoint(**kwargs: Any) -> ConnexionResponse:
         principal = kwargs.get("token_info") or {}
-        live.authenticator.authorize(principal, route.role)
+        path = {name: kwargs[key] for name, key in path_keys.items() if key in kwargs}
+        live.authenticator.authorize(principal, route.requires, path)
         media_type = negotiate(request.headers.get("accept"), route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
         ctx = OperationContext(
             route=route,
             state=live.state,
-            path={name: kwargs[key] for name, key in path_keys.items() if key in kwargs},
+            path=path,
             query={name: kwargs[key] for name, key in query_keys.items() if key in kwargs},
             body=kwargs.get("body"),
             principal=principal,

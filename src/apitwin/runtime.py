@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter
+from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter, ranked_roles
 from apitwin.clock import Clock
 from apitwin.engine import TwinModel, TwinState, build_model
 from apitwin.spec import load_resolved
@@ -69,7 +69,7 @@ class Runtime:
                 self.store,
                 limiter,
                 read_credential=twin.read_credential,
-                roles=twin.roles,
+                authorizer=twin.authorizer or (ranked_roles(twin.roles) if twin.roles else None),
                 malformed_message=twin.malformed_credentials,
                 invalid_message=twin.invalid_credentials,
             )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from apitwin.auth import CredentialReader, RateLimit, organization_key, whole_value
+from apitwin.auth import Authorizer, CredentialReader, RateLimit, organization_key, whole_value
 from apitwin.behaviours import Behaviours
 from apitwin.errors import ErrorShape, datascale_error, datascaphe_error
 from apitwin.spec import FIXTURES_DIR, SPECS_DIR
@@ -22,7 +22,8 @@ class Twin:
     error_shape: ErrorShape
     behaviours_module: str  # imported when the app is built
     read_credential: CredentialReader = whole_value
-    roles: tuple[str, ...] = ()  # lowest first; empty when the API has no roles
+    roles: tuple[str, ...] = ()  # ranked lowest first; empty when the API has no roles
+    authorizer: Authorizer | None = None  # when access is not a ranking of roles (see auth.py)
     rate_limit: RateLimit | None = None
     malformed_credentials: str = "Malformed credentials"
     invalid_credentials: str = "Invalid credentials"

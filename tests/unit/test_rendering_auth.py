@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from apitwin.auth import Authenticator, RateLimit, RateLimiter, organization_key
+from apitwin.auth import Authenticator, RateLimit, RateLimiter, organization_key, project_privileges, ranked_roles
 from apitwin.clock import Clock
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.rendering import JSON, XML, negotiate, to_xml
@@ -65,8 +65,26 @@ def test_organization_key_needs_both_parts() -> None:
 
 
 def test_roles_rank_in_declared_order() -> None:
-    auth = Authenticator("t", Store(), RateLimiter(None, Clock()), roles=("viewer", "developer", "administrator"))
+    authorizer = ranked_roles(("viewer", "developer", "administrator"))
+    auth = Authenticator("t", Store(), RateLimiter(None, Clock()), authorizer=authorizer)
     auth.authorize({"role": "administrator"}, "developer")
     with pytest.raises(TwinError) as info:
         auth.authorize({"role": "viewer"}, "developer")
     assert info.value.kind is ErrorKind.FORBIDDEN
+
+
+def test_project_privileges_are_scoped_to_the_project() -> None:
+    authorize = project_privileges("projectKey")
+    key = {"projects": {"SALES": ["READ_CONF"], "OPS": ["ADMIN"]}, "privileges": ["RUN_CODE"]}
+    authorize(key, "READ_CONF", {"projectKey": "SALES"})
+    authorize(key, "WRITE_CONF", {"projectKey": "OPS"})  # project admin implies every project privilege
+    authorize(key, "RUN_CODE", {})
+    authorize({"admin": True}, "GLOBAL_ADMIN", {})
+    for required, path in (
+        ("WRITE_CONF", {"projectKey": "SALES"}),
+        ("READ_CONF", {"projectKey": "HR"}),
+        ("GLOBAL_ADMIN", {}),
+    ):
+        with pytest.raises(TwinError) as info:
+            authorize(key, required, path)
+        assert info.value.kind is ErrorKind.FORBIDDEN

@@ -7,6 +7,7 @@ set by the server, and declared references must point at existing documents.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
@@ -17,6 +18,8 @@ from apitwin.clock import Clock
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Doc, Store
+
+_TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class TwinState:
@@ -37,9 +40,13 @@ class TwinState:
         self.definitions = collections
 
     def collection(self, name: str) -> Collection:
+        """A collection, unscoped: for one that lives under a parent, use `.under(parent_id)`."""
         if name not in self.definitions:
             raise KeyError(f"{self.name} has no collection {name!r}")
         return Collection(self, self.definitions[name])
+
+    def children_of(self, name: str) -> list[CollectionDef]:
+        return [d for d in self.definitions.values() if d.parent is not None and d.parent.collection == name]
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the store lock across several collection calls, so they act as one."""
@@ -56,16 +63,28 @@ class TwinState:
 
 
 class Collection:
-    def __init__(self, state: TwinState, definition: CollectionDef) -> None:
+    def __init__(self, state: TwinState, definition: CollectionDef, parent_id: Any = None) -> None:
         self.state = state
         self.definition = definition
+        self.parent_id = parent_id
         self.table = f"{state.name}/{definition.name}"
         self._store = state.store
+
+    def under(self, parent_id: Any) -> Collection:
+        """The items that live under one parent item; 404 when that parent does not exist."""
+        parent = self.definition.parent
+        if parent is None:
+            raise ValueError(f"{self.definition.name} has no parent collection")
+        self.state.collection(parent.collection).get(parent_id)
+        return Collection(self.state, self.definition, parent_id)
+
+    def _key(self, doc_id: Any) -> str:
+        return f"{self.parent_id}/{doc_id}" if self.parent_id is not None else str(doc_id)
 
     # reading
 
     def find(self, doc_id: Any) -> Doc | None:
-        return self._store.get(self.table, str(doc_id))
+        return self._store.get(self.table, self._key(doc_id))
 
     def get(self, doc_id: Any) -> Doc:
         doc = self.find(doc_id)
@@ -75,6 +94,9 @@ class Collection:
 
     def all(self) -> list[Doc]:
         docs = self._store.all(self.table)
+        if self.parent_id is not None and self.definition.parent is not None:
+            field = self.definition.parent.field
+            docs = [doc for doc in docs if doc.get(field) == self.parent_id]
         if self.definition.id_style == "serial":
             docs.sort(key=lambda doc: int(doc.get(self.definition.id_field) or 0))
         return docs
@@ -94,11 +116,15 @@ class Collection:
             doc = {name: self._default(prop) for name, prop in self.definition.properties.items()}
             doc.update(given)
             doc.update(server_fields)
+            if self.definition.parent is not None:
+                doc[self.definition.parent.field] = self.parent_id
             doc_id = doc.get(self.definition.id_field)
             if self.definition.id_style == "serial":
                 doc_id = self._store.next_serial(self.table)
             elif self.definition.id_style == "uuid" and not doc_id:
                 doc_id = str(uuid.uuid4())
+            elif self.definition.id_style == "token" and not doc_id:
+                doc_id = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(15))
             if doc_id is None or doc_id == "":
                 raise TwinError(ErrorKind.INVALID, f"{self.definition.id_field} is required")
             if self.find(doc_id) is not None:
@@ -108,7 +134,7 @@ class Collection:
             for stamp in (self.definition.created, self.definition.updated):
                 if stamp:
                     doc[stamp] = now
-            self._store.insert(self.table, str(doc_id), doc)
+            self._store.insert(self.table, self._key(doc_id), doc)
             return doc
 
     def update(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
@@ -133,6 +159,13 @@ class Collection:
             doc.update(given)
             return self._save(doc_id, doc)
 
+    def get_part(self, doc_id: Any, part: str) -> Any:
+        return self.get(doc_id).get(part)
+
+    def set_part(self, doc_id: Any, part: str, value: Any) -> Doc:
+        """Replace one sub-document (metadata, permissions, schema) as the client sent it."""
+        return self.set(doc_id, {part: value})
+
     def set(self, doc_id: Any, fields: Mapping[str, Any]) -> Doc:
         """Server-side change of any fields, read-only ones included (refresh, state transitions)."""
         with self._store.transaction():
@@ -149,7 +182,7 @@ class Collection:
             stored: list[tuple[str, Doc]] = []
             for given in docs:
                 doc = dict(given)
-                doc_id = str(doc[self.definition.id_field])
+                doc_id = self._key(doc[self.definition.id_field])
                 existing = self.find(doc_id)
                 if existing is None:
                     added += 1
@@ -164,8 +197,14 @@ class Collection:
             return added, len(stored) - added
 
     def delete(self, doc_id: Any) -> None:
-        if not self._store.delete(self.table, str(doc_id)):
-            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} not found")
+        """Delete an item and, first, everything that lives under it."""
+        with self._store.transaction():
+            self.get(doc_id)
+            for child in self.state.children_of(self.definition.name):
+                children = Collection(self.state, child, doc_id)
+                for doc in children.all():
+                    children.delete(doc[child.id_field])
+            self._store.delete(self.table, self._key(doc_id))
 
     # helpers
 
@@ -191,7 +230,7 @@ class Collection:
     def _save(self, doc_id: Any, doc: Doc) -> Doc:
         if self.definition.updated:
             doc[self.definition.updated] = self.state.timestamp()
-        self._store.put(self.table, str(doc_id), doc)
+        self._store.put(self.table, self._key(doc_id), doc)
         return doc
 
     @staticmethod

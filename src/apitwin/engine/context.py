@@ -20,11 +20,16 @@ class OperationContext:
     principal: Mapping[str, Any] = field(default_factory=dict)
 
     def collection(self, name: str | None = None) -> Collection:
-        """The named collection, or the one the route declares."""
+        """The named collection, or the one the route declares; scoped to its parent item when the path
+        names one (404 if that parent does not exist)."""
         name = name or self.route.collection
         if name is None:
             raise KeyError(f"{self.route.operation_id} declares no collection")
-        return self.state.collection(name)
+        collection = self.state.collection(name)
+        parent = collection.definition.parent
+        if parent is not None and parent.field in self.path:
+            return collection.under(self.path[parent.field])
+        return collection
 
     @property
     def item_id(self) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
 from apitwin.engine.query import matches, project, requested_fields
 
@@ -11,6 +12,8 @@ def handle(ctx: OperationContext) -> Reply:
     coll = ctx.collection()
     fields = requested_fields(ctx.query, ctx.state.conventions.projection)
     status = route.success_status
+    if route.part is not None:
+        return _handle_part(ctx, coll, route.part, status)
     match route.action:
         case "list":
             docs = [d for d in coll.all() if matches(d, route.filters, ctx.query)]
@@ -31,3 +34,17 @@ def handle(ctx: OperationContext) -> Reply:
         case _:
             raise ValueError(f"{route.operation_id}: no engine action {route.action!r}")
     return Reply(project(coll.public(doc), fields), status)
+
+
+def _handle_part(ctx: OperationContext, coll: Collection, part: str, status: int) -> Reply:
+    match ctx.route.action:
+        case "get":
+            return Reply(coll.get_part(ctx.item_id, part), status)
+        case "replace":
+            value = coll.set_part(ctx.item_id, part, ctx.body)[part]
+        case "update":
+            current = coll.get_part(ctx.item_id, part) or {}
+            value = coll.set_part(ctx.item_id, part, {**current, **(ctx.body or {})})[part]
+        case _:
+            raise ValueError(f"{ctx.route.operation_id}: action {ctx.route.action!r} does not apply to a part")
+    return Reply(None if status == 204 else value, status)

@@ -21,6 +21,10 @@ def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[st
 def _compare(value: Any, op: str, wanted: Any) -> bool:
     if op == "like":
         return value is not None and str(wanted).casefold() in str(value).casefold()
+    if op == "any":
+        wanted_items = wanted if isinstance(wanted, list | tuple) else str(wanted).split(",")
+        wanted_set = {str(item).strip() for item in wanted_items if str(item).strip()}
+        return not wanted_set or bool(wanted_set & {str(item) for item in (value or [])})
     if op == "eq":
         return bool(value == wanted or (value is not None and str(value) == str(wanted)))
     if value is None:

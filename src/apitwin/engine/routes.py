@@ -6,10 +6,15 @@ spec location in the message.
 Root `x-twin`:
     date_format: strftime pattern, or "epoch_ms" / "iso"   (how server-set timestamps are written)
     projection: [query parameter names that select returned fields]
-    collections: {name: {schema, id: {field, style: serial|uuid|given}, created, updated, references}}
+    collections: {name: {schema, id: {field, style: serial|uuid|token|given}, created, updated, references,
+                         parent: {collection, field}}}
+        parent: items live under an item of another collection; `field` is both the document field that
+        holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
 Path item or operation `x-twin` (operation keys override path keys):
     collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
-    filters ({query parameter: op | {field, op}}), role (minimum role of the caller)
+    part (the operation reads or replaces this sub-document of the item), filters ({query parameter: op |
+    {field, op}}, ops eq|like|gte|lte|any), requires (what the caller needs: a role or a privilege, as the
+    twin's authorizer understands it)
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set"})
-FILTER_OPS = frozenset({"eq", "like", "gte", "lte"})
-ID_STYLES = frozenset({"serial", "uuid", "given"})
+FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
+ID_STYLES = frozenset({"serial", "uuid", "token", "given"})
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
-_COLLECTION_KEYS = frozenset({"schema", "id", "created", "updated", "references"})
-_ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "filters", "role"})
+_COLLECTION_KEYS = frozenset({"schema", "id", "created", "updated", "references", "parent"})
+_ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires"})
 
 
 class SpecError(ValueError):
@@ -41,6 +46,12 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class ParentDef:
+    collection: str
+    field: str
+
+
+@dataclass(frozen=True)
 class CollectionDef:
     name: str
     schema: Mapping[str, Any]
@@ -49,6 +60,7 @@ class CollectionDef:
     created: str | None = None
     updated: str | None = None
     references: Mapping[str, str] = field(default_factory=dict)
+    parent: ParentDef | None = None
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
@@ -77,8 +89,9 @@ class Route:
     action: str | None = None
     id_param: str | None = None
     set_fields: Mapping[str, Any] = field(default_factory=dict)
+    part: str | None = None
     filters: tuple[Filter, ...] = ()
-    role: str | None = None
+    requires: str | None = None
     success_status: int = 200
     media_types: tuple[str, ...] = ("application/json",)
     path_params: tuple[str, ...] = ()
@@ -106,6 +119,8 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
         for ref_field, target in coll.references.items():
             if target not in collections:
                 raise SpecError(f"{source}: collection {coll.name!r} field {ref_field!r} references unknown {target!r}")
+        if coll.parent is not None and coll.parent.collection not in collections:
+            raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
     routes: dict[str, Route] = {}
     for path, item in spec.get("paths", {}).items():
         path_twin = _mapping(item.get("x-twin", {}), f"{source}: paths.{path}.x-twin")
@@ -136,6 +151,11 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     style = id_spec.get("style", "serial")
     if style not in ID_STYLES:
         raise SpecError(f"{where}.id: style {style!r} is not one of {sorted(ID_STYLES)}")
+    parent = None
+    if "parent" in raw:
+        parent_spec = _mapping(raw["parent"], f"{where}.parent")
+        _check_keys(parent_spec, frozenset({"collection", "field"}), f"{where}.parent")
+        parent = ParentDef(collection=str(parent_spec.get("collection")), field=str(parent_spec.get("field")))
     definition = CollectionDef(
         name=name,
         schema=schemas[schema_name],
@@ -144,8 +164,10 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         created=raw.get("created"),
         updated=raw.get("updated"),
         references=dict(_mapping(raw.get("references", {}), f"{where}.references")),
+        parent=parent,
     )
-    for declared in (definition.id_field, definition.created, definition.updated, *definition.references):
+    declared_fields = (definition.id_field, definition.created, definition.updated, *definition.references)
+    for declared in (*declared_fields, parent.field if parent else None):
         if declared is not None and declared not in definition.properties:
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
@@ -171,9 +193,10 @@ def _route(
     if collection is not None and collection not in collections:
         raise SpecError(f"{where}: x-twin collection {collection!r} is not declared in the root x-twin.collections")
     is_item = bool(re.search(r"\{[^}]+\}/?$", path))
+    part = twin.get("part")
     action = twin.get("action")
     if action is None and collection is not None:
-        action = _infer_action(method, is_item)
+        action = _infer_action(method, is_item or part is not None)
     if action is not None and action not in ACTIONS:
         raise SpecError(f"{where}: x-twin action {action!r} is not one of {sorted(ACTIONS)}")
     if action is not None and collection is None:
@@ -183,6 +206,15 @@ def _route(
         raise SpecError(f"{where}: x-twin id {id_param!r} is not a path parameter")
     if action in {"get", "replace", "update", "delete", "set"} and id_param is None:
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
+    if collection is not None:
+        definition = collections[collection]
+        if part is not None and part not in definition.properties:
+            raise SpecError(f"{where}: x-twin part {part!r} is not a property of {collection!r}")
+        if definition.parent is not None and definition.parent.field not in path_params:
+            raise SpecError(
+                f"{where}: {collection!r} lives under {definition.parent.collection!r}; the path needs "
+                f"the parameter {definition.parent.field!r}"
+            )
     filters = tuple(_filter(param, spec, query_params, where) for param, spec in twin.get("filters", {}).items())
     return Route(
         operation_id=operation_id,
@@ -192,8 +224,9 @@ def _route(
         action=action,
         id_param=id_param,
         set_fields=dict(twin.get("set", {})),
+        part=part,
         filters=filters,
-        role=twin.get("role"),
+        requires=twin.get("requires"),
         success_status=success_status,
         media_types=media_types,
         path_params=path_params,

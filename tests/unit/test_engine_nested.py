@@ -1,0 +1,134 @@
+"""Nested collections, sub-documents and list-valued filters: what the Dataiku twin declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apitwin.clock import Clock
+from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle
+from apitwin.errors import ErrorKind, TwinError
+from apitwin.store import Store
+
+OK = {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}
+NO_BODY = {"204": {"description": "done"}}
+PROJECT_KEY = {"name": "projectKey", "in": "path", "required": True}
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "x-twin": {
+        "date_format": "epoch_ms",
+        "collections": {
+            "projects": {"schema": "Project", "id": {"field": "projectKey", "style": "given"}},
+            "datasets": {"schema": "Dataset", "id": {"field": "name", "style": "given"},
+                         "parent": {"collection": "projects", "field": "projectKey"}},
+            "jobs": {"schema": "Job", "id": {"field": "id", "style": "token"},
+                     "parent": {"collection": "projects", "field": "projectKey"}},
+        },
+    },
+    "components": {"schemas": {
+        "Project": {"properties": {"projectKey": {}, "tags": {}, "metadata": {}}},
+        "Dataset": {"properties": {"projectKey": {}, "name": {}, "tags": {}}},
+        "Job": {"properties": {"projectKey": {}, "id": {}}},
+    }},
+    "paths": {
+        "/projects/": {
+            "x-twin": {"collection": "projects"},
+            "get": {"operationId": "listProjects", "x-twin": {"filters": {"tags": "any"}},
+                    "parameters": [{"name": "tags", "in": "query"}], "responses": OK},
+            "post": {"operationId": "createProject", "responses": OK},
+        },
+        "/projects/{projectKey}": {
+            "x-twin": {"collection": "projects"}, "parameters": [PROJECT_KEY],
+            "delete": {"operationId": "deleteProject", "responses": NO_BODY},
+        },
+        "/projects/{projectKey}/metadata": {
+            "x-twin": {"collection": "projects", "part": "metadata"}, "parameters": [PROJECT_KEY],
+            "get": {"operationId": "getProjectMetadata", "responses": OK},
+            "put": {"operationId": "setProjectMetadata", "responses": NO_BODY},
+        },
+        "/projects/{projectKey}/datasets/": {
+            "x-twin": {"collection": "datasets"}, "parameters": [PROJECT_KEY],
+            "get": {"operationId": "listDatasets", "responses": OK},
+            "post": {"operationId": "createDataset", "responses": OK},
+        },
+        "/projects/{projectKey}/datasets/{datasetName}": {
+            "x-twin": {"collection": "datasets"},
+            "parameters": [PROJECT_KEY, {"name": "datasetName", "in": "path", "required": True}],
+            "get": {"operationId": "getDataset", "responses": OK},
+        },
+        "/projects/{projectKey}/jobs/": {
+            "x-twin": {"collection": "jobs"}, "parameters": [PROJECT_KEY],
+            "post": {"operationId": "startJob", "responses": OK},
+        },
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def state() -> TwinState:
+    model = build_model(SPEC)
+    return TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+
+
+def call(state: TwinState, operation_id: str, **parts: Any) -> Any:
+    route = build_model(SPEC).routes[operation_id]
+    return handle(OperationContext(route=route, state=state, **parts)).body
+
+
+def test_children_are_scoped_to_their_parent(state: TwinState) -> None:
+    for key in ("SALES", "OPS"):
+        call(state, "createProject", body={"projectKey": key})
+    call(state, "createDataset", path={"projectKey": "SALES"}, body={"name": "orders"})
+    call(state, "createDataset", path={"projectKey": "OPS"}, body={"name": "orders", "projectKey": "SALES"})
+    assert call(state, "listDatasets", path={"projectKey": "OPS"}) == [
+        {"projectKey": "OPS", "name": "orders", "tags": None}
+    ]
+    assert call(state, "getDataset", path={"projectKey": "SALES", "datasetName": "orders"})["projectKey"] == "SALES"
+
+
+def test_unknown_parent_is_not_found(state: TwinState) -> None:
+    with pytest.raises(TwinError) as info:
+        call(state, "listDatasets", path={"projectKey": "NOPE"})
+    assert info.value.kind is ErrorKind.NOT_FOUND and info.value.message == "Project NOPE not found"
+
+
+def test_deleting_a_parent_deletes_its_children(state: TwinState) -> None:
+    call(state, "createProject", body={"projectKey": "SALES"})
+    call(state, "createDataset", path={"projectKey": "SALES"}, body={"name": "orders"})
+    call(state, "startJob", path={"projectKey": "SALES"}, body={})
+    call(state, "deleteProject", path={"projectKey": "SALES"})
+    assert state.collection("datasets").all() == [] and state.collection("jobs").all() == []
+
+
+def test_token_ids_are_opaque_strings(state: TwinState) -> None:
+    call(state, "createProject", body={"projectKey": "SALES"})
+    first = call(state, "startJob", path={"projectKey": "SALES"}, body={})["id"]
+    second = call(state, "startJob", path={"projectKey": "SALES"}, body={})["id"]
+    assert first != second and len(first) == 15 and first.isalnum()
+
+
+def test_part_reads_and_replaces_a_sub_document(state: TwinState) -> None:
+    call(state, "createProject", body={"projectKey": "SALES", "metadata": {"label": "Sales"}})
+    assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"label": "Sales"}
+    assert call(state, "setProjectMetadata", path={"projectKey": "SALES"}, body={"tags": ["x"]}) is None
+    assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"tags": ["x"]}
+
+
+def test_any_filter_matches_shared_list_values(state: TwinState) -> None:
+    call(state, "createProject", body={"projectKey": "A", "tags": ["finance", "prod"]})
+    call(state, "createProject", body={"projectKey": "B", "tags": ["dev"]})
+    call(state, "createProject", body={"projectKey": "C"})
+    keys = lambda tags: [p["projectKey"] for p in call(state, "listProjects", query={"tags": tags})]  # noqa: E731
+    assert keys("prod,dev") == ["A", "B"] and keys(["finance"]) == ["A"] and keys("") == ["A", "B", "C"]
+
+
+def test_child_path_must_carry_the_parent_parameter() -> None:
+    spec = {
+        **SPEC,
+        "paths": {
+            "/datasets/": {"x-twin": {"collection": "datasets"}, "get": {"operationId": "listAll", "responses": OK}}
+        },
+    }
+    with pytest.raises(SpecError, match="needs the parameter 'projectKey'"):
+        build_model(spec)
