@@ -9,7 +9,6 @@ Every failure on the way is rendered in the owning twin's error format by the ha
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitwin.admin import PREFIX as ADMIN_PREFIX
 from apitwin.admin import admin_routes
@@ -92,10 +92,52 @@ def create_app(
         return JSONResponse(describe(runtime, str(request.base_url).rstrip("/")))
 
     app = Starlette(
-        routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=api)],
+        routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=_TwinPaths(api, runtime))],
     )
     app.state.runtime = runtime
     return app
+
+
+class _TwinPaths:
+    """What the twin records say about paths and headers, before connexion routes exactly: an alias base
+    path is served as the main one, a path that differs from a documented one only by its trailing slash is
+    served as documented (clients are inconsistent about it), and twin-wide headers go on every answer."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        for candidate in self.runtime.twins.values():
+            for alias in candidate.alias_paths:
+                if path == alias or path.startswith(alias + "/"):
+                    path = candidate.mount_path + path[len(alias) :]
+        live = self.runtime.twin_for_path(path)
+        if live is None:
+            await self.app(scope, receive, send)
+            return
+        relative = path[len(live.mount_path) :]
+        if relative and not live.methods_for(relative):
+            toggled = relative[:-1] if relative.endswith("/") else relative + "/"
+            if live.methods_for(toggled):
+                path = live.mount_path + toggled
+        if path != scope["path"]:
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in live.twin.response_headers.items()]
+        if not headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def describe(runtime: Runtime, origin: str) -> dict[str, Any]:
@@ -141,7 +183,9 @@ class _ErrorHandlers:
         if kind is ErrorKind.NOT_FOUND:
             detail = "The requested resource could not be found"
         if kind is ErrorKind.METHOD_NOT_ALLOWED:
-            allowed = self._allowed_methods(request.url.path)
+            live = self.runtime.twin_for_path(request.url.path)
+            relative = request.url.path[len(live.mount_path) :] if live else ""
+            allowed = sorted(live.methods_for(relative or "/")) if live else []
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
         return self._render(request, TwinError(kind, str(detail), headers=headers, status=status))
@@ -168,19 +212,6 @@ class _ErrorHandlers:
             body=body,
             headers=dict(error.headers),
         )
-
-    def _allowed_methods(self, path: str) -> list[str]:
-        """The methods the spec documents for a path (connexion's own Allow lists only one route's)."""
-        live = self.runtime.twin_for_path(path)
-        if live is None:
-            return []
-        relative = path[len(live.mount_path) :] or "/"
-        methods = {
-            route.method
-            for route in live.model.routes.values()
-            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)), relative)
-        }
-        return sorted(methods)
 
 
 def _offers_xml(live: LiveTwin) -> bool:

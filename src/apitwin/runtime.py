@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,17 @@ class LiveTwin:
     limiter: RateLimiter
     authenticator: Authenticator
     mount_path: str
+    alias_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._patterns = [
+            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$"), route.method)
+            for route in self.model.routes.values()
+        ]
+
+    def methods_for(self, relative_path: str) -> set[str]:
+        """The HTTP methods the spec documents for a path below the twin's base path."""
+        return {method for pattern, method in self._patterns if pattern.match(relative_path)}
 
     def fixtures(self) -> dict[str, Any]:
         fixtures: dict[str, Any] = json.loads(self.twin.fixtures_path.read_text(encoding="utf-8"))
@@ -73,7 +85,15 @@ class Runtime:
                 malformed_message=twin.malformed_credentials,
                 invalid_message=twin.invalid_credentials,
             )
-            self.twins[twin.name] = LiveTwin(twin, model, state, limiter, authenticator, twin.mount_path(prefixed))
+            self.twins[twin.name] = LiveTwin(
+                twin,
+                model,
+                state,
+                limiter,
+                authenticator,
+                twin.mount_path(prefixed),
+                tuple(twin.mount_path(prefixed, alias) for alias in twin.base_path_aliases),
+            )
         mounts = [live.mount_path for live in self.twins.values()]
         clashes = {m for m in mounts if mounts.count(m) > 1}
         if clashes:

@@ -4,7 +4,7 @@ perhaps a behaviour module, and no change to the engine."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from apitwin.auth import Authorizer, CredentialReader, RateLimit, organization_key, whole_value
@@ -28,6 +28,8 @@ class Twin:
     malformed_credentials: str = "Malformed credentials"
     invalid_credentials: str = "Invalid credentials"
     auth_hint: str = "Authorization: {credential}"  # how a client sends the credential
+    base_path_aliases: tuple[str, ...] = ()  # other real base paths that serve the same API
+    response_headers: Mapping[str, str] = field(default_factory=dict)  # sent with every answer
 
     @property
     def spec_path(self) -> Path:
@@ -44,8 +46,9 @@ class Twin:
         assert isinstance(registry, Behaviours)
         return registry
 
-    def mount_path(self, prefixed: bool) -> str:
-        return f"/{self.name}{self.base_path}" if prefixed else self.base_path
+    def mount_path(self, prefixed: bool, base_path: str | None = None) -> str:
+        base = self.base_path if base_path is None else base_path
+        return f"/{self.name}{base}" if prefixed else base
 
 
 TWINS: Mapping[str, Twin] = {
