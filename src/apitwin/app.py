@@ -65,6 +65,8 @@ def create_app(
     from apitwin.validation import validator_map
 
     logging.getLogger("connexion").setLevel(logging.ERROR)  # it logs every 4xx at WARNING
+    # and every query parameter the spec does not know at ERROR; real services ignore those quietly
+    logging.getLogger("connexion.decorators.parameter").setLevel(logging.CRITICAL)
     api = AsyncApp(__name__)
     for live in runtime.twins.values():
         api.add_api(
