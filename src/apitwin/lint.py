@@ -1,0 +1,441 @@
+"""`apitwin lint`: openapi-spec-validator, then what it misses, as a registry of small named rules."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import itertools
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apitwin.engine.routes import HTTP_METHODS, SpecError, TwinModel, build_model
+
+if TYPE_CHECKING:
+    from apitwin.twins import Twin
+
+Loc = tuple[Any, ...]  # keys from the root of the document; YAML may make some of them ints
+Findings = Iterator[tuple[str, str]]
+
+# $url, $method, $statusCode, $request.{path,query,header}.name, $request.body#/ptr, $response.header.name, ...
+_EXPRESSION = re.compile(
+    r"\$(url|method|statusCode|request\.(path|query|header)\..+|(request|response)\.body(#/.*)?|response\.header\..+)"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: the spec file, where in it, which rule, and what is wrong."""
+
+    spec: str
+    where: str
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.spec}: {self.where}: [{self.rule}] {self.message}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """One spec as the rules see it; the twin fields stay None when no twin serves the spec."""
+
+    spec: str
+    raw: Mapping[str, Any]
+    base_uri: str = ""
+    behaviours: frozenset[str] | None = None
+    fixtures: Mapping[str, Any] | None = None
+    fixtures_file: str = "fixtures.json"
+    roles: tuple[str, ...] = ()
+
+    @cached_property
+    def resolved(self) -> Mapping[str, Any] | None:
+        """Every $ref inlined as the engine does it; None when one does not resolve (openapi_valid says which)."""
+        from connexion.json_schema import resolve_refs
+
+        try:
+            resolved: Mapping[str, Any] = resolve_refs(self.raw, base_uri=self.base_uri)
+        except Exception:
+            return None
+        return resolved
+
+    @cached_property
+    def model(self) -> TwinModel | None:
+        """The engine's reading of x-twin; None when it refuses the spec (x_twin_valid says why)."""
+        try:
+            return None if self.resolved is None else build_model(self.resolved, self.spec)
+        except SpecError:
+            return None
+
+
+Rule = Callable[[Context], Iterator[Problem]]
+RULES: dict[str, Rule] = {}
+
+
+def rule(check: Callable[[Context], Findings]) -> Rule:
+    """Register a check under its function name; the registered rule yields Problems."""
+
+    @functools.wraps(check)
+    def run(ctx: Context) -> Iterator[Problem]:
+        for where, message in check(ctx):
+            yield Problem(ctx.spec, where, check.__name__, message)
+
+    RULES[check.__name__] = run
+    return run
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(key) for key in loc)
+
+
+def _items(node: Any) -> Iterator[tuple[Any, Any]]:
+    yield from node.items() if isinstance(node, Mapping) else ()
+
+
+def _operations(spec: Mapping[str, Any]) -> Iterator[tuple[Loc, Mapping[str, Any], Mapping[str, Any]]]:
+    """(location, path item, operation) of every operation."""
+    for path, item in _items(spec.get("paths")):
+        for method in HTTP_METHODS:
+            if isinstance(item, Mapping) and isinstance(item.get(method), Mapping):
+                yield ("paths", path, method), item, item[method]
+
+
+def _json_schema(schema: Any) -> Any:
+    """A Draft 4 copy of a resolved OpenAPI 3.0 schema, with `nullable` turned into a null type."""
+    if not isinstance(schema, Mapping):
+        return schema
+    out = dict(schema)
+    if isinstance(out.get("properties"), Mapping):
+        out["properties"] = {name: _json_schema(sub) for name, sub in out["properties"].items()}
+    for key in ("items", "additionalProperties", "not"):
+        if key in out:
+            out[key] = _json_schema(out[key])
+    for key in ("allOf", "anyOf", "oneOf"):
+        if isinstance(out.get(key), list):
+            out[key] = [_json_schema(sub) for sub in out[key]]
+    if out.pop("nullable", False) is True:
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+        if "type" not in out:
+            return {"anyOf": [out, {"type": "null"}]}
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def _mismatches(value: Any, schema: Any) -> Iterator[str]:
+    """Draft 4 validation errors of `value` against an OpenAPI 3.0 schema, the most telling one per place."""
+    from jsonschema import Draft4Validator  # type: ignore[import-untyped]  # no stubs are pinned
+    from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+
+    errors = sorted(Draft4Validator(_json_schema(schema)).iter_errors(value), key=lambda error: error.json_path)
+    for _, group in itertools.groupby(errors, key=lambda error: error.json_path):
+        error = best_match(group)
+        yield _short(error.message) + (f" (at {error.json_path})" if error.path else "")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@rule
+def openapi_valid(ctx: Context) -> Findings:
+    """The document is OpenAPI 3.0.x (connexion 3.3 serves nothing else) and openapi-spec-validator accepts it."""
+    from openapi_spec_validator import validate
+
+    version = str(ctx.raw.get("openapi", ""))
+    if not version.startswith("3.0."):
+        yield "openapi", f"version is {version or 'missing'!r}; connexion 3.3 serves OpenAPI 3.0.x only"
+        if not version.startswith("3."):
+            return  # the validator cannot even tell which schema applies
+    try:
+        validate(ctx.raw, base_uri=ctx.base_uri)
+    except Exception as exc:  # a missing $ref raises referencing's PointerToNowhere, not a validation error
+        ref = getattr(exc, "ref", None)
+        if isinstance(ref, str):
+            yield _ref_site(ctx.raw, ref) or "$ref", f"$ref {ref!r} does not resolve"
+        else:
+            where = _dotted(tuple(getattr(exc, "path", ()))) or "(document)"
+            yield where, _short(getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def _ref_site(node: Any, ref: str, loc: Loc = ()) -> str | None:
+    """Where the document writes a $ref ending in `ref`, to point at the culprit."""
+    if isinstance(node, Mapping):
+        if isinstance(node.get("$ref"), str) and (node["$ref"] == ref or node["$ref"].endswith("#" + ref)):
+            return _dotted((*loc, "$ref"))
+        pairs: Iterator[tuple[Any, Any]] = iter(node.items())
+    elif isinstance(node, list):
+        pairs = iter(enumerate(node))
+    else:
+        return None
+    return next((site for key, sub in pairs if (site := _ref_site(sub, ref, (*loc, key)))), None)
+
+
+@rule
+def x_twin_valid(ctx: Context) -> Findings:
+    """The engine accepts the x-twin declarations."""
+    if ctx.resolved is None:
+        return
+    try:
+        build_model(ctx.resolved, ctx.spec)
+    except SpecError as exc:
+        text = str(exc).removeprefix(f"{ctx.spec}: ")
+        where, sep, message = text.partition(": ")
+        # the engine names operations "GET /path"; the other rules say paths./path.get
+        where = re.sub(
+            r"^([A-Z]+) (\S+)( x-twin)?", lambda m: f"paths.{m[2]}.{m[1].lower()}{'.x-twin' * bool(m[3])}", where
+        )
+        yield (where, message) if sep else ("x-twin", text)
+
+
+@rule
+def operations_have_ids(ctx: Context) -> Findings:
+    """Every operation has a unique operationId (the engine and the links key on it)."""
+    seen: dict[str, str] = {}
+    for loc, _, operation in _operations(ctx.raw):
+        operation_id = operation.get("operationId")
+        if not isinstance(operation_id, str) or not operation_id:
+            yield _dotted(loc), "operation has no operationId"
+        elif operation_id in seen:
+            yield _dotted(loc), f"operationId {operation_id!r} is also used by {seen[operation_id]}"
+        else:
+            seen[operation_id] = _dotted(loc)
+
+
+@rule
+def links_resolve(ctx: Context) -> Findings:
+    """Response links name an existing operation and its parameters, with well-formed runtime expressions."""
+    if ctx.resolved is None:
+        return
+    by_id = {op.get("operationId"): (item, op) for _, item, op in _operations(ctx.resolved)}
+    for loc, _, operation in _operations(ctx.resolved):
+        for status, response in _items(operation.get("responses")):
+            for name, link in _items(response.get("links") if isinstance(response, Mapping) else None):
+                where = _dotted((*loc, "responses", status, "links", name))
+                yield from ((where, message) for message in _link_problems(ctx.resolved, link, response, status, by_id))
+
+
+def _link_problems(spec: Mapping[str, Any], link: Any, response: Any, status: Any, by_id: Any) -> Iterator[str]:
+    """What is wrong with one link: its target, its parameter names, its expressions."""
+    target = _link_target(spec, link, by_id)
+    if isinstance(target, str):
+        yield target
+        return
+    item, op = target
+    params = [*item.get("parameters", []), *op.get("parameters", [])]
+    known = {p.get("name") for p in params} | {f"{p.get('in')}.{p.get('name')}" for p in params}
+    parameters = dict(_items(link.get("parameters")))
+    for param in [name for name in parameters if name not in known]:
+        names = ", ".join(sorted({str(p.get("name")) for p in params})) or "none"
+        yield f"parameter {param!r} is not a parameter of {op.get('operationId', 'its target')} (it has: {names})"
+    for value in [*parameters.values(), link.get("requestBody")]:
+        yield from _expression_problems(value, response, status)
+
+
+def _link_target(spec: Mapping[str, Any], link: Any, by_id: Mapping[Any, Any]) -> str | tuple[Any, Any]:
+    """The (path item, operation) a link points to, or why it points nowhere."""
+    if not isinstance(link, Mapping):
+        return "link is not an object"
+    if "operationId" in link:
+        if link["operationId"] in by_id:
+            return by_id[link["operationId"]]  # type: ignore[no-any-return]
+        close = difflib.get_close_matches(str(link["operationId"]), [str(key) for key in by_id], n=1)
+        return f"operationId {link['operationId']!r} names no operation" + (
+            f"; did you mean {close[0]!r}?" if close else ""
+        )
+    ref = link.get("operationRef")
+    if not isinstance(ref, str):
+        return "link has neither operationId nor operationRef"
+    keys = [part.replace("~1", "/").replace("~0", "~") for part in ref.removeprefix("#/").split("/")]
+    item = spec.get("paths", {}).get(keys[1]) if len(keys) == 3 and keys[0] == "paths" else None
+    if ref.startswith("#/") and isinstance(item, Mapping) and isinstance(item.get(keys[2]), Mapping):
+        return item, item[keys[2]]
+    return f"operationRef {ref!r} does not resolve to an operation in this document"
+
+
+def _expression_problems(value: Any, response: Mapping[str, Any], status: Any) -> Iterator[str]:
+    """A malformed runtime expression, or a $response.body pointer the response schema does not have."""
+    if not isinstance(value, str) or not value.startswith("$"):
+        return  # a constant
+    if not _EXPRESSION.fullmatch(value):
+        yield f"{value!r} is not a runtime expression ($response.body#/..., $request.path.NAME, ...)"
+        return
+    pointer = value.partition("#")[2] if value.startswith("$response.body#") else ""
+    content = response.get("content", {})
+    media = "application/json" if "application/json" in content else next((m for m in content if "json" in m), None)
+    schema = content[media].get("schema") if media else None
+    for segment in filter(None, pointer.split("/")):
+        properties = schema.get("properties") if isinstance(schema, Mapping) else None
+        if not isinstance(properties, Mapping):
+            return  # past what the schema spells out: nothing to check against
+        segment = segment.replace("~1", "/").replace("~0", "~")
+        if segment not in properties:
+            close = difflib.get_close_matches(segment, list(properties), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"it has: {', '.join(properties)}"
+            yield f"{value!r}: the {status} response has no property {segment!r}; {hint}"
+            return
+        schema = properties[segment]
+
+
+def _example_sites(raw: Mapping[str, Any]) -> Iterator[tuple[Loc, bool]]:
+    """(location, is a schema) of each parameter, header, media type and schema written out in the document."""
+
+    # a $ref is skipped: its target is visited where it is written, so each example is reported once
+    def holder(loc: Loc, node: Any) -> Iterator[tuple[Loc, bool]]:
+        # parameters, headers and media types; also walks request bodies and responses, which hold them
+        if isinstance(node, Mapping) and "$ref" not in node:
+            yield loc, False
+            yield from schema((*loc, "schema"), node.get("schema"))
+            for key in ("content", "headers"):
+                for name, sub in _items(node.get(key)):
+                    yield from holder((*loc, key, name), sub)
+
+    def schema(loc: Loc, node: Any) -> Iterator[tuple[Loc, bool]]:
+        if isinstance(node, Mapping) and "$ref" not in node:
+            yield loc, True
+            for name, sub in _items(node.get("properties")):
+                yield from schema((*loc, "properties", name), sub)
+            for key in ("items", "additionalProperties", "not"):
+                yield from schema((*loc, key), node.get(key))
+            for key in ("allOf", "anyOf", "oneOf"):
+                for index, sub in enumerate(node.get(key) or ()):
+                    yield from schema((*loc, key, index), sub)
+
+    for path, item in _items(raw.get("paths")):
+        for index, param in enumerate(item.get("parameters") or () if isinstance(item, Mapping) else ()):
+            yield from holder(("paths", path, "parameters", index), param)
+    for loc, _, op in _operations(raw):
+        for index, param in enumerate(op.get("parameters") or ()):
+            yield from holder((*loc, "parameters", index), param)
+        yield from holder((*loc, "requestBody"), op.get("requestBody"))
+        for status, response in _items(op.get("responses")):
+            yield from holder((*loc, "responses", status), response)
+    components = raw.get("components", {})
+    for name, node in _items(components.get("schemas")):
+        yield from schema(("components", "schemas", name), node)
+    for kind in ("parameters", "headers", "requestBodies", "responses"):
+        for name, node in _items(components.get(kind)):
+            yield from holder(("components", kind, name), node)
+
+
+def _at(node: Any, loc: Loc) -> Any:
+    """The node at `loc`; the resolved document keeps the raw one's shape, with $refs inlined."""
+    for key in loc:
+        node = node[key]
+    return node
+
+
+@rule
+def examples_match_schemas(ctx: Context) -> Findings:
+    """Every example (media types, parameters, headers, schemas) validates against its schema."""
+    if ctx.resolved is None:
+        return
+    for loc, is_schema in _example_sites(ctx.raw):
+        node = _at(ctx.resolved, loc)
+        schema = node if is_schema else node.get("schema")
+        if not isinstance(schema, Mapping):
+            continue
+        samples = [((*loc, "example"), node["example"])] if "example" in node else []
+        if not is_schema:  # a schema's own `examples` is 3.1 only
+            samples += [
+                ((*loc, "examples", n, "value"), e["value"]) for n, e in _items(node.get("examples")) if "value" in e
+            ]
+        for where, value in samples:
+            for mismatch in _mismatches(value, schema):
+                yield _dotted(where), f"example does not match its schema: {mismatch}"
+
+
+@rule
+def handlers_exist(ctx: Context) -> Findings:
+    """Every operation has a behaviour or an engine action, and every behaviour an operation (twin only)."""
+    if ctx.behaviours is None or ctx.model is None:
+        return
+    for route in ctx.model.routes.values():
+        if route.operation_id not in ctx.behaviours and route.action is None:
+            where = f"paths.{route.path}.{route.method.lower()}"
+            yield where, f"{route.operation_id} has no registered behaviour and no x-twin collection action"
+    for stale in sorted(ctx.behaviours - set(ctx.model.routes)):
+        yield "paths", f"a behaviour is registered for {stale!r}, which no operation has"
+
+
+@rule
+def fixtures_match_schemas(ctx: Context) -> Findings:
+    """Fixture documents fit their collection's schema with unique ids; credentials are usable (twin only)."""
+    if ctx.fixtures is None or ctx.model is None:
+        return
+    collections = ctx.model.collections
+    for name, docs in _items(ctx.fixtures.get("collections")):
+        where = f"{ctx.fixtures_file}:collections.{name}"
+        if name not in collections:
+            yield where, f"collection {name!r} is not declared in x-twin.collections ({', '.join(collections)})"
+            continue
+        definition, seen = collections[name], set()
+        for index, doc in enumerate(docs):
+            # writeOnly fields are stored, so the schema applies with no read/write filtering
+            for mismatch in _mismatches(doc, definition.schema):
+                yield f"{where}.{index}", f"document does not match schema: {mismatch}"
+            if not isinstance(doc, Mapping) or definition.id_field not in doc:
+                yield f"{where}.{index}", f"document has no id field {definition.id_field!r}"
+            elif (key := str(doc[definition.id_field])) in seen:
+                yield f"{where}.{index}", f"duplicate {definition.id_field} {doc[definition.id_field]!r}"
+            else:
+                seen.add(key)
+    credentials: set[str] = set()
+    for index, cred in enumerate(ctx.fixtures.get("credentials", [])):
+        where, value = f"{ctx.fixtures_file}:credentials.{index}", cred.get("credential")
+        if not isinstance(value, str) or not value:
+            yield where, "credential needs a non-empty 'credential' string"
+        elif value in credentials:
+            yield where, "duplicate credential (credentials are stored by value)"
+        credentials.add(str(value))
+        if ctx.roles and cred.get("role") not in ctx.roles:
+            yield where, f"role {cred.get('role')!r} is not one of the twin's roles {list(ctx.roles)}"
+
+
+@rule
+def errors_documented(ctx: Context) -> Findings:
+    """Secured operations document 401, and every operation documents some 4xx."""
+    if ctx.resolved is None:
+        return
+    for loc, _, operation in _operations(ctx.resolved):
+        codes = {str(code).upper() for code in operation.get("responses", {})}
+        security = operation.get("security", ctx.resolved.get("security", []))
+        # an empty requirement ({}) makes credentials optional, so a 401 is not a given
+        if security and all(security) and not codes & {"401", "4XX"}:
+            yield _dotted((*loc, "responses")), "the operation is secured but documents no 401 response"
+        if not any(code.startswith("4") for code in codes):
+            yield _dotted((*loc, "responses")), "the operation documents no 4xx response"
+
+
+def _context(path: Path, twin: Twin | None = None) -> Context:
+    """The spec at `path`, with the twin's behaviours, fixtures and roles when a twin serves it."""
+    from apitwin.spec import load_raw
+
+    ctx = Context(spec=path.name, raw=load_raw(path), base_uri=path.resolve().as_uri())
+    if twin is None:
+        return ctx
+    fixtures = json.loads(twin.fixtures_path.read_text(encoding="utf-8"))
+    behaviours = twin.behaviours().operation_ids()
+    where = f"{twin.fixtures_path.parent.name}/{twin.fixtures_path.name}"
+    return replace(ctx, behaviours=behaviours, fixtures=fixtures, fixtures_file=where, roles=twin.roles)
+
+
+def lint_specs(paths: list[Path] | None = None) -> list[Problem]:
+    """Every rule's findings; None lints each twin's spec, and a twin's own spec also gets the twin rules."""
+    from apitwin.twins import TWINS
+
+    twins = {twin.spec_path.resolve(): twin for twin in TWINS.values()}
+    problems: list[Problem] = []
+    for path in [twin.spec_path for twin in TWINS.values()] if paths is None else paths:
+        try:
+            ctx = _context(path, twins.get(path.resolve()))
+        except Exception as exc:  # unreadable YAML or fixtures: nothing else can be checked
+            problems.append(Problem(path.name, "(file)", "readable", _short(f"{type(exc).__name__}: {exc}")))
+            continue
+        for check in RULES.values():
+            problems.extend(check(ctx))
+    return problems

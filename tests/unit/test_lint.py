@@ -1,0 +1,351 @@
+"""`apitwin lint`: the real specs lint clean, and each rule catches its defect in a small spec (and not the fix)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from apitwin.behaviours import Behaviours
+from apitwin.engine import OperationContext, Reply
+from apitwin.lint import RULES, Context, Problem, lint_specs
+from apitwin.twins import TWINS, Twin
+
+ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+THING = {"$ref": "#/components/schemas/Thing"}
+BASE: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "Things", "version": "1"},
+    "security": [{"key": []}],
+    "x-twin": {"collections": {"things": {"schema": "Thing"}}},
+    "paths": {
+        "/things": {
+            "x-twin": {"collection": "things"},
+            "post": {
+                "operationId": "createThing",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": THING,
+                            "examples": {"plain": {"value": {"name": "lamp", "note": None}}},
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "created",
+                        "content": {"application/json": {"schema": THING, "example": {"id": 1, "name": "lamp"}}},
+                        "links": {
+                            "GetThing": {"operationId": "getThing", "parameters": {"thingId": "$response.body#/id"}},
+                            "GetThingByRef": {
+                                "operationRef": "#/paths/~1things~1{thingId}/get",
+                                "parameters": {"path.thingId": "$response.body#/id"},
+                            },
+                        },
+                    },
+                    "400": ERROR,
+                    "401": ERROR,
+                },
+            },
+        },
+        "/things/{thingId}": {
+            "x-twin": {"collection": "things"},
+            "parameters": [
+                {"name": "thingId", "in": "path", "required": True, "schema": {"type": "integer"}, "example": 1}
+            ],
+            "get": {
+                "operationId": "getThing",
+                "responses": {
+                    "200": {"description": "the thing", "content": {"application/json": {"schema": THING}}},
+                    "401": ERROR,
+                    "404": ERROR,
+                },
+            },
+        },
+        "/ping": {
+            "get": {
+                "operationId": "ping",
+                "security": [],
+                "responses": {"200": {"description": "pong"}, "429": {"description": "slow down"}},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {"key": {"type": "apiKey", "in": "header", "name": "Authorization"}},
+        "schemas": {
+            "Thing": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "id": {"type": "integer", "readOnly": True},
+                    "name": {"type": "string", "example": "lamp"},
+                    "note": {"type": "string", "nullable": True},
+                    "secret": {"type": "string", "writeOnly": True},
+                },
+            },
+            "Error": {"type": "object", "properties": {"message": {"type": "string"}}},
+        },
+    },
+}
+FIXTURES: dict[str, Any] = {
+    "credentials": [{"credential": "k1", "role": "viewer"}, {"credential": "k2", "role": "admin"}],
+    "collections": {"things": [{"id": 1, "name": "lamp", "note": None, "secret": "s"}, {"id": 2, "name": "desk"}]},
+}
+
+
+def lint(tmp_path: Path, doc: dict[str, Any], name: str = "things.yaml") -> list[Problem]:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return lint_specs([path])
+
+
+def edited(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    doc = copy.deepcopy(BASE)
+    change(doc)
+    return doc
+
+
+def by_rule(problems: list[Problem], rule: str) -> list[str]:
+    return [f"{problem.where}: {problem.message}" for problem in problems if problem.rule == rule]
+
+
+def twin_context(**twin: Any) -> Context:
+    return Context(spec="things.yaml", raw=copy.deepcopy(BASE), fixtures_file="fixtures/things.json", **twin)
+
+
+def run(rule: str, ctx: Context) -> list[str]:
+    return [f"{problem.where}: {problem.message}" for problem in RULES[rule](ctx)]
+
+
+def test_the_twins_specs_and_fixtures_lint_clean() -> None:
+    assert [str(problem) for problem in lint_specs(None)] == []
+
+
+def test_the_small_spec_lints_clean(tmp_path: Path) -> None:
+    assert lint(tmp_path, BASE) == []
+
+
+def test_the_rules_and_the_problem_format() -> None:
+    assert list(RULES) == [
+        "openapi_valid",
+        "x_twin_valid",
+        "operations_have_ids",
+        "links_resolve",
+        "examples_match_schemas",
+        "handlers_exist",
+        "fixtures_match_schemas",
+        "errors_documented",
+    ]
+    problem = Problem("a.yaml", "paths./a.get", "links_resolve", "broken")
+    assert str(problem) == "a.yaml: paths./a.get: [links_resolve] broken"
+
+
+def test_openapi_valid_wants_3_0(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc.update(openapi="3.1.0")))
+    assert by_rule(problems, "openapi_valid") == [
+        "openapi: version is '3.1.0'; connexion 3.3 serves OpenAPI 3.0.x only"
+    ]
+
+
+def test_openapi_valid_reports_a_missing_ref_where_it_is_written(tmp_path: Path) -> None:
+    def break_ref(doc: dict[str, Any]) -> None:
+        doc["paths"]["/things/{thingId}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] = {
+            "$ref": "#/components/schemas/Thingy"
+        }
+
+    problems = lint(tmp_path, edited(break_ref))
+    assert [str(problem) for problem in problems] == [
+        "things.yaml: paths./things/{thingId}.get.responses.200.content.application/json.schema.$ref: "
+        "[openapi_valid] $ref '/components/schemas/Thingy' does not resolve"
+    ]
+
+
+def test_openapi_valid_reports_what_the_validator_rejects(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc["components"]["schemas"]["Error"].update(type="strin")))
+    assert len(by_rule(problems, "openapi_valid")) == 1
+    assert by_rule(problems, "openapi_valid")[0].startswith("components.schemas.Error:")
+
+
+def test_x_twin_valid_reports_an_unknown_key(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/things"]["x-twin"].update(colection="things")))
+    assert by_rule(problems, "x_twin_valid") == [
+        "paths./things.x-twin: unknown x-twin key(s) ['colection']; allowed: "
+        "['action', 'collection', 'filters', 'id', 'part', 'requires', 'set']"
+    ]
+
+
+def test_x_twin_valid_names_the_operation_like_the_other_rules(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/ping"]["get"].update({"x-twin": {"action": "list"}})))
+    assert by_rule(problems, "x_twin_valid") == ["paths./ping.get: x-twin action 'list' needs a collection"]
+
+
+def test_operations_have_ids(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/ping"]["get"].pop("operationId")))
+    assert by_rule(problems, "operations_have_ids") == ["paths./ping.get: operation has no operationId"]
+
+
+LINK = "paths./things.post.responses.201.links.GetThing"
+
+
+def set_link(**link: Any) -> Callable[[dict[str, Any]], object]:
+    return lambda doc: doc["paths"]["/things"]["post"]["responses"]["201"]["links"]["GetThing"].update(link)
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        ({"operationId": "getThng"}, "operationId 'getThng' names no operation; did you mean 'getThing'?"),
+        (
+            {"parameters": {"id": "$response.body#/id"}},
+            "parameter 'id' is not a parameter of getThing (it has: thingId)",
+        ),
+        (
+            {"parameters": {"query.thingId": "$response.body#/id"}},
+            "parameter 'query.thingId' is not a parameter of getThing (it has: thingId)",
+        ),
+        (
+            {"parameters": {"thingId": "$response.body#/colour"}},
+            "'$response.body#/colour': the 201 response has no property 'colour'; it has: id, name, note, secret",
+        ),
+        (
+            {"parameters": {"thingId": "$response.bdy#/id"}},
+            "'$response.bdy#/id' is not a runtime expression ($response.body#/..., $request.path.NAME, ...)",
+        ),
+        (
+            {"parameters": {"thingId": "$response.body#/idd"}},
+            "'$response.body#/idd': the 201 response has no property 'idd'; did you mean 'id'?",
+        ),
+        (
+            {"operationId": None, "operationRef": "#/paths/~1thing/get"},
+            "operationRef '#/paths/~1thing/get' does not resolve to an operation in this document",
+        ),
+    ],
+)
+def test_links_resolve(tmp_path: Path, link: dict[str, Any], message: str) -> None:
+    doc = edited(set_link(**link))
+    if link.get("operationId", "") is None:
+        del doc["paths"]["/things"]["post"]["responses"]["201"]["links"]["GetThing"]["operationId"]
+    assert by_rule(lint(tmp_path, doc), "links_resolve") == [f"{LINK}: {message}"]
+
+
+def test_links_resolve_follows_an_operation_ref(tmp_path: Path) -> None:
+    def rename(doc: dict[str, Any]) -> None:
+        links = doc["paths"]["/things"]["post"]["responses"]["201"]["links"]
+        links["GetThingByRef"]["parameters"] = {"path.id": "$response.body#/id"}
+
+    assert by_rule(lint(tmp_path, edited(rename)), "links_resolve") == [
+        "paths./things.post.responses.201.links.GetThingByRef: "
+        "parameter 'path.id' is not a parameter of getThing (it has: thingId)"
+    ]
+
+
+def test_links_resolve_accepts_constants_and_other_expressions(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(set_link(parameters={"thingId": "$request.header.X-Thing"})))
+    assert problems == []
+    assert lint(tmp_path, edited(set_link(parameters={"thingId": 7}))) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        (
+            lambda doc: doc["paths"]["/things"]["post"]["responses"]["201"]["content"]["application/json"].update(
+                example={"id": "one", "name": "lamp"}
+            ),
+            "paths./things.post.responses.201.content.application/json.example",
+            "'one' is not of type 'integer' (at $.id)",
+        ),
+        (
+            lambda doc: doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]["examples"][
+                "plain"
+            ].update(value={"note": "no name"}),
+            "paths./things.post.requestBody.content.application/json.examples.plain.value",
+            "'name' is a required property",
+        ),
+        (
+            lambda doc: doc["paths"]["/things/{thingId}"]["parameters"][0].update(example="one"),
+            "paths./things/{thingId}.parameters.0.example",
+            "'one' is not of type 'integer'",
+        ),
+        (
+            lambda doc: doc["components"]["schemas"]["Thing"]["properties"]["name"].update(example=None),
+            "components.schemas.Thing.properties.name.example",
+            "None is not of type 'string'",
+        ),
+    ],
+)
+def test_examples_match_schemas(
+    tmp_path: Path, change: Callable[[dict[str, Any]], object], where: str, message: str
+) -> None:
+    problems = lint(tmp_path, edited(change))
+    assert by_rule(problems, "examples_match_schemas") == [f"{where}: example does not match its schema: {message}"]
+
+
+def test_errors_documented(tmp_path: Path) -> None:
+    problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/things/{thingId}"]["get"]["responses"].pop("401")))
+    assert by_rule(problems, "errors_documented") == [
+        "paths./things/{thingId}.get.responses: the operation is secured but documents no 401 response"
+    ]
+    problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/ping"]["get"]["responses"].pop("429")))
+    assert by_rule(problems, "errors_documented") == [
+        "paths./ping.get.responses: the operation documents no 4xx response"
+    ]
+
+
+def test_handlers_exist() -> None:
+    assert run("handlers_exist", twin_context(behaviours=frozenset({"ping"}))) == []
+    assert run("handlers_exist", twin_context(behaviours=frozenset())) == [
+        "paths./ping.get: ping has no registered behaviour and no x-twin collection action"
+    ]
+    assert run("handlers_exist", twin_context(behaviours=frozenset({"ping", "getThings"}))) == [
+        "paths: a behaviour is registered for 'getThings', which no operation has"
+    ]
+
+
+def test_fixtures_match_schemas() -> None:
+    ctx = twin_context(fixtures=FIXTURES, roles=("viewer", "admin"))
+    assert run("fixtures_match_schemas", ctx) == []  # writeOnly `secret` and a null `note` are fine
+    broken = copy.deepcopy(FIXTURES)
+    broken["credentials"] += [{"credential": "", "role": "viewer"}, {"credential": "k1", "role": "root"}]
+    broken["collections"]["things"] += [{"id": 3, "name": 5}, {"name": "no id"}, {"id": 1, "name": "again"}]
+    broken["collections"]["gadgets"] = []
+    assert run("fixtures_match_schemas", twin_context(fixtures=broken, roles=("viewer", "admin"))) == [
+        "fixtures/things.json:collections.things.2: document does not match schema: "
+        "5 is not of type 'string' (at $.name)",
+        "fixtures/things.json:collections.things.3: document has no id field 'id'",
+        "fixtures/things.json:collections.things.4: duplicate id 1",
+        "fixtures/things.json:collections.gadgets: collection 'gadgets' is not declared in x-twin.collections (things)",
+        "fixtures/things.json:credentials.2: credential needs a non-empty 'credential' string",
+        "fixtures/things.json:credentials.3: duplicate credential (credentials are stored by value)",
+        "fixtures/things.json:credentials.3: role 'root' is not one of the twin's roles ['viewer', 'admin']",
+    ]
+
+
+def unused(ctx: OperationContext) -> Reply:
+    raise AssertionError("lint never calls a behaviour")
+
+
+def test_twin_rules_apply_to_a_twins_own_spec_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    twin = TWINS["datascale"]
+    stale = Behaviours()
+    for operation_id in (*twin.behaviours().operation_ids(), "deleteAsset"):
+        stale.operation(operation_id)(unused)
+    monkeypatch.setattr(Twin, "behaviours", lambda self: stale)
+    assert [str(problem) for problem in lint_specs([twin.spec_path])] == [
+        "datascale.yaml: paths: [handlers_exist] a behaviour is registered for 'deleteAsset', which no operation has"
+    ]
+    copied = tmp_path / "datascale.yaml"
+    copied.write_text(twin.spec_path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert lint_specs([copied]) == []
+
+
+def test_an_unreadable_file_is_a_finding(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("openapi: [3.0.3\n", encoding="utf-8")
+    [problem] = lint_specs([path])
+    assert (problem.spec, problem.where, problem.rule) == ("broken.yaml", "(file)", "readable")
