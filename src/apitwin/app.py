@@ -129,6 +129,9 @@ class _TwinPaths:
                 path = live.mount_path + toggled
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
+        if live.twin.untyped_body_is and not any(name == b"content-type" for name, _ in scope["headers"]):
+            # e.g. the official Dataiku client sends JSON bodies with no Content-Type; the real service takes them
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", live.twin.untyped_body_is.encode())]}
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in live.twin.response_headers.items()]
         if not headers:
             await self.app(scope, receive, send)

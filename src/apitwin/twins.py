@@ -30,6 +30,7 @@ class Twin:
     auth_hint: str = "Authorization: {credential}"  # how a client sends the credential
     base_path_aliases: tuple[str, ...] = ()  # other real base paths that serve the same API
     response_headers: Mapping[str, str] = field(default_factory=dict)  # sent with every answer
+    untyped_body_is: str | None = None  # media type of a request body sent without Content-Type
 
     @property
     def spec_path(self) -> Path:
