@@ -26,7 +26,7 @@ from apitwin.clock import Clock
 from apitwin.errors import ErrorKind, TwinError, plain_error
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
-from apitwin.spec import load_raw
+from apitwin.spec import for_connexion, load_raw
 from apitwin.store import Store
 from apitwin.twins import Twin, select
 
@@ -70,7 +70,7 @@ def create_app(
     api = AsyncApp(__name__)
     for live in runtime.twins.values():
         api.add_api(
-            load_raw(live.twin.spec_path),
+            for_connexion(load_raw(live.twin.spec_path)),
             base_path=live.mount_path,
             name=live.twin.name,
             resolver=TwinResolver(live, load_resolved(live.twin.spec_path)),

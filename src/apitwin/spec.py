@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,3 +35,25 @@ def load_resolved(path: Path) -> dict[str, Any]:
 
     resolved: dict[str, Any] = resolve_refs(load_raw(path), base_uri=path.as_uri())
     return resolved
+
+
+def for_connexion(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with path-level parameters copied into each operation (the operation's own entry wins).
+
+    connexion 3.3 appends path-level parameters to the operation's list once per middleware it builds, so a
+    path parameter ends up validated six times per request; merged up front, it is validated once.
+    """
+    merged = copy.deepcopy(spec)
+    for item in merged.get("paths", {}).values():
+        shared = item.pop("parameters", None) if isinstance(item, dict) else None
+        if not shared:
+            continue
+        for method, operation in item.items():
+            if method.startswith("x-") or not isinstance(operation, dict):
+                continue
+            own = operation.get("parameters", [])
+            names = {(p.get("name"), p.get("in")) for p in own if "$ref" not in p}
+            refs = {p.get("$ref") for p in own if "$ref" in p}
+            extra = [p for p in shared if (p.get("name"), p.get("in")) not in names and p.get("$ref") not in refs]
+            operation["parameters"] = [*own, *extra]
+    return merged
