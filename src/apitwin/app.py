@@ -93,8 +93,18 @@ def create_app(
     async def index(request: Request) -> Response:
         return JSONResponse(describe(runtime, str(request.base_url).rstrip("/")))
 
+    async def unroutable(request: Request, exc: Exception) -> Response:
+        # paths the outer router cannot even match (a newline in a segment): still the owning API's 404
+        live = runtime.twin_for_path(request.url.path)
+        error = TwinError(ErrorKind.NOT_FOUND, "The requested resource could not be found")
+        shape = live.twin.error_shape if live else plain_error
+        return JSONResponse(
+            dict(shape(error)), status_code=404, headers=dict(live.twin.response_headers) if live else {}
+        )
+
     app = Starlette(
         routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=_TwinPaths(api, runtime))],
+        exception_handlers={404: unroutable},
     )
     app.state.runtime = runtime
     return app

@@ -114,6 +114,25 @@ def datascale_error(error: TwinError) -> Mapping[str, Any]:
     return {"success": False, "error": title, "details": error.message, "code": code}
 
 
+_DATAIKU_TYPES = {
+    # errorType names seen in DSS answers and in code that handles them
+    ErrorKind.UNAUTHENTICATED: "com.dataiku.dip.exceptions.NotAuthenticatedException",
+    ErrorKind.FORBIDDEN: "com.dataiku.dip.exceptions.UnauthorizedException",
+    ErrorKind.NOT_FOUND: "com.dataiku.dip.exceptions.NotFoundException",
+    ErrorKind.CONFLICT: "com.dataiku.dip.exceptions.DSSIllegalArgumentException",
+    ErrorKind.INVALID: "com.dataiku.dip.exceptions.DSSIllegalArgumentException",
+    ErrorKind.SERVER: "com.dataiku.dip.exceptions.CodedException",
+}
+
+
+def dataiku_error(error: TwinError) -> Mapping[str, Any]:
+    # {"errorType": Java class, "message", "detailedMessage"}: the official client prints errorType and
+    # detailedMessage (falling back to message) in its DataikuException
+    error_type = error.details if error.details and error.details.startswith("java.") else None
+    error_type = error_type or _DATAIKU_TYPES.get(error.kind, "com.dataiku.dip.exceptions.CodedException")
+    return {"errorType": error_type, "message": error.message, "detailedMessage": f"{error_type}: {error.message}"}
+
+
 def plain_error(error: TwinError) -> Mapping[str, Any]:
     """apitwin's own format, for its admin API and paths outside every twin."""
     body: dict[str, Any] = {"error": error.kind.value, "message": error.message}

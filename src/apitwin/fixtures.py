@@ -159,7 +159,17 @@ def datascale() -> dict[str, Any]:
     return {"credentials": credentials, "collections": {"assets": assets}}
 
 
-GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {"datascaphe": datascaphe, "datascale": datascale}
+def dataiku() -> dict[str, Any]:
+    from apitwin.fixtures_dataiku import dataiku as generate
+
+    return generate(_faker("dataiku"))
+
+
+GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
+    "datascaphe": datascaphe,
+    "datascale": datascale,
+    "dataiku": dataiku,
+}
 
 
 def write_fixtures(folder: Path, names: list[str] | None = None) -> list[Path]:

@@ -49,6 +49,10 @@ def _covers(media_range: str, media_type: str) -> bool:
 
 
 def render(body: Any, media_type: str, schema: Mapping[str, Any] | None = None) -> bytes:
+    if isinstance(body, bytes):
+        return body  # already in its format (zip archives, data streams)
+    if isinstance(body, str) and not media_type.endswith("json"):
+        return body.encode("utf-8")  # text/plain logs and the like
     if media_type == XML:
         return to_xml(body, schema or {})
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

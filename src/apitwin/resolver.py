@@ -54,6 +54,8 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             query={name: kwargs[key] for name, key in query_keys.items() if key in kwargs},
             body=kwargs.get("body"),
             principal=principal,
+            media_type=media_type,
+            permits=lambda required, scope: live.authenticator.permits(principal, required, scope),
         )
         reply = handler(ctx)
         if inspect.isawaitable(reply):
@@ -62,10 +64,11 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         headers = dict(reply.headers)
         if reply.body is None:
             return ConnexionResponse(status_code=reply.status, headers=headers)
+        media_type = reply.media_type or media_type
         schema = reply.schema or schemas.get(media_type)
         return ConnexionResponse(
             status_code=reply.status,
-            mimetype=media_type,
+            mimetype=media_type.split(";")[0],
             content_type=media_type,
             body=render(reply.body, media_type, schema),
             headers=headers,

@@ -52,7 +52,7 @@ class LiveTwin:
         }
         for name, docs in fixtures.get("collections", {}).items():
             definition = self.model.collections[name]
-            tables[f"{self.twin.name}/{name}"] = [(str(doc[definition.id_field]), doc) for doc in docs]
+            tables[f"{self.twin.name}/{name}"] = [(definition.store_key(doc), doc) for doc in docs]
         self.state.store.load(f"{self.twin.name}/", tables)
         self.limiter.reset()
 

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apitwin.auth import Authorizer, CredentialReader, RateLimit, organization_key, whole_value
+from apitwin.auth import Authorizer, CredentialReader, RateLimit, organization_key, project_privileges, whole_value
 from apitwin.behaviours import Behaviours
-from apitwin.errors import ErrorShape, datascale_error, datascaphe_error
+from apitwin.errors import ErrorShape, dataiku_error, datascale_error, datascaphe_error
 from apitwin.spec import FIXTURES_DIR, SPECS_DIR
 
 
@@ -77,6 +77,21 @@ TWINS: Mapping[str, Twin] = {
             rate_limit=RateLimit(requests=100, window_seconds=300),
             malformed_credentials="Invalid or missing API token",
             invalid_credentials="Invalid or missing API token",
+            auth_hint="Authorization: Bearer {credential}",
+        ),
+        Twin(
+            name="dataiku",
+            title="Dataiku DSS public API",
+            spec_file="dataiku.yaml",
+            base_path="/dip/publicapi",  # where the official client sends every call
+            base_path_aliases=("/public/api",),  # the base path Dataiku's reference documentation gives
+            error_shape=dataiku_error,
+            behaviours_module="apitwin.behaviours.dataiku",
+            authorizer=project_privileges("projectKey"),
+            response_headers={"DSS-API-Version": "1", "DSS-Version": "14.3.0"},
+            untyped_body_is="application/json",  # the official client sends JSON without a Content-Type
+            malformed_credentials="No API key in the request",
+            invalid_credentials="Unknown API Key",
             auth_hint="Authorization: Bearer {credential}",
         ),
     )

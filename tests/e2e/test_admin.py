@@ -12,7 +12,7 @@ REPORTS = "/datascaphe/api/v1/report"
 def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) -> None:
     index = client.get("/").json()
     names = [twin["name"] for twin in index["twins"]]
-    assert names == ["datascaphe", "datascale"]
+    assert names == ["datascaphe", "datascale", "dataiku"]
     datascale = index["twins"][1]
     assert datascale["base_url"] == "http://testserver/datascale/v1"
     assert datascale["send_as"] == f"Authorization: Bearer {datascale['credential']}"
@@ -21,7 +21,7 @@ def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) ->
 
 
 def test_health(client: TestClient) -> None:
-    assert client.get("/__apitwin/health").json() == {"status": "ok", "twins": ["datascale", "datascaphe"]}
+    assert client.get("/__apitwin/health").json() == {"status": "ok", "twins": ["dataiku", "datascale", "datascaphe"]}
 
 
 def test_reset_one_twin_restores_its_fixtures_only(client: TestClient) -> None:

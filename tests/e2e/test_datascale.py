@@ -20,6 +20,12 @@ FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.name;
 """
 
 
+@pytest.fixture
+def client(make_client: Any) -> TestClient:
+    """Only this twin: a smaller app per test."""
+    return make_client("datascale")
+
+
 def tokens(client: TestClient) -> list[str]:
     return [c["credential"] for c in runtime_of(client).twins["datascale"].credentials()]
 

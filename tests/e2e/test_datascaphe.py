@@ -21,6 +21,12 @@ def admin(client: TestClient) -> dict[str, str]:
     return {"Authorization": credential(client, "datascaphe", "admin")}
 
 
+@pytest.fixture
+def client(make_client: Any) -> TestClient:
+    """Only this twin: a smaller app per test."""
+    return make_client("datascaphe")
+
+
 def fixture_docs(client: TestClient, collection: str) -> list[dict[str, Any]]:
     return runtime_of(client).twins["datascaphe"].state.collection(collection).all()
 

@@ -102,9 +102,9 @@ class Collection:
         return docs
 
     def public(self, doc: Mapping[str, Any]) -> Doc:
-        """The document as the API shows it: write-only fields removed."""
-        hidden = self.definition.write_only()
-        return {key: value for key, value in doc.items() if key not in hidden}
+        """The document as the API shows it: write-only fields (nested ones too) removed."""
+        shown: Doc = _without_write_only(doc, self.definition.schema)
+        return shown
 
     # writing
 
@@ -141,7 +141,7 @@ class Collection:
         """Partial update from client input; fields the client may not write are ignored."""
         with self._store.transaction():
             doc = self.get(doc_id)
-            changes = self._writable(body)
+            changes = _with_write_only_kept(self._writable(body), doc, self.definition.schema)
             self._check_references(changes)
             doc.update(changes)
             return self._save(doc_id, doc)
@@ -151,12 +151,16 @@ class Collection:
         with self._store.transaction():
             doc = self.get(doc_id)
             read_only = self.definition.read_only()
-            given = self._writable(body)
+            given = _with_write_only_kept(self._writable(body), doc, self.definition.schema)
             self._check_references(given)
             for name, prop in self.definition.properties.items():
                 if name not in read_only and prop.get("writeOnly") is not True:
                     doc[name] = given.get(name, self._default(prop))
             doc.update(given)
+            # the id (and the parent) name the document: a body cannot rename it
+            doc[self.definition.id_field] = doc_id
+            if self.definition.parent is not None:
+                doc[self.definition.parent.field] = self.parent_id
             return self._save(doc_id, doc)
 
     def get_part(self, doc_id: Any, part: str) -> Any:
@@ -236,3 +240,30 @@ class Collection:
     @staticmethod
     def _default(prop: Mapping[str, Any]) -> Any:
         return prop.get("default")
+
+
+def _without_write_only(value: Any, schema: Mapping[str, Any]) -> Any:
+    if isinstance(value, Mapping):
+        properties = schema.get("properties", {})
+        return {
+            key: _without_write_only(item, properties.get(key, {}))
+            for key, item in value.items()
+            if not properties.get(key, {}).get("writeOnly")
+        }
+    if isinstance(value, list):
+        return [_without_write_only(item, schema.get("items", {})) for item in value]
+    return value
+
+
+def _with_write_only_kept(given: Mapping[str, Any], stored: Mapping[str, Any], schema: Mapping[str, Any]) -> Doc:
+    """Write-only values the client could not have read (passwords) stay as stored when a body omits them,
+    so a GET-then-PUT round-trip keeps them."""
+    kept = dict(given)
+    for key, prop in schema.get("properties", {}).items():
+        if key not in kept or key not in stored:
+            if prop.get("writeOnly") and key in stored and key not in kept:
+                kept[key] = stored[key]
+            continue
+        if isinstance(kept[key], Mapping) and isinstance(stored[key], Mapping):
+            kept[key] = _with_write_only_kept(kept[key], stored[key], prop)
+    return kept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,9 @@ class OperationContext:
     query: Mapping[str, Any] = field(default_factory=dict)
     body: Any = None
     principal: Mapping[str, Any] = field(default_factory=dict)
+    media_type: str = "application/json"  # the representation the client accepts, among those documented
+    permits: Callable[[str, Mapping[str, Any]], bool] = lambda required, path: True
+    """Whether the caller holds `required` for the given path parameters (e.g. to filter a list)."""
 
     def collection(self, name: str | None = None) -> Collection:
         """The named collection, or the one the route declares; scoped to its parent item when the path
@@ -46,3 +49,4 @@ class Reply:
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     schema: Mapping[str, Any] | None = None  # for XML element names; JSON needs none
+    media_type: str | None = None  # set when the operation, not Accept, decides it (a stream's `format`)

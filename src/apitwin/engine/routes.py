@@ -67,6 +67,11 @@ class CollectionDef:
         props: Mapping[str, Mapping[str, Any]] = self.schema.get("properties", {})
         return props
 
+    def store_key(self, doc: Mapping[str, Any]) -> str:
+        """Where a document lives in its table: its id, under its parent's id for nested collections."""
+        own = str(doc[self.id_field])
+        return f"{doc[self.parent.field]}/{own}" if self.parent is not None else own
+
     def read_only(self) -> frozenset[str]:
         return frozenset(name for name, prop in self.properties.items() if prop.get("readOnly"))
 

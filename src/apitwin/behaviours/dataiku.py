@@ -1,0 +1,411 @@
+"""Dataiku DSS: what CRUD cannot express. Projects carry their metadata and permissions; datasets hold rows
+per partition, streamed in DSS's formats; jobs run on the twin's clock; SQL queries run for real on the
+connection's datasets; connections list as an object; logs, variables and project export."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+from apitwin.behaviours import Behaviours
+from apitwin.behaviours.dataiku_data import compile_filter, partition_list, project_columns, render_rows, select_rows
+from apitwin.behaviours.dataiku_sql import QueryFailed, Table, run_query
+from apitwin.engine import Collection, OperationContext, Reply, handle
+from apitwin.engine.lifecycle import Lifecycle
+from apitwin.errors import ErrorKind, TwinError
+
+behaviours = Behaviours()
+
+JOB_LIFECYCLE = Lifecycle((("NOT_STARTED", 1.0), ("RUNNING", 4.0)), final="DONE")
+JOB_SECONDS_PER_EXTRA_OUTPUT = 2.0
+NOT_PARTITIONED = "NP"
+# What DSS answers (DSSInfoMessages) for calls that report messages; the twin's always succeed cleanly.
+INFO_OK: dict[str, Any] = {"messages": [], "anyMessage": False, "success": True, "warning": False, "error": False,
+                           "maxSeverity": None}  # fmt: skip
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+# projects
+
+
+@behaviours.operation("listProjects")
+def list_projects(ctx: OperationContext) -> Reply:
+    """Only the projects the key may read are listed (the seed: READ_CONF)."""
+    reply = handle(ctx)
+    visible = [p for p in reply.body if ctx.permits("READ_CONF", {"projectKey": p["projectKey"]})]
+    return Reply(visible, reply.status)
+
+
+@behaviours.operation("createProject")
+def create_project(ctx: OperationContext) -> Reply:
+    """The client sends name, owner and (recent versions) a permissions list; the project stores them as DSS
+    shows them: ownerLogin, a metadata document and a permissions document."""
+    body = dict(ctx.body or {})
+    key = str(body.get("projectKey", ""))
+    name = body.get("name") or key
+    owner = body.pop("owner", None) or body.get("ownerLogin") or ctx.principal.get("name", "admin")
+    tags = list(body.get("tags") or [])
+    permissions = body.get("permissions")
+    if not isinstance(permissions, dict):
+        permissions = {"owner": owner, "permissions": list(permissions or [])}
+    metadata = body.get("metadata") or {"label": name, "description": body.get("description") or "",
+                                        "shortDesc": "", "tags": tags, "custom": {"kv": {}}}  # fmt: skip
+    projects = ctx.collection("projects")
+    if projects.find(key) is not None:
+        raise TwinError(ErrorKind.CONFLICT, f"Project {key} already exists")
+    project = projects.create(
+        {**body, "name": name, "ownerLogin": owner, "tags": tags, "metadata": metadata, "permissions": permissions},
+        creationDate=_ms(ctx.state.clock.timestamp()),
+    )
+    return Reply(projects.public(project), ctx.route.success_status)
+
+
+@behaviours.operation("deleteProject")
+def delete_project(ctx: OperationContext) -> Reply:
+    """Deletes the project with its datasets, data and jobs; answers as a finished DSS future."""
+    ctx.collection("projects").delete(ctx.path["projectKey"])
+    return Reply({"hasResult": True, "aborted": False, "alive": False, "result": INFO_OK})
+
+
+@behaviours.operation("setProjectMetadata")
+@behaviours.operation("setDatasetMetadata")
+def set_metadata(ctx: OperationContext) -> Reply:
+    """Metadata tags are the item's tags (the ones list filters read)."""
+    item_id = ctx.item_id
+    collection = ctx.collection()
+    if not isinstance(ctx.body, dict):
+        raise TwinError(ErrorKind.INVALID, "Metadata is a JSON object")
+    stored = collection.set(item_id, {"metadata": ctx.body, "tags": list(ctx.body.get("tags") or [])})
+    status = ctx.route.success_status
+    return Reply(None if status == 204 else stored["metadata"], status)
+
+
+@behaviours.operation("exportProject")
+@behaviours.operation("exportProjectWithOptions")
+def export_project(ctx: OperationContext) -> Reply:
+    """A zip of the project's configuration, with managed datasets' data when asked."""
+    key = ctx.path["projectKey"]
+    project = ctx.collection("projects").get(key)
+    options = {**{k: v for k, v in ctx.query.items() if v is not None}, **(ctx.body or {})}
+    with_data = bool(options.get("exportManaged", options.get("exportManagedFS", True)))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("project.json", json.dumps(ctx.collection("projects").public(project), indent=2))
+        datasets = ctx.collection("datasets").under(key)
+        data = ctx.collection("dataset_data").under(key)
+        for dataset in datasets.all():
+            bundle.writestr(f"datasets/{dataset['name']}.json", json.dumps(datasets.public(dataset), indent=2))
+            stored = data.find(dataset["name"])
+            if with_data and dataset.get("managed") and stored:
+                columns = [c["name"] for c in dataset.get("schema", {}).get("columns", [])]
+                rows = select_rows(stored.get("partitions", {}), None)
+                bundle.writestr(f"managed_datasets/{dataset['name']}.csv", render_rows(rows, columns, "csv")[0])
+    return Reply(archive.getvalue(), media_type="application/zip")
+
+
+# datasets and their data
+
+
+def _dataset_and_rows(ctx: OperationContext) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
+    name = ctx.path["datasetName"]
+    dataset = ctx.collection("datasets").get(name)
+    stored = ctx.collection("dataset_data").find(name)
+    return dataset, dict((stored or {}).get("partitions", {}))
+
+
+def _columns(dataset: dict[str, Any]) -> list[str]:
+    return [str(column["name"]) for column in (dataset.get("schema") or {}).get("columns", [])]
+
+
+def _stream(ctx: OperationContext, options: dict[str, Any]) -> Reply:
+    dataset, partitions = _dataset_and_rows(ctx)
+    columns = _columns(dataset)
+    rows = select_rows(partitions, partition_list(options.get("partitions")))
+    keep = compile_filter(options.get("filter"), columns)
+    rows = [row for row in rows if keep(row)]
+    limit = (options.get("sampling") or {}).get("maxRecords")
+    if isinstance(limit, int) and limit >= 0:
+        rows = rows[:limit]
+    wanted = options.get("columns")
+    if isinstance(wanted, str):
+        wanted = [c.strip() for c in wanted.split(",") if c.strip()]
+    rows = project_columns(rows, columns, wanted or None)
+    body, media_type = render_rows(rows, wanted or columns, str(options.get("format") or "json"))
+    return Reply(body, media_type=media_type)
+
+
+@behaviours.operation("getDatasetData")
+def get_dataset_data(ctx: OperationContext) -> Reply:
+    return _stream(ctx, dict(ctx.query))
+
+
+@behaviours.operation("postDatasetData")
+def post_dataset_data(ctx: OperationContext) -> Reply:
+    body = dict(ctx.body or {})
+    return _stream(ctx, {**body, "filter": body.get("filterExpression")})
+
+
+@behaviours.operation("finishDatasetStreaming")
+def finish_dataset_streaming(ctx: OperationContext) -> Reply:
+    ctx.collection("datasets").get(ctx.path["datasetName"])
+    return Reply(b"", media_type="application/text")  # the twin's streams never fail half-way
+
+
+@behaviours.operation("clearDatasetData")
+def clear_dataset_data(ctx: OperationContext) -> Reply:
+    dataset, partitions = _dataset_and_rows(ctx)
+    wanted = partition_list(ctx.query.get("partitions"))
+    if wanted is None:
+        partitions = {}
+    else:
+        select_rows(partitions, wanted)  # 404 for an unknown partition
+        partitions = {key: rows for key, rows in partitions.items() if key not in wanted}
+    _save_rows(ctx, dataset, partitions)
+    return Reply(INFO_OK)
+
+
+def _save_rows(ctx: OperationContext, dataset: dict[str, Any], partitions: dict[str, list[list[Any]]]) -> None:
+    data = ctx.collection("dataset_data")
+    doc = {"projectKey": dataset["projectKey"], "name": dataset["name"], "partitions": partitions}
+    if data.find(dataset["name"]) is None:
+        data.create(doc)
+    else:
+        data.set(dataset["name"], doc)
+
+
+@behaviours.operation("listDatasetPartitions")
+def list_dataset_partitions(ctx: OperationContext) -> Reply:
+    dataset, partitions = _dataset_and_rows(ctx)
+    if not (dataset.get("partitioning") or {}).get("dimensions"):
+        return Reply([NOT_PARTITIONED])
+    return Reply(sorted(partitions))
+
+
+@behaviours.operation("deleteDataset")
+def delete_dataset(ctx: OperationContext) -> Reply:
+    """dropData=true also deletes the stored rows; otherwise they stay, as the files of a DSS dataset do."""
+    name = ctx.path["datasetName"]
+    with ctx.state.transaction():
+        ctx.collection("datasets").delete(name)
+        data = ctx.collection("dataset_data")
+        if ctx.query.get("dropData") and data.find(name) is not None:
+            data.delete(name)
+    return Reply(None, ctx.route.success_status)
+
+
+# jobs
+
+
+def _job_lifecycle(job: dict[str, Any]) -> Lifecycle:
+    outputs = len(job["def"].get("outputs") or [])
+    running = JOB_LIFECYCLE.steps[1][1] + JOB_SECONDS_PER_EXTRA_OUTPUT * max(0, outputs - 1)
+    final = "FAILED" if job.get("missingOutputs") else "DONE"
+    return Lifecycle((JOB_LIFECYCLE.steps[0], ("RUNNING", running)), final)
+
+
+def job_status(job: dict[str, Any], now: float) -> dict[str, Any]:
+    """The job's state now: recorded history for finished fixture jobs, else computed from the clock."""
+    started = job["startedAt"] / 1000
+    if job.get("finalState"):
+        state, end = job["finalState"], job.get("endedAt", 0)
+    else:
+        aborted = job.get("abortedAt")
+        phase = _job_lifecycle(job).phase(started, now, ("ABORTED", aborted / 1000) if aborted else None)
+        state, end = phase.state, (_ms(phase.entered_at) if phase.ends_at is None else 0)
+    return {"state": state, "status": state, "jobStartTime": job["startedAt"], "jobEndTime": end}
+
+
+def _job_view(job: dict[str, Any], now: float) -> dict[str, Any]:
+    status = job_status(job, now)
+    return {
+        "projectKey": job["projectKey"], "jobId": job["id"], "def": {**job["def"], "id": job["id"]},
+        "state": status["state"], "startTime": status["jobStartTime"], "endTime": status["jobEndTime"],
+        "baseStatus": {**status, "def": {**job["def"], "id": job["id"]}},
+    }  # fmt: skip
+
+
+@behaviours.operation("listJobs")
+def list_jobs(ctx: OperationContext) -> Reply:
+    now = ctx.state.clock.timestamp()
+    jobs = sorted(ctx.collection("jobs").all(), key=lambda j: j["startedAt"], reverse=True)
+    limit = ctx.query.get("limit") or 0
+    return Reply([_job_view(job, now) for job in (jobs[:limit] if limit > 0 else jobs)])
+
+
+@behaviours.operation("startJob")
+def start_job(ctx: OperationContext) -> Reply:
+    body = dict(ctx.body or {})
+    key = ctx.path["projectKey"]
+    outputs = body.get("outputs") or []
+    if not outputs:
+        raise TwinError(ErrorKind.INVALID, "A job needs at least one output")
+    missing = []
+    for output in outputs:
+        project = output.get("projectKey") or key
+        if ctx.collection("datasets").under(project).find(output.get("id")) is None:
+            missing.append(f"{project}.{output.get('id')}")
+    now = ctx.state.clock.now()
+    first = str(outputs[0].get("id"))
+    job_id = f"Build_{first}_{now:%Y-%m-%dT%H-%M-%S}.{now.microsecond // 1000:03d}"
+    definition = {"projectKey": key, "type": body.get("type") or "NON_RECURSIVE_FORCED_BUILD",
+                  "initiator": ctx.principal.get("name"), "outputs": outputs,
+                  **{k: v for k, v in body.items() if k not in ("outputs", "type")}}  # fmt: skip
+    jobs = ctx.collection("jobs")
+    if jobs.find(job_id) is not None:
+        job_id += f"_{jobs.state.store.next_serial(jobs.table)}"
+    jobs.create(None, id=job_id, **{"def": definition, "startedAt": _ms(now.timestamp()), "missingOutputs": missing})
+    return Reply({"projectKey": key, "id": job_id})
+
+
+@behaviours.operation("getJob")
+def get_job(ctx: OperationContext) -> Reply:
+    job = ctx.collection("jobs").get(ctx.path["jobId"])
+    return Reply(_job_view(job, ctx.state.clock.timestamp()))
+
+
+@behaviours.operation("abortJob")
+def abort_job(ctx: OperationContext) -> Reply:
+    """Asks the job to stop; it is ABORTED from now on unless it had already finished."""
+    jobs = ctx.collection("jobs")
+    job = jobs.get(ctx.path["jobId"])
+    if not job.get("abortedAt") and not job.get("finalState"):
+        jobs.set(job["id"], {"abortedAt": _ms(ctx.state.clock.timestamp())})
+    return Reply(INFO_OK)
+
+
+@behaviours.operation("getJobLog")
+def get_job_log(ctx: OperationContext) -> Reply:
+    """The log grows as the job runs: a line per phase reached, and one per second of running."""
+    job = ctx.collection("jobs").get(ctx.path["jobId"])
+    lines = list(job.get("log") or []) or _job_log(job, ctx.state.clock.timestamp())
+    activity = ctx.query.get("activity")
+    if activity:
+        lines = [line for line in lines if activity in line]
+    return Reply("\n".join(lines) + "\n", media_type="text/plain; charset=utf-8")
+
+
+def _job_log(job: dict[str, Any], now: float) -> list[str]:
+    def at(seconds: float) -> str:
+        return datetime.fromtimestamp(seconds, UTC).strftime("[%Y/%m/%d-%H:%M:%S.%f")[:-3] + "]"
+
+    started = job["startedAt"] / 1000
+    outputs = [f"{o.get('projectKey') or job['projectKey']}.{o.get('id')}" for o in job["def"].get("outputs", [])]
+    lines = [f"{at(started)} [INFO] [dku.jobs] - Job {job['id']} queued, outputs: {', '.join(outputs)}"]
+    status = job_status(job, now)
+    running_from = started + JOB_LIFECYCLE.steps[0][1]
+    if now >= running_from and status["state"] != "NOT_STARTED":
+        lines.append(f"{at(running_from)} [INFO] [dku.jobs] - Starting activity compute_{'_'.join(outputs)}_NP")
+        until = min(now, status["jobEndTime"] / 1000 if status["jobEndTime"] else now)
+        for second in range(1, int(until - running_from) + 1):
+            lines.append(f"{at(running_from + second)} [INFO] [dku.flow.activity] - Processed batch {second}")
+    if status["state"] in ("DONE", "FAILED", "ABORTED"):
+        end = status["jobEndTime"] / 1000
+        if status["state"] == "FAILED":
+            missing = ", ".join(job.get("missingOutputs", []))
+            lines.append(f"{at(end)} [ERROR] [dku.jobs] - Dataset(s) {missing} do not exist")
+        lines.append(f"{at(end)} [INFO] [dku.jobs] - Job {job['id']} {status['state']}")
+    return lines
+
+
+# SQL queries
+
+
+def _tables_of(ctx: OperationContext, connection: str) -> list[Table]:
+    tables = []
+    datasets = ctx.collection("datasets")
+    for dataset in datasets.all():
+        params = dataset.get("params") or {}
+        if params.get("connection") != connection:
+            continue
+        data = ctx.collection("dataset_data").under(dataset["projectKey"]).find(dataset["name"])
+        rows = select_rows((data or {}).get("partitions", {}), None)
+        columns = (dataset.get("schema") or {}).get("columns", [])
+        name = params.get("table") or dataset["name"]
+        for table_name in {name, f"{params['schema']}.{name}" if params.get("schema") else name}:
+            tables.append(Table(table_name, columns, rows))
+    return tables
+
+
+@behaviours.operation("startSqlQuery")
+def start_sql_query(ctx: OperationContext) -> Reply:
+    body = dict(ctx.body or {})
+    connection_name = body.get("connection") or body.get("database")
+    full_name = body.get("datasetFullName")
+    if not connection_name and full_name:
+        project, _, dataset_name = str(full_name).partition(".")
+        dataset = ctx.collection("datasets").under(project).get(dataset_name)
+        connection_name = (dataset.get("params") or {}).get("connection")
+    if not connection_name:
+        raise TwinError(ErrorKind.INVALID, "A query needs a connection, a database or a datasetFullName")
+    connection = ctx.collection("connections").find(connection_name)
+    if connection is None:
+        raise TwinError(ErrorKind.NOT_FOUND, f"Connection {connection_name} not found")
+    if not body.get("query"):
+        raise TwinError(ErrorKind.INVALID, "The query is empty")
+    try:
+        result = run_query(str(body["query"]), str(connection.get("type")), _tables_of(ctx, connection_name),
+                           pre=body.get("preQueries") or [])  # fmt: skip
+    except QueryFailed as exc:
+        raise TwinError(ErrorKind.INVALID, f"Query failed: {exc}", details="java.sql.SQLException") from None
+    # the seed's schema is a list of columns, which the client's value casters iterate
+    stored = ctx.collection("sql_queries").create(
+        None, connection=connection_name, query=body["query"], schema=result.columns, rows=result.rows
+    )
+    return Reply({"queryId": stored["queryId"], "hasResults": bool(result.columns), "schema": result.columns})
+
+
+@behaviours.operation("streamSqlQuery")
+def stream_sql_query(ctx: OperationContext) -> Reply:
+    query = ctx.collection("sql_queries").get(ctx.path["queryId"])
+    columns = [c["name"] for c in query["schema"]]
+    body, media_type = render_rows(query["rows"], columns, str(ctx.query.get("format") or "json"))
+    return Reply(body, media_type=media_type)
+
+
+@behaviours.operation("finishSqlQuery")
+def finish_sql_query(ctx: OperationContext) -> Reply:
+    ctx.collection("sql_queries").get(ctx.path["queryId"])
+    return Reply(b"", media_type="application/text")
+
+
+# instance administration
+
+
+@behaviours.operation("listConnections")
+def list_connections(ctx: OperationContext) -> Reply:
+    connections: Collection = ctx.collection("connections")
+    return Reply({c["name"]: connections.public(c) for c in connections.all()})
+
+
+@behaviours.operation("listLogs")
+def list_logs(ctx: OperationContext) -> Reply:
+    logs = ctx.collection("logs").all()
+    return Reply({"logs": [{k: log[k] for k in ("name", "totalSize", "lastModified")} for log in logs]})
+
+
+@behaviours.operation("getLog")
+def get_log(ctx: OperationContext) -> Reply:
+    """The official client reads this as JSON (a string); a client that accepts text/plain gets the raw text."""
+    log = ctx.collection("logs").get(ctx.path["logName"])
+    if ctx.media_type == "text/plain":
+        return Reply(log["content"], media_type="text/plain; charset=utf-8")
+    return Reply(log["content"])
+
+
+@behaviours.operation("getVariables")
+def get_variables(ctx: OperationContext) -> Reply:
+    return Reply(ctx.collection("variables").get("global").get("values", {}))
+
+
+@behaviours.operation("setVariables")
+def set_variables(ctx: OperationContext) -> Reply:
+    if not isinstance(ctx.body, dict):
+        raise TwinError(ErrorKind.INVALID, "Variables are a JSON object")
+    ctx.collection("variables").set("global", {"values": ctx.body})
+    return Reply(None, ctx.route.success_status)
