@@ -40,6 +40,13 @@ TOLERATED_400: dict[str, dict[str, str]] = {
         for operation in ("createReport", "updateReport")
     },
     "datascale": {"ingestContent": "content must be SQL that parses for the platform (PARSER_ERROR)"},
+    "dataiku": {
+        "startSqlQuery": "the query must run on the connection's tables, and name a connection, database or dataset",
+        **{
+            operation: "columns must be columns of the dataset and the filter a formula over them"
+            for operation in ("getDatasetData", "postDatasetData")
+        },
+    },
 }
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
 

@@ -25,7 +25,7 @@ def junit_totals(path: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("api", ["datascaphe", "datascale"])
+@pytest.mark.parametrize("api", ["datascaphe", "datascale", "dataiku"])
 def test_twin_passes_every_check(api: str, tmp_path: Path) -> None:
     junit = tmp_path / "reports" / f"{api}.xml"
     output: list[str] = []

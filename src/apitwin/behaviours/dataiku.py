@@ -164,7 +164,6 @@ def clear_dataset_data(ctx: OperationContext) -> Reply:
     if wanted is None:
         partitions = {}
     else:
-        select_rows(partitions, wanted)  # 404 for an unknown partition
         partitions = {key: rows for key, rows in partitions.items() if key not in wanted}
     _save_rows(ctx, dataset, partitions)
     return Reply(INFO_OK)
@@ -260,7 +259,7 @@ def start_job(ctx: OperationContext) -> Reply:
     if jobs.find(job_id) is not None:
         job_id += f"_{jobs.state.store.next_serial(jobs.table)}"
     jobs.create(None, id=job_id, **{"def": definition, "startedAt": _ms(now.timestamp()), "missingOutputs": missing})
-    return Reply({"projectKey": key, "id": job_id})
+    return Reply({**definition, "id": job_id})  # carries the seed's {projectKey, id}
 
 
 @behaviours.operation("getJob")

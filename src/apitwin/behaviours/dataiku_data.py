@@ -42,12 +42,10 @@ def partition_list(spec: Any) -> list[str] | None:
 
 
 def select_rows(partitions: dict[str, list[Row]], wanted: list[str] | None) -> list[Row]:
-    if wanted is None:
-        return [row for key in sorted(partitions) for row in partitions[key]]
-    unknown = [p for p in wanted if p not in partitions]
-    if unknown:
-        raise TwinError(ErrorKind.NOT_FOUND, f"Partition(s) not found: {', '.join(unknown)}")
-    return [row for key in wanted for row in partitions[key]]
+    """The rows of the selected partitions (all when none is named); a partition that holds no data selects
+    nothing, as an empty partition folder would."""
+    keys = sorted(partitions) if wanted is None else [key for key in wanted if key in partitions]
+    return [row for key in keys for row in partitions[key]]
 
 
 def compile_filter(formula: str | None, columns: Sequence[str]) -> Callable[[Row], bool]:
