@@ -65,8 +65,12 @@ def run_query(sql: str, connection_type: str, tables: Iterable[Table], pre: Iter
 def _to_sqlite(statement: str, dialect: str | None) -> str:
     try:
         translated = sqlglot.transpile(statement, read=dialect, write="sqlite")
-    except (ParseError, TokenError) as exc:
-        raise QueryFailed(f"Syntax error in SQL query: {exc}") from None
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
+        raise QueryFailed(f"syntax error{where}: {first.get('description') or 'invalid SQL'}") from None
+    except TokenError as exc:  # its message is plain text, unlike ParseError's highlighted one
+        raise QueryFailed(f"syntax error: {exc}") from None
     if len(translated) != 1:
         raise QueryFailed("Exactly one SQL statement is expected")
     return translated[0]
