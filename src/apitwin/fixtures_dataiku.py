@@ -118,6 +118,9 @@ def dataiku(fake: Faker) -> dict[str, Any]:
             "permissions": {"owner": owner, "permissions": [{"group": "data_team", "type": "ANALYST_READWRITE"},
                                                            {"group": "readers", "type": "READER"}]},
             "creationDate": created,
+            # DSS's sharing: the sales team exposes its customer table to the churn project
+            "exposedObjects": [{"type": "DATASET", "localName": "customers", "rules": [{"targetProject": "CHURN"}]}]
+            if key == "SALES_FORECAST" else [],
         })  # fmt: skip
         for name, kind, connection, partitioned, columns, maker in _DATASETS[key]:
             file_based = kind == "Filesystem"

@@ -95,6 +95,13 @@ def test_iter_rows_casts_by_schema_and_honours_partitions_and_columns(dss: datai
     assert dss.get_project("SALES_FORECAST").get_dataset("customers").list_partitions() == ["NP"]
 
 
+def test_foreign_datasets_are_those_exposed_to_the_project(dss: dataikuapi.DSSClient) -> None:
+    churn = dss.get_project("CHURN")
+    own = [(d["projectKey"], d["name"]) for d in churn.list_datasets()]
+    with_shared = [(d["projectKey"], d["name"]) for d in churn.list_datasets(include_shared=True)]
+    assert with_shared == [*own, ("SALES_FORECAST", "customers")]
+
+
 def test_clear_empties_a_dataset(dss: dataikuapi.DSSClient) -> None:
     summary = dss.get_project("SALES_FORECAST").get_dataset("orders_by_country")
     assert list(summary.iter_rows())

@@ -112,6 +112,26 @@ def export_project(ctx: OperationContext) -> Reply:
 # datasets and their data
 
 
+@behaviours.operation("listDatasets")
+def list_datasets(ctx: OperationContext) -> Reply:
+    """The project's datasets and, with foreign=true, those other projects expose to it (DSS's exposed
+    objects, kept on the exposing project)."""
+    reply = handle(ctx)
+    if not ctx.query.get("foreign"):
+        return reply
+    target = ctx.path["projectKey"]
+    datasets = ctx.collection("datasets")
+    shared = []
+    for project in ctx.collection("projects").all():
+        for exposed in project.get("exposedObjects") or []:
+            rules = exposed.get("rules") or []
+            if exposed.get("type") == "DATASET" and any(rule.get("targetProject") == target for rule in rules):
+                found = datasets.under(project["projectKey"]).find(exposed.get("localName"))
+                if found is not None:
+                    shared.append(datasets.public(found))
+    return Reply([*reply.body, *shared], reply.status)
+
+
 def _dataset_and_rows(ctx: OperationContext) -> tuple[dict[str, Any], dict[str, list[list[Any]]]]:
     name = ctx.path["datasetName"]
     dataset = ctx.collection("datasets").get(name)
