@@ -270,3 +270,26 @@ def test_log_is_text_when_asked_and_a_json_string_by_default(client: TestClient)
     as_json = client.get(f"{BASE}/admin/logs/backend.log", headers=admin)
     as_text = client.get(f"{BASE}/admin/logs/backend.log", headers={**admin, "Accept": "text/plain"})
     assert as_json.json() == as_text.text and as_text.headers["content-type"].startswith("text/plain")
+
+
+WITH_BODY = sorted(op for op, (_, _, body) in OPERATIONS.items() if body is not None)
+
+
+@pytest.mark.parametrize("operation", WITH_BODY)
+def test_every_body_of_the_wrong_type_is_400(client: TestClient, operation: str) -> None:
+    method, path, _ = OPERATIONS[operation]
+    path = path.replace("{queryId}", "unused")
+    before = runtime_of(client).store.all("dataiku/projects")
+    response = client.request(method, BASE + path, content=b'"just a string"', headers=as_key(client, "admin"))
+    assert_dss_error(response, 400, "DSSIllegalArgumentException")
+    assert runtime_of(client).store.all("dataiku/projects") == before  # nothing changed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"/projects/{P}/jobs/?limit=many", f"/projects/{P}/datasets/?foreign=maybe",
+     f"/projects/{P}/export?exportUploads=2", f"/projects/{P}/datasets/{D}/data/?format=1&partitions=",
+     "/admin/users/?connected=perhaps"],
+)  # fmt: skip
+def test_typed_query_parameters_reject_garbage(client: TestClient, path: str) -> None:
+    assert_dss_error(client.get(BASE + path, headers=as_key(client, "admin")), 400, "DSSIllegalArgumentException")
