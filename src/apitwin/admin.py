@@ -1,4 +1,4 @@
-"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots and the virtual clock.
+"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots, faults and the virtual clock.
 Answers in apitwin's own JSON (`{"error", "message"}` on failure), never in a twin's format."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from apitwin.errors import ErrorKind, TwinError, plain_error
+from apitwin.faults import rule_from_json
 from apitwin.runtime import Runtime
 from apitwin.store import StoreError
 
@@ -24,6 +25,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
 
     async def reset_all(request: Request) -> Response:
         runtime.reset()
+        runtime.faults.clear()  # a fresh start for the next test: no leftover injected faults
         return JSONResponse({"reset": sorted(runtime.twins)})
 
     async def reset_one(request: Request) -> Response:
@@ -59,6 +61,30 @@ def admin_routes(runtime: Runtime) -> list[Route]:
             runtime.store.delete_snapshot(request.path_params["name"])
         except StoreError as exc:
             return _error(TwinError(ErrorKind.NOT_FOUND, str(exc)))
+        return Response(status_code=204)
+
+    async def list_faults(request: Request) -> Response:
+        return JSONResponse({"faults": [rule.view() for rule in runtime.faults.rules()]})
+
+    async def add_fault(request: Request) -> Response:
+        operations = {name: live.model.routes for name, live in runtime.twins.items()}
+        try:
+            rule = runtime.faults.add(rule_from_json(await _json_body(request), operations))
+        except TwinError as exc:
+            return _error(exc)
+        return JSONResponse(rule.view(), status_code=201)
+
+    async def delete_fault(request: Request) -> Response:
+        try:
+            rule_id = int(request.path_params["rule"])
+        except ValueError:
+            rule_id = -1
+        if not runtime.faults.delete(rule_id):
+            return _error(TwinError(ErrorKind.NOT_FOUND, f"no fault rule {request.path_params['rule']}"))
+        return Response(status_code=204)
+
+    async def clear_faults(request: Request) -> Response:
+        runtime.faults.clear()
         return Response(status_code=204)
 
     async def clock(request: Request) -> Response:
@@ -102,6 +128,10 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         Route(f"{PREFIX}/snapshots/{{name}}", save_snapshot, methods=["PUT"]),
         Route(f"{PREFIX}/snapshots/{{name}}", delete_snapshot, methods=["DELETE"]),
         Route(f"{PREFIX}/snapshots/{{name}}/restore", restore_snapshot, methods=["POST"]),
+        Route(f"{PREFIX}/faults", list_faults, methods=["GET"]),
+        Route(f"{PREFIX}/faults", add_fault, methods=["POST"]),
+        Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),
+        Route(f"{PREFIX}/faults/{{rule}}", delete_fault, methods=["DELETE"]),
         Route(f"{PREFIX}/clock", clock, methods=["GET"]),
         Route(f"{PREFIX}/clock/advance", advance, methods=["POST"]),
         Route(f"{PREFIX}/clock/freeze", freeze, methods=["POST"]),

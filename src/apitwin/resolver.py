@@ -3,6 +3,7 @@ to the engine's generic handler; an operation with neither stops the build."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from connexion.resolver import Resolution, Resolver
 from apitwin.behaviours import Behaviour
 from apitwin.engine import OperationContext, Reply, Route, handle
 from apitwin.errors import ErrorKind, TwinError
+from apitwin.faults import check_fault, from_prefer, injected_error
 from apitwin.rendering import negotiate, render
 from apitwin.runtime import LiveTwin
 
@@ -47,6 +49,7 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         media_type = negotiate(request.headers.get("accept"), route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
+        await _inject_fault(live, route, request.headers.get("prefer"), request.url.path)
         ctx = OperationContext(
             route=route,
             state=live.state,
@@ -76,6 +79,19 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
 
     endpoint.__name__ = route.operation_id
     return endpoint
+
+
+async def _inject_fault(live: LiveTwin, route: Route, prefer: str | None, path: str) -> None:
+    """Answer late, or with a documented error, when the request's Prefer header or an admin rule asks."""
+    fault = from_prefer(prefer) or live.faults.pick(live.twin.name, route, path[len(live.mount_path) :])
+    if fault is None:
+        return
+    check_fault(fault, route)
+    if fault.delay_ms:
+        await asyncio.sleep(fault.delay_ms / 1000)
+    error = injected_error(fault, route)
+    if error is not None:
+        raise error
 
 
 class TwinResolver(Resolver):  # type: ignore[misc]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter, ranked_roles
 from apitwin.clock import Clock
 from apitwin.engine import TwinModel, TwinState, build_model
+from apitwin.faults import Faults
 from apitwin.spec import load_resolved
 from apitwin.store import Store
 from apitwin.twins import Twin
@@ -25,6 +26,7 @@ class LiveTwin:
     authenticator: Authenticator
     mount_path: str
     alias_paths: tuple[str, ...] = ()
+    faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
         self._patterns = [
@@ -70,6 +72,7 @@ class Runtime:
         self.store = store or Store()
         self.clock = clock or Clock()
         self.prefixed = prefixed
+        self.faults = Faults()
         self.twins: dict[str, LiveTwin] = {}
         for twin in twins:
             model = build_model(load_resolved(twin.spec_path), source=twin.spec_file)
@@ -93,6 +96,7 @@ class Runtime:
                 authenticator,
                 twin.mount_path(prefixed),
                 tuple(twin.mount_path(prefixed, alias) for alias in twin.base_path_aliases),
+                self.faults,
             )
         mounts = [live.mount_path for live in self.twins.values()]
         clashes = {m for m in mounts if mounts.count(m) > 1}

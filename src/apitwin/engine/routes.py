@@ -99,6 +99,7 @@ class Route:
     requires: str | None = None
     success_status: int = 200
     media_types: tuple[str, ...] = ("application/json",)
+    statuses: tuple[int, ...] = ()  # every documented status code
     path_params: tuple[str, ...] = ()
     query_params: tuple[str, ...] = ()
 
@@ -234,6 +235,7 @@ def _route(
         requires=twin.get("requires"),
         success_status=success_status,
         media_types=media_types,
+        statuses=tuple(sorted(int(code) for code in operation.get("responses", {}) if str(code).isdigit())),
         path_params=path_params,
         query_params=query_params,
     )

@@ -1,0 +1,177 @@
+"""Fault and latency injection, so client developers can exercise their error paths.
+
+Two ways to ask, both answering only statuses the operation documents, in the owning API's error shape:
+- per request, Prism-compatible: `Prefer: code=503` (and apitwin's `delay=800`, in milliseconds);
+- per rule, through the admin API (`POST /__apitwin/faults`): for a twin, optionally one operationId or a
+  method and path glob, a status and/or a delay, for the next N matching requests or with a probability
+  drawn from a seeded generator (so a run is repeatable).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import random
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from apitwin.engine import Route
+from apitwin.errors import ErrorKind, TwinError
+
+MAX_DELAY_MS = 60_000
+
+
+@dataclass
+class FaultRule:
+    twin: str
+    status: int | None = None
+    delay_ms: int = 0
+    operation_id: str | None = None
+    method: str | None = None
+    path: str | None = None  # glob on the path below the twin's base path, e.g. /report/*
+    times: int | None = None  # how many matching requests it applies to (None: until deleted)
+    probability: float = 1.0
+    id: int = 0
+    applied: int = field(default=0)
+
+    def matches(self, twin: str, route: Route, relative_path: str) -> bool:
+        return (
+            self.twin == twin
+            and (self.operation_id is None or self.operation_id == route.operation_id)
+            and (self.method is None or self.method.upper() == route.method)
+            and (self.path is None or fnmatch.fnmatchcase(relative_path, self.path))
+            and (self.times is None or self.applied < self.times)
+            and (self.status is None or self.status in route.statuses)  # only what this operation documents
+        )
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None
+    delay_ms: int
+    source: str  # "Prefer header" or "rule 3", for the error message
+
+
+class Faults:
+    """The fault rules of a running app (not part of the twins' state: a reset clears them explicitly)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rules: dict[int, FaultRule] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._random = random.Random(seed)
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            rule.id = next(self._ids)
+            self._rules[rule.id] = rule
+            return rule
+
+    def delete(self, rule_id: int) -> bool:
+        with self._lock:
+            return self._rules.pop(rule_id, None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules.values())
+
+    def pick(self, twin: str, route: Route, relative_path: str) -> Fault | None:
+        """The first matching rule that fires for this request (counting it), if any."""
+        with self._lock:
+            for rule in self._rules.values():
+                if rule.matches(twin, route, relative_path) and self._random.random() < rule.probability:
+                    rule.applied += 1
+                    return Fault(rule.status, rule.delay_ms, f"rule {rule.id}")
+        return None
+
+
+def from_prefer(header: str | None) -> Fault | None:
+    """`Prefer: code=404, delay=250` (Prism's `code`, plus a delay in milliseconds); other preferences such as
+    Prism's `example` or `dynamic` are accepted and ignored."""
+    if not header:
+        return None
+    preferences: dict[str, str] = {}
+    for part in header.replace(";", ",").split(","):
+        key, sep, value = part.strip().partition("=")
+        if sep:
+            preferences[key.strip().lower()] = value.strip().strip('"')
+    if "code" not in preferences and "delay" not in preferences:
+        return None
+    try:
+        status = int(preferences["code"]) if "code" in preferences else None
+        delay = int(preferences.get("delay", "0"))
+    except ValueError:
+        raise TwinError(ErrorKind.INVALID, "Prefer: code and delay must be whole numbers") from None
+    return Fault(status, delay, "Prefer header")
+
+
+def check_fault(fault: Fault, route: Route) -> None:
+    """Reject a fault the operation could not really answer: an undocumented status, a silly delay."""
+    if not 0 <= fault.delay_ms <= MAX_DELAY_MS:
+        raise TwinError(ErrorKind.INVALID, f"delay must be between 0 and {MAX_DELAY_MS} ms")
+    if fault.status is not None and fault.status not in route.statuses:
+        documented = ", ".join(str(s) for s in route.statuses)
+        raise TwinError(
+            ErrorKind.INVALID,
+            f"{fault.source}: {fault.status} is not a documented status of {route.operation_id} ({documented})",
+        )
+
+
+def injected_error(fault: Fault, route: Route) -> TwinError | None:
+    """The error to answer instead of running the operation, when the fault asks for an error status."""
+    if fault.status is None or fault.status < 400:
+        return None  # a documented success: the operation runs normally (a delay may still apply)
+    headers: Mapping[str, str] = {"Retry-After": "1"} if fault.status in (429, 503) else {}
+    return TwinError(
+        ErrorKind.from_status(fault.status),
+        f"Injected fault ({fault.source}): {route.operation_id} answers {fault.status}",
+        headers=headers,
+        status=fault.status,
+    )
+
+
+def rule_from_json(body: Any, twins: Mapping[str, Mapping[str, Route]]) -> FaultRule:
+    """A rule from the admin API's JSON, checked against the twins' documented operations and statuses."""
+    if not isinstance(body, dict):
+        raise TwinError(ErrorKind.INVALID, "send a JSON object")
+    allowed = {"twin", "operation_id", "method", "path", "status", "delay_ms", "times", "probability"}
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise TwinError(ErrorKind.INVALID, f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+    twin = str(body.get("twin"))
+    if twin not in twins:
+        raise TwinError(ErrorKind.INVALID, f"twin must be one of {sorted(twins)}")
+    operation_id = body.get("operation_id")
+    if operation_id is not None and operation_id not in twins[twin]:
+        raise TwinError(ErrorKind.INVALID, f"{twin} has no operation {operation_id!r}")
+    status, delay, times, probability = (
+        body.get("status"),
+        body.get("delay_ms", 0),
+        body.get("times"),
+        body.get("probability", 1.0),
+    )
+    if status is None and not delay:
+        raise TwinError(ErrorKind.INVALID, "a rule needs a status, a delay_ms, or both")
+    if status is not None and (not isinstance(status, int) or not 400 <= status <= 599):
+        raise TwinError(ErrorKind.INVALID, "status must be an error status (400-599)")
+    if operation_id is not None and status is not None and status not in twins[twin][operation_id].statuses:
+        raise TwinError(ErrorKind.INVALID, f"{status} is not a documented status of {operation_id}")
+    if not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY_MS:
+        raise TwinError(ErrorKind.INVALID, f"delay_ms must be a whole number from 0 to {MAX_DELAY_MS}")
+    if times is not None and (not isinstance(times, int) or times < 1):
+        raise TwinError(ErrorKind.INVALID, "times must be a whole number >= 1")
+    if not isinstance(probability, int | float) or not 0 < probability <= 1:
+        raise TwinError(ErrorKind.INVALID, "probability must be in (0, 1]")
+    return FaultRule(
+        twin=twin, status=status, delay_ms=delay, operation_id=operation_id, method=body.get("method"),
+        path=body.get("path"), times=times, probability=float(probability),
+    )  # fmt: skip
