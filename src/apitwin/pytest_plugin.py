@@ -1,0 +1,261 @@
+"""The pytest plugin: a running twin in one line, with fresh state for every test.
+
+Installing apitwin registers this module under pytest's `pytest11` entry point, so any suite in the same
+environment gets the fixtures with no import and no conftest::
+
+    import requests
+
+    def test_rotate_secret(apitwin):
+        dss = apitwin("datascaphe")  # real HTTP on 127.0.0.1, state fresh from the fixtures for this test
+        r = requests.patch(f"{dss.base_url}/service-principal/1", json={"client_secret": "x"}, headers=dss.headers)
+        assert r.status_code == 200
+
+Fixtures:
+
+- `apitwin` (function scope): a factory; `apitwin(name)` returns a `TwinHandle`. The first call for a
+  twin in a test resets that twin to its fixtures (collections, credentials, rate-limit counters); the
+  first local twin handed out in a test also puts the virtual clock back to real time. Calling it again
+  in the same test returns the same handle without resetting, so a test may ask wherever it likes.
+- `apitwin_server` (session scope): an `ApitwinServer` with the `origin` and the `runtime` of the one
+  server behind every handle. Use it for a module- or session-scoped fixture of your own: its
+  `handle(name)` hands out a twin with no reset, and isolation is then yours to manage.
+
+Why one server per session: building the app (specs, models, connexion) takes about a second, while
+resetting a twin's state from its fixtures takes about a millisecond. So the server starts once, on first
+use, and serves every twin under its `/<twin>` prefix with state in memory; isolation comes from the
+per-test reset instead of a new server. Only the twins a test asks for are reset, which keeps the cost
+flat as twins and fixtures grow; traffic sent to a twin through `apitwin_server` without asking
+`apitwin` for it is not undone. The clock is one clock shared by every twin, as in `apitwin serve`.
+Under pytest-xdist each worker starts its own server.
+
+A `TwinHandle` has `name`, `base_url`, `credential` (the first fixture credential, the most privileged),
+`headers` (that credential in the API's own scheme, e.g. `{"Authorization": "Bearer ..."}`) and
+`headers_for(credential)`; and, for a local twin only: `credentials` (every fixture credential record,
+for 401/403 paths), `clock` (`freeze()`, `advance(seconds)`, `resume()`), `state` (the twin's
+collections: `state.collection("reports").all()`), `spec_url`, and `origin` (the server root, under
+which `/__apitwin` is the admin API). `is_twin` says which kind of handle it is.
+
+Target mode, so the same test body can run against the twin or the real service (moto's pattern)::
+
+    APITWIN_DATASCAPHE_AUTH="$KEY" pytest --apitwin-target datascaphe=https://uplink.example.com/api/v1
+
+The handle for that twin then carries the given base URL and the credential from
+`APITWIN_<NAME>_AUTH` (the bare credential; `headers` applies the API's scheme). The twin-only
+attributes cannot work against a deployment, so touching one skips the test with a reason naming the
+attribute: a suite run against the real service reports which tests need the twin instead of failing
+them (touch them before the test sends anything it would leave half done). Nothing is started locally
+for a targeted twin; the other twins stay local.
+
+Options: `--apitwin-target NAME=URL` (repeatable); ini `apitwin_validate_responses` (default true: the
+twin validates its own answers against the spec, so a twin bug surfaces as a 500 rather than as a wrong
+answer your test might trust). `-p no:apitwin` disables the plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: pytest start-up stays fast
+    from apitwin.clock import Clock
+    from apitwin.engine import TwinState
+    from apitwin.runtime import LiveTwin, Runtime
+
+AUTH_ENV = "APITWIN_{name}_AUTH"
+
+
+@dataclass(frozen=True)
+class _LocalTwin:
+    """What only a twin served by this plugin can offer."""
+
+    origin: str
+    spec_url: str
+    live: LiveTwin
+
+
+@dataclass(frozen=True)
+class TwinHandle:
+    """One twin as a test sees it: where it is, how to authenticate, and (local twins only) its levers."""
+
+    name: str
+    base_url: str
+    credential: str = field(repr=False)  # a real deployment's key must not reach a CI log through a repr
+    _auth_hint: str = field(repr=False)  # the twin record's "Header: scheme {credential}"
+    _local: _LocalTwin | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers that send `credential` (a new dict each time: add to it freely)."""
+        return self.headers_for(self.credential)
+
+    def headers_for(self, credential: str) -> dict[str, str]:
+        """The headers that send another credential, e.g. a viewer's or a revoked one."""
+        header, _, scheme = self._auth_hint.partition(":")
+        return {header.strip(): scheme.strip().format(credential=credential)}
+
+    @property
+    def is_twin(self) -> bool:
+        """False when `--apitwin-target` points this handle at a real deployment."""
+        return self._local is not None
+
+    @property
+    def credentials(self) -> list[dict[str, Any]]:
+        """Every fixture credential record (name, role or privileges, credential); the first is `credential`."""
+        __tracebackhide__ = True
+        return self._twin_only("credentials").live.credentials()
+
+    @property
+    def clock(self) -> Clock:
+        """The server's virtual clock, shared by every twin: `freeze()`, `advance(seconds)`, `resume()`."""
+        __tracebackhide__ = True
+        return self._twin_only("clock").live.state.clock
+
+    @property
+    def state(self) -> TwinState:
+        """The twin's state, for assertions: `state.collection(name).all()`, `.get(id)`."""
+        __tracebackhide__ = True
+        return self._twin_only("state").live.state
+
+    @property
+    def spec_url(self) -> str:
+        __tracebackhide__ = True
+        return self._twin_only("spec_url").spec_url
+
+    @property
+    def origin(self) -> str:
+        """The server root; the admin API is at `{origin}/__apitwin`."""
+        __tracebackhide__ = True
+        return self._twin_only("origin").origin
+
+    def _twin_only(self, attribute: str) -> _LocalTwin:
+        # Hidden frames, here and in the callers: the skip is reported at the user's line that needed the twin.
+        __tracebackhide__ = True
+        if self._local is None:
+            pytest.skip(f"{self.name}.{attribute} needs the local twin; --apitwin-target sends it to {self.base_url}")
+        return self._local
+
+
+TwinFactory = Callable[[str], TwinHandle]  # the `apitwin` fixture's type, for annotating tests
+
+
+@dataclass(frozen=True)
+class ApitwinServer:
+    """The session's server: every twin under its /<twin> prefix, state in memory."""
+
+    origin: str
+    runtime: Runtime
+
+    def handle(self, name: str) -> TwinHandle:
+        """A handle on a served twin, as it stands: no reset (the `apitwin` fixture resets)."""
+        from apitwin.app import describe
+
+        if name not in self.runtime.twins:
+            raise ValueError(f"no twin named {name!r}; apitwin serves {sorted(self.runtime.twins)}")
+        served = next(twin for twin in describe(self.runtime, self.origin)["twins"] if twin["name"] == name)
+        live = self.runtime.twins[name]
+        return TwinHandle(
+            name,
+            served["base_url"],
+            served["credential"],
+            live.twin.auth_hint,
+            _LocalTwin(self.origin, served["spec_url"], live),
+        )
+
+
+_TARGETS = pytest.StashKey[dict[str, TwinHandle]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apitwin", "apitwin: stateful twins of data-platform APIs")
+    group.addoption(
+        "--apitwin-target",
+        action="append",
+        default=[],
+        dest="apitwin_targets",
+        metavar="NAME=URL",
+        help="send the `apitwin` fixture's NAME handle to a real deployment's base URL, with the credential "
+        "from env APITWIN_<NAME>_AUTH; tests using twin-only attributes are skipped (repeatable)",
+    )
+    parser.addini(
+        "apitwin_validate_responses",
+        type="bool",
+        default=True,
+        help="the twins validate their own answers against the spec (a twin bug is a 500); default true",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Checked here, not at first use: a typo in a target must stop the run before any test talks to anything.
+    config.stash[_TARGETS] = _parse_targets(config.getoption("apitwin_targets"), os.environ)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    # A run against a real service says so at the top of the log; the credential stays out of it.
+    return [f"apitwin: {handle.name} -> {handle.base_url}" for handle in config.stash[_TARGETS].values()]
+
+
+def _parse_targets(options: list[str], environ: Mapping[str, str]) -> dict[str, TwinHandle]:
+    if not options:
+        return {}
+    from apitwin.twins import TWINS
+
+    targets: dict[str, TwinHandle] = {}
+    for option in options:
+        name, _, url = option.partition("=")
+        name, url = name.strip(), url.strip().rstrip("/")
+        if name not in TWINS or not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(
+                f"--apitwin-target {option!r}: expected NAME=URL with NAME one of {sorted(TWINS)} "
+                "and URL the deployment's http(s) base URL"
+            )
+        variable = AUTH_ENV.format(name=name.upper())
+        credential = environ.get(variable, "")
+        if not credential:
+            hint = TWINS[name].auth_hint.format(credential="<credential>")
+            raise pytest.UsageError(f"--apitwin-target {name}: set {variable} to the credential sent as {hint}")
+        targets[name] = TwinHandle(name, url, credential, TWINS[name].auth_hint)
+    return targets
+
+
+@pytest.fixture(scope="session")
+def apitwin_server(pytestconfig: pytest.Config) -> Iterator[ApitwinServer]:
+    """One server for the session, started on first use: every twin, prefixed, in memory, on 127.0.0.1."""
+    from apitwin.app import create_app
+    from apitwin.contract import serve_in_background
+
+    with warnings.catch_warnings():
+        # connexion imports names jsonschema deprecates; that is our dependency's business, not a failure of
+        # the user's suite under filterwarnings=error. Only these two, and only while the app is built.
+        for name in ("RefResolver", "exceptions.RefResolutionError"):
+            warnings.filterwarnings("ignore", f"jsonschema.{name} is deprecated", DeprecationWarning)
+        app = create_app(prefixed=True, validate_responses=pytestconfig.getini("apitwin_validate_responses"))
+    with serve_in_background(app) as origin:
+        yield ApitwinServer(origin, app.state.runtime)
+
+
+@pytest.fixture
+def apitwin(request: pytest.FixtureRequest) -> TwinFactory:
+    """`apitwin(name)`: a running twin with fresh state for this test (or the `--apitwin-target` deployment)."""
+    targets = request.config.stash[_TARGETS]
+    handed_out: dict[str, TwinHandle] = {}
+
+    def hand_out(name: str) -> TwinHandle:
+        if name in handed_out:
+            return handed_out[name]  # a second reset would wipe what the test did since the first call
+        handle = targets.get(name)
+        if handle is None:
+            # Looked up only now, so a run where every twin is targeted never starts the server.
+            server: ApitwinServer = request.getfixturevalue("apitwin_server")
+            handle = server.handle(name)
+            if not any(earlier.is_twin for earlier in handed_out.values()):
+                server.runtime.clock.reset()  # once per test: a later hand-out must not undo a freeze
+            server.runtime.reset(name)
+        handed_out[name] = handle
+        return handle
+
+    return hand_out
