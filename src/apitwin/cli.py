@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from apitwin.drift import drift_command
+
 DEFAULT_DATA = Path(".apitwin/db.json")
 
 
@@ -206,3 +208,7 @@ def check(
     raise SystemExit(
         run_check(api, target=target, credential=credential, junit=junit, max_examples=max_examples, seed=seed)
     )
+
+
+# Commands defined in their own modules (which import only click at the top, so --help stays instant).
+main.add_command(drift_command)
