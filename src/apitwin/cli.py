@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from apitwin.diff import diff_command
 from apitwin.drift import drift_command
 
 DEFAULT_DATA = Path(".apitwin/db.json")
@@ -211,4 +212,5 @@ def check(
 
 
 # Commands defined in their own modules (which import only click at the top, so --help stays instant).
+main.add_command(diff_command)
 main.add_command(drift_command)

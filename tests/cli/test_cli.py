@@ -39,3 +39,15 @@ def test_unknown_twin_is_a_usage_error() -> None:
 def test_bad_rate_limit_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["serve", "--rate-limit", "datascale=lots"])
     assert result.exit_code == 2 and "REQUESTS/SECONDS" in result.output
+
+
+def test_diff_is_a_command_of_apitwin(tmp_path: Path) -> None:
+    from apitwin.spec import SPECS_DIR
+
+    spec = SPECS_DIR / "datascale.yaml"
+    changed = tmp_path / "datascale.yaml"
+    changed.write_text(spec.read_text().replace("maxLength: 1048576", "maxLength: 1000"))
+    same = CliRunner().invoke(main, ["diff", str(spec), str(spec)])
+    assert same.exit_code == 0, same.output
+    tightened = CliRunner().invoke(main, ["diff", str(spec), str(changed)])
+    assert tightened.exit_code == 1 and "constraint_changed" in tightened.output
