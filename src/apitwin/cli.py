@@ -190,24 +190,77 @@ def lint(specs: tuple[Path, ...]) -> None:
     "--auth",
     "credential",
     default=None,
-    envvar="APITWIN_AUTH",
     metavar="CREDENTIAL",
-    help="Credential for --target, in the API's scheme (env APITWIN_AUTH).",
+    help="Credential for --target, in the API's scheme (default: env APITWIN_<TWIN>_AUTH, else APITWIN_AUTH).",
+)
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Test only matching operations: an operationId, tag:NAME, or a path such as /projects/*/datasets* "
+    "(* matches anything). Repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="SELECTOR",
+    help="Skip matching operations (selectors as --include). Repeatable.",
+)
+@click.option("--read-only", is_flag=True, help="Send only GET, HEAD and OPTIONS requests (for production targets).")
+@click.option(
+    "--pace",
+    default=None,
+    metavar="RATE",
+    help="Request pacing: N/s, N/m, N/h, N/d, auto (wait out a 429 per its Retry-After) or off. Default with "
+    "--target: the API's documented rate limit, else auto.",
 )
 @click.option(
     "--junit", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a JUnit XML report."
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a coverage and failures report: Markdown (.md) or self-contained HTML (.html).",
+)
+@click.option(
+    "--ndjson", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Keep Schemathesis' NDJSON events."
+)
 @click.option("--max-examples", default=25, show_default=True, type=int, help="Examples per operation and phase.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Hypothesis seed, for exact reruns.")
 def check(
-    api: str, target: str | None, credential: str | None, junit: Path | None, max_examples: int, seed: int
+    api: str,
+    target: str | None,
+    credential: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    read_only: bool,
+    pace: str | None,
+    junit: Path | None,
+    report: Path | None,
+    ndjson: Path | None,
+    max_examples: int,
+    seed: int,
 ) -> None:
     """Run Schemathesis (every check, positive and negative data, stateful links) against a twin or a
-    real deployment. Exits non-zero on any failure."""
+    real deployment, with a per-operation summary. Exits 1 on any failure, 2 on a usage error."""
     from apitwin.contract import run_check
 
     raise SystemExit(
-        run_check(api, target=target, credential=credential, junit=junit, max_examples=max_examples, seed=seed)
+        run_check(
+            api,
+            target=target,
+            credential=credential,
+            include=include,
+            exclude=exclude,
+            read_only=read_only,
+            pace=pace,
+            junit=junit,
+            report=report,
+            ndjson=ndjson,
+            max_examples=max_examples,
+            seed=seed,
+        )
     )
 
 

@@ -71,10 +71,14 @@ def test_check_fails_against_a_server_that_breaks_the_contract(tmp_path: Path) -
     assert "FAILED" in output[-1] and f"{origin}/api/v1" in output[-1]
 
 
-def test_target_without_credential_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_target_without_credential_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("APITWIN_AUTH", raising=False)
+    monkeypatch.delenv("APITWIN_DATASCALE_AUTH", raising=False)
     assert run_check("datascale", target="http://127.0.0.1:9", credential=None) == 2
     err = capsys.readouterr().err
-    assert "Bearer" in err and "APITWIN_AUTH" in err
+    assert "Bearer" in err and "APITWIN_DATASCALE_AUTH" in err and "APITWIN_AUTH" in err
 
 
 def test_unknown_twin_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
