@@ -15,10 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +34,7 @@ from apitwin.reports import (
     summary_table,
     write_report,
 )
+from apitwin.serving import local_twin
 from apitwin.twins import TWINS, Twin
 
 Echo = Callable[..., object]
@@ -145,7 +143,7 @@ def run_check(
         seed=seed,
     )
     if target is None:
-        with _local_twin(api) as (base_url, local_credential):
+        with local_twin(api) as (base_url, local_credential):
             return _run(replace(plan, base_url=base_url, credential=local_credential), echo)
     if note:
         echo(f"apitwin: {note}")
@@ -320,7 +318,7 @@ def _filter_options(mode: str, selectors: Sequence[_Selector]) -> list[str]:
 
 def _run(plan: _Plan, echo: Echo) -> int:
     twin = plan.twin
-    header, _, value = twin.auth_hint.format(credential=plan.credential).partition(":")
+    [(header, value)] = twin.credential_header(plan.credential).items()
     tolerated = {op: reason for op, reason in TOLERATED_400.get(twin.name, {}).items() if _selected(plan, op)}
     for operation, reason in tolerated.items():
         echo(f"apitwin: ST202 tolerates 400 on {operation}: {reason}")
@@ -476,38 +474,3 @@ def _stream(command: list[str], cwd: str, env: dict[str, str], echo: Echo) -> in
         for line in process.stdout:
             echo(line.rstrip("\n"))
         return process.wait()
-
-
-@contextmanager
-def serve_in_background(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1 on a free port, in a daemon thread; yields its origin."""
-    import uvicorn
-
-    # No websockets (uvicorn's websockets support warns on import) and no lifespan: the apps need neither.
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", ws="none", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="apitwin-check-server", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextmanager
-def _local_twin(api: str) -> Iterator[tuple[str, str]]:
-    """A fresh twin (in memory, fixtures just loaded, no rate limit so fuzzing never meets 429): its base URL
-    and its first (most privileged) credential."""
-    from apitwin.app import create_app, describe
-
-    app = create_app([api], prefixed=False, validate_responses=True, rate_limits={api: None})
-    runtime = app.state.runtime
-    with serve_in_background(app) as origin:
-        yield describe(runtime, origin)["twins"][0]["base_url"], runtime.twins[api].credentials()[0]["credential"]

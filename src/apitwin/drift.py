@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -587,11 +586,16 @@ def measure_drift(
     if not planned:
         raise DriftUsageError(f"{twin.title} has no operation with a safe method; --all-methods sends the others")
     documented = _Documented(twin.spec_path)
-    target_side = _Side(target.rstrip("/"), _credential_header(twin, credential), _interval(twin))
+    target_side = _Side(target.rstrip("/"), twin.credential_header(credential), _interval(twin))
     if target_side.interval:
         echo(f"apitwin: one request every {target_side.interval:g} s, within {twin.title}'s documented rate limit")
-    with _fresh_twin(api) as (twin_url, fixture_credential), httpx.Client(timeout=REQUEST_TIMEOUT) as client:
-        twin_side = _Side(twin_url, _credential_header(twin, twin_credential or fixture_credential))
+    from apitwin.serving import local_twin
+
+    with (
+        local_twin(api, validate_responses=False) as (twin_url, fixture_credential),
+        httpx.Client(timeout=REQUEST_TIMEOUT) as client,
+    ):
+        twin_side = _Side(twin_url, twin.credential_header(twin_credential or fixture_credential))
         exchanges = tuple(_exchange(client, request, twin_side, target_side, documented) for request in planned)
     return DriftResult(api, target_side.base_url, twin.auth_hint, seed, cases, read_only, exchanges)
 
@@ -604,27 +608,9 @@ def _twin(api: str) -> Twin:
     return TWINS[api]
 
 
-def _credential_header(twin: Twin, credential: str) -> dict[str, str]:
-    name, _, value = twin.auth_hint.format(credential=credential).partition(":")
-    return {name.strip(): value.strip()}
-
-
 def _interval(twin: Twin) -> float:
     limit = twin.rate_limit
     return limit.window_seconds / limit.requests if limit is not None else 0.0
-
-
-@contextmanager
-def _fresh_twin(api: str) -> Iterator[tuple[str, str]]:
-    """A twin for this run only (in memory, fixtures just loaded, no rate limit): its base URL and its first
-    fixture credential."""
-    from apitwin.app import create_app, describe
-    from apitwin.contract import serve_in_background
-
-    app = create_app([api], prefixed=False, rate_limits={api: None})
-    with serve_in_background(app) as origin:
-        described = describe(app.state.runtime, origin)["twins"][0]
-        yield described["base_url"], described["credential"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

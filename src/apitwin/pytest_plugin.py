@@ -226,7 +226,7 @@ def _parse_targets(options: list[str], environ: Mapping[str, str]) -> dict[str, 
 def apitwin_server(pytestconfig: pytest.Config) -> Iterator[ApitwinServer]:
     """One server for the session, started on first use: every twin, prefixed, in memory, on 127.0.0.1."""
     from apitwin.app import create_app
-    from apitwin.contract import serve_in_background
+    from apitwin.serving import serve_in_background
 
     with warnings.catch_warnings():
         # connexion imports names jsonschema deprecates; that is our dependency's business, not a failure of

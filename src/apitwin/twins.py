@@ -47,6 +47,11 @@ class Twin:
         assert isinstance(registry, Behaviours)
         return registry
 
+    def credential_header(self, credential: str) -> dict[str, str]:
+        """The header that sends a credential the way this API takes it, e.g. {"Authorization": "Bearer x"}."""
+        name, _, value = self.auth_hint.format(credential=credential).partition(":")
+        return {name.strip(): value.strip()}
+
     def mount_path(self, prefixed: bool, base_path: str | None = None) -> str:
         base = self.base_path if base_path is None else base_path
         return f"/{self.name}{base}" if prefixed else base

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from apitwin.app import create_app
-from apitwin.contract import run_check, serve_in_background
+from apitwin.contract import run_check
 from apitwin.reports import RunStats, read_events
+from apitwin.serving import serve_in_background
 
 ASGIApp = Callable[..., Any]
 

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from apitwin.contract import run_check, serve_in_background
+from apitwin.contract import run_check
+from apitwin.serving import serve_in_background
 
 
 def junit_totals(path: Path) -> dict[str, int]:

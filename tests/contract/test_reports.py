@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from apitwin.contract import documented_operations_of, run_check, serve_in_background
+from apitwin.contract import documented_operations_of, run_check
 from apitwin.reports import (
     Operation,
     OperationStats,
@@ -29,6 +29,7 @@ from apitwin.reports import (
     render_markdown,
     summary_table,
 )
+from apitwin.serving import serve_in_background
 from apitwin.twins import TWINS
 
 # Captured from `run_check("datascaphe", include=["getReport", "refreshReport"], max_examples=1, ndjson=...)`

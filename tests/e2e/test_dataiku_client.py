@@ -15,8 +15,8 @@ from dataikuapi.dss.job import DSSJobWaiter
 from dataikuapi.utils import DataikuException
 
 from apitwin.app import create_app
-from apitwin.contract import serve_in_background
 from apitwin.runtime import Runtime
+from apitwin.serving import serve_in_background
 
 pytestmark = pytest.mark.slow
 

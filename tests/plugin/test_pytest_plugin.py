@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apitwin.app import create_app
-from apitwin.contract import serve_in_background
+from apitwin.serving import serve_in_background
 
 # As a user's CI would run it, and stricter: any warning the plugin or a twin raises fails the run.
 RUN = ("-p", "no:cacheprovider", "-W", "error", "--strict-markers", "--strict-config")
