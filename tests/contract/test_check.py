@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,3 +86,30 @@ def test_target_without_credential_is_a_usage_error(
 def test_unknown_twin_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_check("nope") == 2
     assert "unknown twin" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("alteration", "expected_code"), [("none", 0), ("error-shape", 1)])
+def test_check_against_a_second_apitwin_process_finds_only_the_deliberate_deviation(
+    alteration: str, expected_code: int, tmp_path: Path
+) -> None:
+    """A second apitwin process plays the real deployment: faithful, it passes; with its error bodies
+    altered ({"error": ...} instead of {"status", "message"}), check says so."""
+    from apitwin.twins import TWINS
+    from tests.support.altered_twin import running
+
+    fixtures = json.loads(TWINS["datascaphe"].fixtures_path.read_text())
+    report = tmp_path / "report.md"
+    output: list[str] = []
+    with running(alteration) as base_url:
+        code = run_check(
+            "datascaphe",
+            target=base_url,
+            credential=fixtures["credentials"][0]["credential"],
+            report=report,
+            max_examples=8,
+            echo=lambda line, **_: output.append(str(line)),
+        )
+    assert code == expected_code, "\n".join(output[-40:])
+    if expected_code:
+        assert "response_schema_conformance" in report.read_text()
