@@ -9,11 +9,18 @@ from typing import Any
 
 import yaml
 
-# apitwin runs from its source tree (editable install, as `make` and the Dockerfile do it): the specs and
-# fixtures are the project's own top-level folders, not package data.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SPECS_DIR = PROJECT_ROOT / "specs"
-FIXTURES_DIR = PROJECT_ROOT / "fixtures"
+# The specs and fixtures are the project's top-level folders; an installed wheel carries copies inside the
+# package (see pyproject's package-dir), which win when present.
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _data_dir(name: str) -> Path:
+    packaged = _PACKAGE / f"_{name}"
+    return packaged if packaged.is_dir() else _PACKAGE.parents[1] / name
+
+
+SPECS_DIR = _data_dir("specs")
+FIXTURES_DIR = _data_dir("fixtures")
 
 
 def spec_path(file_name: str) -> Path:
