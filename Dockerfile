@@ -5,7 +5,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 COPY specs ./specs
 COPY fixtures ./fixtures
-RUN pip install --no-cache-dir -c constraints.txt -e .
+RUN pip install --no-cache-dir -c constraints.txt .
 VOLUME ["/data"]
 EXPOSE 8000
 CMD ["apitwin", "serve", "--host", "0.0.0.0", "--port", "8000", "--data", "/data/db.json"]
