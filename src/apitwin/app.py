@@ -217,7 +217,7 @@ class _ErrorHandlers:
 
         live = self.runtime.twin_for_path(request.url.path)
         shape = live.twin.error_shape if live else plain_error
-        offered = (JSON, XML) if live and _offers_xml(live) else (JSON,)
+        offered = (JSON, XML) if live and live.offers_xml else (JSON,)
         media_type = negotiate(request.headers.get("accept"), offered) or JSON
         body = render(dict(shape(error)), media_type, {"xml": {"name": "error"}})
         return ConnexionResponse(
@@ -227,7 +227,3 @@ class _ErrorHandlers:
             body=body,
             headers=dict(error.headers),
         )
-
-
-def _offers_xml(live: LiveTwin) -> bool:
-    return any(XML in route.media_types for route in live.model.routes.values())

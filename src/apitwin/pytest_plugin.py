@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: py
     from apitwin.clock import Clock
     from apitwin.engine import TwinState
     from apitwin.runtime import LiveTwin, Runtime
+    from apitwin.twins import Twin
 
 AUTH_ENV = "APITWIN_{name}_AUTH"
 
@@ -85,7 +86,7 @@ class TwinHandle:
     name: str
     base_url: str
     credential: str = field(repr=False)  # a real deployment's key must not reach a CI log through a repr
-    _auth_hint: str = field(repr=False)  # the twin record's "Header: scheme {credential}"
+    _twin: Twin = field(repr=False)  # the twin record: how this API takes a credential
     _local: _LocalTwin | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -95,8 +96,7 @@ class TwinHandle:
 
     def headers_for(self, credential: str) -> dict[str, str]:
         """The headers that send another credential, e.g. a viewer's or a revoked one."""
-        header, _, scheme = self._auth_hint.partition(":")
-        return {header.strip(): scheme.strip().format(credential=credential)}
+        return self._twin.credential_header(credential)
 
     @property
     def is_twin(self) -> bool:
@@ -162,7 +162,7 @@ class ApitwinServer:
             name,
             served["base_url"],
             served["credential"],
-            live.twin.auth_hint,
+            live.twin,
             _LocalTwin(self.origin, served["spec_url"], live),
         )
 
@@ -218,7 +218,7 @@ def _parse_targets(options: list[str], environ: Mapping[str, str]) -> dict[str, 
         if not credential:
             hint = TWINS[name].auth_hint.format(credential="<credential>")
             raise pytest.UsageError(f"--apitwin-target {name}: set {variable} to the credential sent as {hint}")
-        targets[name] = TwinHandle(name, url, credential, TWINS[name].auth_hint)
+        targets[name] = TwinHandle(name, url, credential, TWINS[name])
     return targets
 
 

@@ -33,6 +33,8 @@ class LiveTwin:
             (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$"), route.method)
             for route in self.model.routes.values()
         ]
+        # whether any operation answers XML: then errors may be XML too (see app._ErrorHandlers)
+        self.offers_xml = any("application/xml" in route.media_types for route in self.model.routes.values())
 
     def methods_for(self, relative_path: str) -> set[str]:
         """The HTTP methods the spec documents for a path below the twin's base path."""
