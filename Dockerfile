@@ -1,11 +1,18 @@
 # Serves every twin on 0.0.0.0:8000, state in the /data volume. One process, one worker: state is in-process.
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml constraints.txt README.md ./
+# The install is the one tests/install/test_wheel.py proves: build the wheel, install it with the lock.
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 COPY specs ./specs
 COPY fixtures ./fixtures
-RUN pip install --no-cache-dir -c constraints.txt .
+RUN pip wheel --no-cache-dir --no-deps -w /dist .
+
+FROM python:3.11-slim
+COPY constraints.txt /tmp/constraints.txt
+COPY --from=wheel /dist /dist
+RUN pip install --no-cache-dir -c /tmp/constraints.txt /dist/*.whl && rm -rf /dist
+WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
 CMD ["apitwin", "serve", "--host", "0.0.0.0", "--port", "8000", "--data", "/data/db.json"]

@@ -21,6 +21,8 @@ def _data_dir(name: str) -> Path:
 
 SPECS_DIR = _data_dir("specs")
 FIXTURES_DIR = _data_dir("fixtures")
+# An installed package's data lives in site-packages: nothing may write there.
+INSTALLED = FIXTURES_DIR.parent == _PACKAGE
 
 
 def spec_path(file_name: str) -> Path:
