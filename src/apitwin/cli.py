@@ -145,14 +145,16 @@ def credentials(as_json: bool, show_all: bool) -> None:
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Folder to write to (default: the project's fixtures/).",
+    help="Folder to write to (default in a source checkout: the project's fixtures/; required when installed).",
 )
 @click.argument("names", nargs=-1, callback=_twin_names)
 def fixtures(out: Path | None, names: tuple[str, ...]) -> None:
     """Regenerate fixture files from the fixed Faker seed."""
     from apitwin.fixtures import write_fixtures
-    from apitwin.spec import FIXTURES_DIR
+    from apitwin.spec import FIXTURES_DIR, INSTALLED
 
+    if out is None and INSTALLED:
+        raise click.UsageError("apitwin is installed as a package: name the folder to write to with --out DIR")
     folder = out or FIXTURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for path in write_fixtures(folder, list(names)):
