@@ -81,6 +81,15 @@ def test_malformed_date_filter_is_a_400(client: TestClient, admin: dict[str, str
     assert_error(response, 400, "created_date_min")
 
 
+@pytest.mark.parametrize("impossible", ["2025-13-45 99:99:99", "2025-02-30 10:00:00", "2025-01-01 24:00:00"])
+def test_an_impossible_calendar_date_in_a_filter_is_a_400_not_an_empty_list(
+    client: TestClient, admin: dict[str, str], impossible: str
+) -> None:
+    for path in ("/service-principal", "/report"):
+        response = client.get(f"{BASE}{path}", params={"updated_date_max": impossible}, headers=admin)
+        assert_error(response, 400, "updated_date_max")
+
+
 def test_fields_projects_the_answer(client: TestClient, admin: dict[str, str]) -> None:
     response = client.get(f"{BASE}/service-principal?fields=id,client_id", headers=admin)
     assert all(set(p) == {"id", "client_id"} for p in response.json())

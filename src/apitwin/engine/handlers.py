@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
-from apitwin.engine.query import matches, project, requested_fields
+from apitwin.engine.query import check_bounds, matches, project, requested_fields
 
 
 def handle(ctx: OperationContext) -> Reply:
@@ -16,6 +16,7 @@ def handle(ctx: OperationContext) -> Reply:
         return _handle_part(ctx, coll, route.part, status)
     match route.action:
         case "list":
+            check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
             docs = [d for d in coll.all() if matches(d, route.filters, ctx.query)]
             return Reply([project(coll.public(d), fields) for d in docs], status)
         case "get":

@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 from apitwin.engine.routes import Filter
+from apitwin.errors import ErrorKind, TwinError
+
+_DIRECTIVE_SHAPES = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}"}
+_ISO_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def check_bounds(filters: Iterable[Filter], query: Mapping[str, Any], date_format: str) -> None:
+    """A range bound written as a date must be a real one: `2025-13-45 99:99:99` has the shape of a date, and
+    compared as text it would quietly answer an empty list. It is a 400, as the real service's date parsing
+    would make it."""
+    for flt in filters:
+        wanted = query.get(flt.param)
+        if flt.op not in ("gte", "lte") or not isinstance(wanted, str):
+            continue
+        if _date_shape(date_format).fullmatch(wanted) and _parse_date(wanted, date_format) is None:
+            example = datetime(2025, 2, 26, 14, 9, 55)
+            shown = example.isoformat() if date_format in ("iso", "epoch_ms") else example.strftime(date_format)
+            raise TwinError(ErrorKind.INVALID, f"{flt.param}: {wanted!r} is not a valid date (e.g. {shown!r})")
+
+
+@cache
+def _date_shape(date_format: str) -> re.Pattern[str]:
+    if date_format in ("iso", "epoch_ms"):
+        return _ISO_SHAPE
+    pattern = re.escape(date_format)
+    for directive, shape in _DIRECTIVE_SHAPES.items():
+        pattern = pattern.replace(re.escape(directive), shape)
+    return re.compile(pattern)
+
+
+def _parse_date(text: str, date_format: str) -> datetime | None:
+    try:
+        if date_format in ("iso", "epoch_ms"):
+            return datetime.fromisoformat(text)
+        return datetime.strptime(text, date_format)
+    except ValueError:
+        return None
 
 
 def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[str, Any]) -> bool:
