@@ -108,3 +108,27 @@ def test_rules_can_be_deleted_and_a_reset_clears_them(client: TestClient) -> Non
 def test_bad_rules_are_refused(client: TestClient, rule: dict[str, Any], fragment: str) -> None:
     response = client.post("/__apitwin/faults", json=rule)
     assert response.status_code == 400 and fragment in response.json()["message"]
+
+
+def test_a_delay_rule_answers_late_and_still_runs_the_operation(client: TestClient) -> None:
+    client.post("/__apitwin/faults", json={"twin": "datascaphe", "operation_id": "getReport", "delay_ms": 250})
+    started = time.monotonic()
+    response = client.get(REPORT, headers=datascaphe(client))
+    assert response.status_code == 200 and response.json()["id"] == 1
+    assert time.monotonic() - started >= 0.25
+    other = time.monotonic()
+    client.get("/datascaphe/api/v1/report", headers=datascaphe(client))  # another operation: no delay
+    assert time.monotonic() - other < 0.25
+
+
+def _statuses_under_probability(client: TestClient, probability: float) -> list[int]:
+    client.post("/__apitwin/faults", json={"twin": "datascaphe", "status": 503, "probability": probability})
+    return [client.get(REPORT, headers=datascaphe(client)).status_code for _ in range(60)]
+
+
+def test_a_probability_rule_fires_on_a_share_of_requests_repeatably(make_client: Any) -> None:
+    first = _statuses_under_probability(make_client(), 0.25)
+    assert set(first) == {200, 503}
+    assert 5 <= first.count(503) <= 25  # about a quarter of 60, from the seeded generator
+    assert _statuses_under_probability(make_client(), 0.25) == first  # the same seed, the same run
+    assert _statuses_under_probability(make_client(), 1.0) == [503] * 60
