@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pytest
 from starlette.testclient import TestClient
 
+from apitwin.auth import RateLimit
 from tests.conftest import credential, runtime_of
 
 REPORTS = "/datascaphe/api/v1/report"
@@ -92,3 +97,38 @@ def test_single_twin_is_served_at_its_real_base_path(make_client: object) -> Non
     response = client.put("/v1/ingest", json={"content": "select 1"}, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert client.get("/datascaphe/api/v1/report").status_code == 404
+
+
+def _limited_client(make_client: Any) -> tuple[TestClient, Callable[[], int]]:
+    """Datascale limited to 2 requests a minute: the third is a 429 until something clears the counters."""
+    client = make_client(rate_limits={"datascale": RateLimit(requests=2, window_seconds=60)})
+    token = runtime_of(client).twins["datascale"].credentials()[0]["credential"]
+
+    def ingest() -> int:
+        body = {"content": "select 1"}
+        return client.put("/datascale/v1/ingest", json=body, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    return client, ingest
+
+
+@pytest.mark.parametrize("reset", ["/__apitwin/reset", "/__apitwin/reset/datascale"])
+def test_reset_clears_rate_limit_counters(make_client: Any, reset: str) -> None:
+    client, ingest = _limited_client(make_client)
+    assert [ingest(), ingest(), ingest()] == [200, 200, 429]
+    assert client.post(reset).status_code == 200
+    assert ingest() == 200
+
+
+def test_resetting_another_twin_leaves_the_counters(make_client: Any) -> None:
+    client, ingest = _limited_client(make_client)
+    assert [ingest(), ingest()] == [200, 200]
+    client.post("/__apitwin/reset/datascaphe")
+    assert ingest() == 429
+
+
+def test_restoring_a_snapshot_clears_rate_limit_counters(make_client: Any) -> None:
+    client, ingest = _limited_client(make_client)
+    assert client.put("/__apitwin/snapshots/start").status_code == 201
+    assert [ingest(), ingest(), ingest()] == [200, 200, 429]
+    assert client.post("/__apitwin/snapshots/start/restore").status_code == 200
+    assert ingest() == 200
