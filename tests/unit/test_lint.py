@@ -349,3 +349,19 @@ def test_an_unreadable_file_is_a_finding(tmp_path: Path) -> None:
     path.write_text("openapi: [3.0.3\n", encoding="utf-8")
     [problem] = lint_specs([path])
     assert (problem.spec, problem.where, problem.rule) == ("broken.yaml", "(file)", "readable")
+
+
+def test_the_lint_command_exits_1_on_findings_and_0_when_clean(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from apitwin.cli import main
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(edited(lambda doc: doc.update(openapi="3.1.0"))), encoding="utf-8")
+    failed = CliRunner().invoke(main, ["lint", str(broken)])
+    assert failed.exit_code == 1, failed.output
+    assert "[openapi_valid]" in failed.output and "1 problem(s)" in failed.output
+    clean = tmp_path / "things.yaml"
+    clean.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    passed = CliRunner().invoke(main, ["lint", str(clean)])
+    assert passed.exit_code == 0 and "no problems" in passed.output

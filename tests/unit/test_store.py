@@ -101,3 +101,32 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert store.count("t/items") == 400
     on_disk = json.loads(path.read_text())
     assert len(on_disk["t/items"]) == 400
+
+
+def test_a_write_reaches_the_disk_before_the_rename_and_the_rename_before_returning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order that makes an acknowledged write survive a crash: the data is synced, then renamed over the
+    store file, then the folder is synced so the rename itself is durable."""
+    import os
+    import stat
+
+    import apitwin.store as store_module
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str | Path) -> None:
+        events.append("rename")
+        real_replace(src, dst)
+
+    store = Store(tmp_path / "db.json")
+    monkeypatch.setattr(store_module.os, "fsync", fsync)
+    monkeypatch.setattr(store_module.os, "replace", replace)
+    store.insert("t/items", "a", {"id": "a"})
+    assert events == ["fsync file", "rename", "fsync folder"]
+    assert json.loads((tmp_path / "db.json").read_text())["t/items"]["a"] == {"id": "a"}
