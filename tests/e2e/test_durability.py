@@ -23,8 +23,9 @@ TABLE = "datascaphe/service_principals"
 
 
 @contextmanager
-def served(data: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def served(data: Path, *options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     command = [sys.executable, "-m", "apitwin", "serve", "--api", "datascaphe", "--data", str(data), "--port", "0"]
+    command += options
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None
