@@ -1,9 +1,16 @@
-"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots, faults and the virtual clock.
-Answers in apitwin's own JSON (`{"error", "message"}` on failure), never in a twin's format."""
+"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots, faults, the virtual clock and
+the request journal. Answers in apitwin's own JSON (`{"error", "message"}` on failure), never in a twin's format.
+
+The endpoints are one table: the routes, the index at `GET /__apitwin` and the OpenAPI document at
+`GET /__apitwin/openapi.json` are all read from it, so none can be forgotten in the others.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,23 +19,74 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from apitwin.errors import ErrorKind, TwinError, plain_error
-from apitwin.faults import rule_from_json
+from apitwin.faults import MAX_DELAY_MS, rule_from_json
 from apitwin.runtime import Runtime
 from apitwin.store import StoreError
 
 PREFIX = "/__apitwin"
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # below PREFIX
+    handler: Handler  # its docstring's first line is the endpoint's summary
+    status: int = 200
+    query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # parameter name -> JSON schema
+    body: Mapping[str, Any] | None = None  # JSON schema of the request body, when it takes one
+
+    @property
+    def summary(self) -> str:
+        return (inspect.getdoc(self.handler) or "").splitlines()[0]
+
+
+_FAULT_RULE = {
+    "type": "object",
+    "required": ["twin"],
+    "additionalProperties": False,
+    "properties": {
+        "twin": {"type": "string"},
+        "operation_id": {"type": "string", "description": "only this operation"},
+        "method": {"type": "string", "description": "only this HTTP method"},
+        "path": {"type": "string", "description": "glob on the path below the twin's base path, e.g. /report/*"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599, "description": "a documented error status"},
+        "delay_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DELAY_MS},
+        "times": {"type": "integer", "minimum": 1, "description": "the next N matching requests only"},
+        "probability": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1},
+    },
+}
+_JOURNAL_FILTERS: dict[str, Mapping[str, Any]] = {
+    "twin": {"type": "string"},
+    "status": {"type": "integer", "minimum": 100, "maximum": 599},
+    "operation_id": {"type": "string"},
+    "limit": {"type": "integer", "minimum": 1, "description": "at most this many entries"},
+}
+
 
 def admin_routes(runtime: Runtime) -> list[Route]:
+    async def index(request: Request) -> Response:
+        """The control-plane endpoints: method, path and summary."""
+        listed = [{"method": e.method, "path": PREFIX + e.path, "summary": e.summary} for e in endpoints]
+        return JSONResponse({"endpoints": listed, "openapi": f"{PREFIX}/openapi.json"})
+
+    async def openapi(request: Request) -> Response:
+        """This control plane as an OpenAPI 3 document."""
+        return JSONResponse(openapi_document(endpoints))
+
     async def health(request: Request) -> Response:
+        """Whether the server is up, and which twins it serves."""
         return JSONResponse({"status": "ok", "twins": sorted(runtime.twins)})
 
     async def reset_all(request: Request) -> Response:
+        """Every twin back to its fixtures; fault rules and the request journal cleared."""
         runtime.reset()
         runtime.faults.clear()  # a fresh start for the next test: no leftover injected faults
         return JSONResponse({"reset": sorted(runtime.twins)})
 
     async def reset_one(request: Request) -> Response:
+        """One twin back to its fixtures; its entries in the request journal cleared."""
         name = request.path_params["twin"]
         if name not in runtime.twins:
             return _error(TwinError(ErrorKind.NOT_FOUND, f"no twin named {name!r}; serving {sorted(runtime.twins)}"))
@@ -36,9 +94,11 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"reset": [name]})
 
     async def list_snapshots(request: Request) -> Response:
+        """The names of the saved snapshots."""
         return JSONResponse({"snapshots": runtime.store.snapshots()})
 
     async def save_snapshot(request: Request) -> Response:
+        """Save the whole state under a name (replacing a snapshot of that name)."""
         name = request.path_params["name"]
         try:
             runtime.store.save_snapshot(name)
@@ -47,6 +107,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"saved": name}, status_code=201)
 
     async def restore_snapshot(request: Request) -> Response:
+        """Put the whole state back as it was saved; rate-limit counters start again."""
         name = request.path_params["name"]
         try:
             runtime.store.restore_snapshot(name)
@@ -57,6 +118,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"restored": name})
 
     async def delete_snapshot(request: Request) -> Response:
+        """Forget a snapshot."""
         try:
             runtime.store.delete_snapshot(request.path_params["name"])
         except StoreError as exc:
@@ -64,9 +126,11 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return Response(status_code=204)
 
     async def list_faults(request: Request) -> Response:
+        """The fault and latency rules, with how often each applied."""
         return JSONResponse({"faults": [rule.view() for rule in runtime.faults.rules()]})
 
     async def add_fault(request: Request) -> Response:
+        """Add a fault or latency rule (only statuses the operations document)."""
         operations = {name: live.model.routes for name, live in runtime.twins.items()}
         try:
             rule = runtime.faults.add(rule_from_json(await _json_body(request), operations))
@@ -75,6 +139,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse(rule.view(), status_code=201)
 
     async def delete_fault(request: Request) -> Response:
+        """Delete one fault rule."""
         try:
             rule_id = int(request.path_params["rule"])
         except ValueError:
@@ -84,13 +149,16 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return Response(status_code=204)
 
     async def clear_faults(request: Request) -> Response:
+        """Delete every fault rule."""
         runtime.faults.clear()
         return Response(status_code=204)
 
     async def clock(request: Request) -> Response:
+        """The virtual clock: now, whether frozen, the offset from real time."""
         return JSONResponse(runtime.clock.state())
 
     async def advance(request: Request) -> Response:
+        """Move the virtual clock forward (timestamps, rate-limit windows, async jobs)."""
         body = await _json_body(request)
         seconds = body.get("seconds") if isinstance(body, dict) else None
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
@@ -99,6 +167,7 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse(runtime.clock.state())
 
     async def freeze(request: Request) -> Response:
+        """Stop the virtual clock, now or at a given instant."""
         body = await _json_body(request)
         at = body.get("at") if isinstance(body, dict) else None
         moment = None
@@ -113,31 +182,126 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse(runtime.clock.state())
 
     async def resume(request: Request) -> Response:
+        """Let the virtual clock run again from where it stands."""
         runtime.clock.resume()
         return JSONResponse(runtime.clock.state())
 
     async def real_time(request: Request) -> Response:
+        """Put the virtual clock back to real time."""
         runtime.clock.reset()
         return JSONResponse(runtime.clock.state())
 
-    return [
-        Route(f"{PREFIX}/health", health, methods=["GET"]),
-        Route(f"{PREFIX}/reset", reset_all, methods=["POST"]),
-        Route(f"{PREFIX}/reset/{{twin}}", reset_one, methods=["POST"]),
-        Route(f"{PREFIX}/snapshots", list_snapshots, methods=["GET"]),
-        Route(f"{PREFIX}/snapshots/{{name}}", save_snapshot, methods=["PUT"]),
-        Route(f"{PREFIX}/snapshots/{{name}}", delete_snapshot, methods=["DELETE"]),
-        Route(f"{PREFIX}/snapshots/{{name}}/restore", restore_snapshot, methods=["POST"]),
-        Route(f"{PREFIX}/faults", list_faults, methods=["GET"]),
-        Route(f"{PREFIX}/faults", add_fault, methods=["POST"]),
-        Route(f"{PREFIX}/faults", clear_faults, methods=["DELETE"]),
-        Route(f"{PREFIX}/faults/{{rule}}", delete_fault, methods=["DELETE"]),
-        Route(f"{PREFIX}/clock", clock, methods=["GET"]),
-        Route(f"{PREFIX}/clock/advance", advance, methods=["POST"]),
-        Route(f"{PREFIX}/clock/freeze", freeze, methods=["POST"]),
-        Route(f"{PREFIX}/clock/resume", resume, methods=["POST"]),
-        Route(f"{PREFIX}/clock/reset", real_time, methods=["POST"]),
+    async def list_requests(request: Request) -> Response:
+        """The request journal, latest first: method, path, query, twin, operation, status, duration, fault."""
+        try:
+            filters = _journal_filters(request, runtime)
+        except TwinError as exc:
+            return _error(exc)
+        limit = filters.pop("limit", None)
+        entries = runtime.journal.entries(**filters)[:limit]
+        return JSONResponse({"requests": [entry.view() for entry in entries]})
+
+    async def clear_requests(request: Request) -> Response:
+        """Empty the request journal (or one twin's entries, with ?twin=)."""
+        try:
+            filters = _journal_filters(request, runtime, allowed=("twin",))
+        except TwinError as exc:
+            return _error(exc)
+        runtime.journal.clear(filters.get("twin"))
+        return Response(status_code=204)
+
+    endpoints = [
+        Endpoint("GET", "", index),
+        Endpoint("GET", "/openapi.json", openapi),
+        Endpoint("GET", "/health", health),
+        Endpoint("POST", "/reset", reset_all),
+        Endpoint("POST", "/reset/{twin}", reset_one),
+        Endpoint("GET", "/snapshots", list_snapshots),
+        Endpoint("PUT", "/snapshots/{name}", save_snapshot, status=201),
+        Endpoint("DELETE", "/snapshots/{name}", delete_snapshot, status=204),
+        Endpoint("POST", "/snapshots/{name}/restore", restore_snapshot),
+        Endpoint("GET", "/faults", list_faults),
+        Endpoint("POST", "/faults", add_fault, status=201, body=_FAULT_RULE),
+        Endpoint("DELETE", "/faults", clear_faults, status=204),
+        Endpoint("DELETE", "/faults/{rule}", delete_fault, status=204),
+        Endpoint("GET", "/clock", clock),
+        Endpoint("POST", "/clock/advance", advance, body=_object({"seconds": {"type": "number", "minimum": 0}})),
+        Endpoint("POST", "/clock/freeze", freeze, body=_object({"at": {"type": "string", "format": "date-time"}})),
+        Endpoint("POST", "/clock/resume", resume),
+        Endpoint("POST", "/clock/reset", real_time),
+        Endpoint("GET", "/requests", list_requests, query=_JOURNAL_FILTERS),
+        Endpoint("DELETE", "/requests", clear_requests, status=204, query={"twin": _JOURNAL_FILTERS["twin"]}),
     ]
+    return [Route(PREFIX + e.path, e.handler, methods=[e.method]) for e in endpoints]
+
+
+def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
+    """An OpenAPI 3.0 document of the control plane, from its endpoint table."""
+    error = {"$ref": "#/components/schemas/Error"}
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        path = PREFIX + endpoint.path
+        names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+        operation: dict[str, Any] = {
+            "operationId": endpoint.handler.__name__,
+            "summary": endpoint.summary,
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
+            ]
+            + [{"name": name, "in": "query", "schema": dict(schema)} for name, schema in endpoint.query.items()],
+            "responses": {
+                str(endpoint.status): {"description": endpoint.summary}
+                if endpoint.status == 204
+                else {"description": endpoint.summary, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "default": {"description": "An error", "content": {"application/json": {"schema": error}}},
+            },
+        }
+        if endpoint.body is not None:
+            operation["requestBody"] = {"content": {"application/json": {"schema": endpoint.body}}}
+        paths.setdefault(path, {})[endpoint.method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "apitwin control plane",
+            "version": "1",
+            "description": "Reset, snapshots, faults, the virtual clock and the request journal of a running apitwin.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                }
+            }
+        },
+    }
+
+
+def _object(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": dict(properties), "additionalProperties": False}
+
+
+def _journal_filters(
+    request: Request, runtime: Runtime, allowed: tuple[str, ...] = tuple(_JOURNAL_FILTERS)
+) -> dict[str, Any]:
+    """The journal filters of a query string, checked: a misspelt filter must not silently match everything."""
+    unknown = sorted(set(request.query_params) - set(allowed))
+    if unknown:
+        raise TwinError(ErrorKind.INVALID, f"unknown filter(s) {unknown}; use {', '.join(allowed)}")
+    filters: dict[str, Any] = dict(request.query_params)
+    if "twin" in filters and filters["twin"] not in runtime.twins:
+        raise TwinError(ErrorKind.INVALID, f"no twin named {filters['twin']!r}; serving {sorted(runtime.twins)}")
+    for name in ("status", "limit"):
+        if name in filters:
+            try:
+                filters[name] = int(filters[name])
+            except ValueError:
+                filters[name] = 0
+            if filters[name] < 1:
+                raise TwinError(ErrorKind.INVALID, f"{name} must be a whole number above 0")
+    return filters
 
 
 async def _json_body(request: Request) -> Any:

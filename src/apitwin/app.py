@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +25,8 @@ from apitwin.admin import admin_routes
 from apitwin.auth import RateLimit
 from apitwin.clock import Clock
 from apitwin.errors import ErrorKind, TwinError, plain_error
+from apitwin.journal import DEFAULT_SIZE as DEFAULT_JOURNAL_SIZE
+from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
 from apitwin.spec import for_connexion, load_raw
@@ -43,9 +46,11 @@ def create_app(
     reset: bool = False,
     rate_limits: Mapping[str, RateLimit | None] | None = None,
     validate_responses: bool = False,
+    journal_size: int = DEFAULT_JOURNAL_SIZE,
 ) -> Starlette:
     """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
-    memory. `prefixed` defaults to True when serving every twin and False when twins are named."""
+    memory. `prefixed` defaults to True when serving every twin and False when twins are named.
+    `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none)."""
     from connexion import AsyncApp
     from connexion.options import SwaggerUIOptions
 
@@ -57,6 +62,7 @@ def create_app(
         clock=clock,
         prefixed=(not names) if prefixed is None else prefixed,
         rate_limits=rate_limits,
+        journal_size=journal_size,
     )
     runtime.seed(reset=reset)
 
@@ -105,6 +111,9 @@ def create_app(
     app = Starlette(
         routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=_TwinPaths(api, runtime))],
         exception_handlers={404: unroutable},
+        middleware=[
+            Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX)
+        ],
     )
     app.state.runtime = runtime
     return app
@@ -123,20 +132,12 @@ class _TwinPaths:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        for candidate in self.runtime.twins.values():
-            for alias in candidate.alias_paths:
-                if path == alias or path.startswith(alias + "/"):
-                    path = candidate.mount_path + path[len(alias) :]
-        live = self.runtime.twin_for_path(path)
-        if live is None:
+        located = self.runtime.locate(scope["path"])
+        if located is None:
             await self.app(scope, receive, send)
             return
-        relative = path[len(live.mount_path) :]
-        if relative and not live.methods_for(relative):
-            toggled = relative[:-1] if relative.endswith("/") else relative + "/"
-            if live.methods_for(toggled):
-                path = live.mount_path + toggled
+        live, relative = located
+        path = live.mount_path + relative
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
         if live.twin.untyped_body_is and not any(name == b"content-type" for name, _ in scope["headers"]):

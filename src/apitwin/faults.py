@@ -19,6 +19,7 @@ from typing import Any
 
 from apitwin.engine import Route
 from apitwin.errors import ErrorKind, TwinError
+from apitwin.journal import note_fault
 
 MAX_DELAY_MS = 60_000
 
@@ -115,7 +116,11 @@ def from_prefer(header: str | None) -> Fault | None:
 
 
 def check_fault(fault: Fault, route: Route) -> None:
-    """Reject a fault the operation could not really answer: an undocumented status, a silly delay."""
+    """Reject a fault the operation could not really answer: an undocumented status, a silly delay.
+
+    Every fault picked for a request passes here once, so the request journal learns of it here (a refused
+    one too: the 400 is its doing)."""
+    note_fault(asdict(fault))
     if not 0 <= fault.delay_ms <= MAX_DELAY_MS:
         raise TwinError(ErrorKind.INVALID, f"delay must be between 0 and {MAX_DELAY_MS} ms")
     if fault.status is not None and fault.status not in route.statuses:

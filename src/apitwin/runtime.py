@@ -1,4 +1,5 @@
-"""The live twins: one store and one clock shared by every twin, each twin's model, state and auth."""
+"""The live twins: one store, one clock, one fault registry and one request journal shared by every twin; each
+twin's model, state and auth."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter, ranked_roles
 from apitwin.clock import Clock
-from apitwin.engine import TwinModel, TwinState, build_model
+from apitwin.engine import Route, TwinModel, TwinState, build_model
 from apitwin.faults import Faults
+from apitwin.journal import DEFAULT_SIZE, Journal
 from apitwin.spec import load_resolved
 from apitwin.store import Store
 from apitwin.twins import Twin
@@ -29,16 +31,24 @@ class LiveTwin:
     faults: Faults = field(default_factory=Faults)
 
     def __post_init__(self) -> None:
+        # the most literal path first, as connexion routes: /jobs/latest before /jobs/{jobId}
+        routes = sorted(self.model.routes.values(), key=lambda route: route.path.count("{"))
         self._patterns = [
-            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$"), route.method)
-            for route in self.model.routes.values()
+            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$"), route) for route in routes
         ]
         # whether any operation answers XML: then errors may be XML too (see app._ErrorHandlers)
         self.offers_xml = any("application/xml" in route.media_types for route in self.model.routes.values())
 
     def methods_for(self, relative_path: str) -> set[str]:
         """The HTTP methods the spec documents for a path below the twin's base path."""
-        return {method for pattern, method in self._patterns if pattern.match(relative_path)}
+        return {route.method for pattern, route in self._patterns if pattern.match(relative_path)}
+
+    def route_for(self, method: str, relative_path: str) -> Route | None:
+        """The documented operation a request reaches, if any."""
+        return next(
+            (route for pattern, route in self._patterns if route.method == method and pattern.match(relative_path)),
+            None,
+        )
 
     def fixtures(self) -> dict[str, Any]:
         fixtures: dict[str, Any] = json.loads(self.twin.fixtures_path.read_text(encoding="utf-8"))
@@ -70,11 +80,13 @@ class Runtime:
         clock: Clock | None = None,
         prefixed: bool = True,
         rate_limits: Mapping[str, RateLimit | None] | None = None,
+        journal_size: int = DEFAULT_SIZE,
     ) -> None:
         self.store = store or Store()
         self.clock = clock or Clock()
         self.prefixed = prefixed
         self.faults = Faults()
+        self.journal = Journal(self.clock, journal_size)
         self.twins: dict[str, LiveTwin] = {}
         for twin in twins:
             model = build_model(load_resolved(twin.spec_path), source=twin.spec_file)
@@ -112,12 +124,40 @@ class Runtime:
                 live.reset()
 
     def reset(self, name: str | None = None) -> None:
+        """Back to the fixtures, and the journal forgets the requests (every twin, or the one named)."""
         for live in self.twins.values():
             if name is None or live.twin.name == name:
                 live.reset()
+        self.journal.clear(name)
 
     def twin_for_path(self, path: str) -> LiveTwin | None:
         for live in sorted(self.twins.values(), key=lambda lt: len(lt.mount_path), reverse=True):
             if path == live.mount_path or path.startswith(live.mount_path + "/"):
                 return live
         return None
+
+    def locate(self, path: str) -> tuple[LiveTwin, str] | None:
+        """The twin a request path belongs to and the path as the twin serves it: an alias base path reads as
+        the main one, and a trailing slash the spec does not document is dropped (or one it does, added)."""
+        for candidate in self.twins.values():
+            for alias in candidate.alias_paths:
+                if path == alias or path.startswith(alias + "/"):
+                    path = candidate.mount_path + path[len(alias) :]
+        live = self.twin_for_path(path)
+        if live is None:
+            return None
+        relative = path[len(live.mount_path) :]
+        if relative and not live.methods_for(relative):
+            toggled = relative[:-1] if relative.endswith("/") else relative + "/"
+            if live.methods_for(toggled):
+                relative = toggled
+        return live, relative
+
+    def identify(self, method: str, path: str) -> tuple[str | None, str | None]:
+        """(twin, operationId) of a request, for the journal; either is None when the path or method is not one."""
+        located = self.locate(path)
+        if located is None:
+            return None, None
+        live, relative = located
+        route = live.route_for(method, relative)
+        return live.twin.name, route.operation_id if route else None

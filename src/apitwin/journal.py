@@ -1,0 +1,174 @@
+"""The request journal: what the twins were asked and what they answered, as WireMock's `/__admin/requests`.
+
+A bounded ring of entries (the oldest fall out), read through `GET /__apitwin/requests`, the pytest plugin's
+`twin.requests` and `apitwin serve --log`. An entry holds the request line, the twin and operation it
+reached, the status, the duration and the fault that was injected, if any; never headers nor bodies, so no
+credential can reach it. Control-plane requests are not journalled: the journal is about the client under
+test, not about the test's own levers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apitwin.clock import Clock
+
+DEFAULT_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: int  # increasing: a later request has a larger id
+    at: str  # when it arrived, on the twins' virtual clock (ISO 8601), as the timestamps it may have written
+    method: str
+    path: str  # as the client sent it, before any alias or trailing-slash rewrite
+    query: Mapping[str, list[str]]
+    twin: str | None  # None for a path that belongs to no twin (a client with a wrong base URL)
+    operation_id: str | None  # None when no documented operation matches (404, 405, a CORS preflight, docs)
+    status: int
+    duration_ms: float
+    fault: Mapping[str, Any] | None = field(default=None)  # {"source", "status", "delay_ms"} when one applied
+
+    def view(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def log_line(self) -> str:
+        """One line for `apitwin serve --log`: method, path, status, duration, twin, operationId (and fault)."""
+        query = "&".join(f"{name}={value}" for name, values in self.query.items() for value in values)
+        target = f"{self.path}?{query}" if query else self.path
+        words = [self.method, target, str(self.status), f"{self.duration_ms:.1f}ms", self.twin or "-"]
+        words.append(self.operation_id or "-")
+        if self.fault:
+            words.append(f"(fault: {self.fault['source']})")
+        return " ".join(words)
+
+
+class Journal:
+    """The last `size` requests to the twins, shared by every twin of an app."""
+
+    def __init__(self, clock: Clock, size: int = DEFAULT_SIZE) -> None:
+        if size < 0:
+            raise ValueError("the journal size is a number of requests, 0 or more")
+        self.size = size
+        self._clock = clock
+        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()  # the event loop writes, a test's thread may read (the pytest plugin)
+        self._listeners: list[Callable[[JournalEntry], None]] = []
+
+    def subscribe(self, listener: Callable[[JournalEntry], None]) -> None:
+        """Call `listener` with every new entry (even with size 0): `apitwin serve --log` prints them."""
+        self._listeners.append(listener)
+
+    def record(self, request: JournalEntry) -> JournalEntry:
+        """Keep a request (its `id` is assigned here) and tell the listeners."""
+        with self._lock:
+            entry = replace(request, id=next(self._ids))
+            self._entries.append(entry)
+        for listener in self._listeners:
+            listener(entry)
+        return entry
+
+    def now(self) -> str:
+        return self._clock.now().isoformat()
+
+    def entries(
+        self, *, twin: str | None = None, status: int | None = None, operation_id: str | None = None
+    ) -> list[JournalEntry]:
+        """The matching entries, latest first."""
+        with self._lock:
+            latest_first = list(reversed(self._entries))
+        return [
+            entry
+            for entry in latest_first
+            if (twin is None or entry.twin == twin)
+            and (status is None or entry.status == status)
+            and (operation_id is None or entry.operation_id == operation_id)
+        ]
+
+    def clear(self, twin: str | None = None) -> None:
+        """Forget every entry, or one twin's."""
+        with self._lock:
+            if twin is None:
+                self._entries.clear()
+            else:
+                kept = [entry for entry in self._entries if entry.twin != twin]
+                self._entries = deque(kept, maxlen=self.size)
+
+
+@dataclass
+class _Note:
+    """What the layers below learn about the request while it runs (the fault that applied)."""
+
+    fault: Mapping[str, Any] | None = None
+
+
+# Set by the journalling middleware for each request; the fault code notes what it injected.
+_current_note: ContextVar[_Note | None] = ContextVar("apitwin_journal_note", default=None)
+
+
+def note_fault(fault: Mapping[str, Any]) -> None:
+    """Tell the journal which fault applied to the request being served (a no-op outside a request)."""
+    note = _current_note.get()
+    if note is not None:
+        note.fault = fault
+
+
+Identify = Callable[[str, str], tuple[str | None, str | None]]
+"""(method, path) -> (twin name, operationId), either None when unknown."""
+
+
+class JournalRequests:
+    """ASGI middleware that journals every HTTP request except those under `skip_prefix` (the control plane)."""
+
+    def __init__(self, app: ASGIApp, *, journal: Journal, identify: Identify, skip_prefix: str) -> None:
+        self.app = app
+        self.journal = journal
+        self.identify = identify
+        self.skip_prefix = skip_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path == self.skip_prefix or path.startswith(self.skip_prefix + "/"):
+            await self.app(scope, receive, send)
+            return
+        arrived, started = self.journal.now(), time.perf_counter()
+        status = 500  # what the client sees if the app fails before starting an answer
+        note = _Note()
+        token = _current_note.set(note)
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            _current_note.reset(token)
+            twin, operation_id = self.identify(scope["method"], path)
+            self.journal.record(
+                JournalEntry(
+                    id=0,
+                    at=arrived,
+                    method=scope["method"],
+                    path=path,
+                    query=parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
+                    twin=twin,
+                    operation_id=operation_id,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    fault=note.fault,
+                )
+            )
