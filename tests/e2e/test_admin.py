@@ -132,3 +132,31 @@ def test_restoring_a_snapshot_clears_rate_limit_counters(make_client: Any) -> No
     assert [ingest(), ingest(), ingest()] == [200, 200, 429]
     assert client.post("/__apitwin/snapshots/start/restore").status_code == 200
     assert ingest() == 200
+
+
+def test_the_control_plane_lists_its_endpoints(client: TestClient) -> None:
+    from starlette.routing import Route
+
+    index = client.get("/__apitwin").json()
+    listed = {(e["method"], e["path"]) for e in index["endpoints"]}
+    served = {
+        (method, route.path)
+        for route in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(route, Route) and route.path.startswith("/__apitwin")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert listed == served
+    summaries = {(e["method"], e["path"]): e["summary"] for e in index["endpoints"]}
+    assert summaries["GET", "/__apitwin/requests"].startswith("The request journal, latest first")
+    assert all(summaries.values()) and index["openapi"] == "/__apitwin/openapi.json"
+
+
+def test_the_control_plane_openapi_document_is_valid_and_complete(client: TestClient) -> None:
+    from openapi_spec_validator import validate
+
+    document = client.get("/__apitwin/openapi.json").json()
+    validate(document)
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert documented == {(e["method"], e["path"]) for e in client.get("/__apitwin").json()["endpoints"]}
+    assert document["paths"]["/__apitwin/requests"]["get"]["parameters"][0]["name"] == "twin"
