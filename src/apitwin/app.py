@@ -24,6 +24,7 @@ from apitwin.admin import PREFIX as ADMIN_PREFIX
 from apitwin.admin import admin_routes
 from apitwin.auth import RateLimit
 from apitwin.clock import Clock
+from apitwin.cors import CorsForTwins
 from apitwin.errors import ErrorKind, TwinError, plain_error
 from apitwin.journal import DEFAULT_SIZE as DEFAULT_JOURNAL_SIZE
 from apitwin.journal import JournalRequests
@@ -47,10 +48,12 @@ def create_app(
     rate_limits: Mapping[str, RateLimit | None] | None = None,
     validate_responses: bool = False,
     journal_size: int = DEFAULT_JOURNAL_SIZE,
+    cors: bool = True,
 ) -> Starlette:
     """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
     memory. `prefixed` defaults to True when serving every twin and False when twins are named.
-    `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none)."""
+    `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none); `cors` lets browser apps on
+    other origins call the twins (never the control plane)."""
     from connexion import AsyncApp
     from connexion.options import SwaggerUIOptions
 
@@ -112,7 +115,9 @@ def create_app(
         routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=_TwinPaths(api, runtime))],
         exception_handlers={404: unroutable},
         middleware=[
-            Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX)
+            # outermost, so the journal records what the client got, preflights included
+            Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX),
+            *([Middleware(CorsForTwins, applies_to=lambda path: runtime.locate(path) is not None)] if cors else []),
         ],
     )
     app.state.runtime = runtime
