@@ -4,15 +4,18 @@ connection's datasets; connections list as an object; logs, variables and projec
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from apitwin.behaviours import Behaviours
 from apitwin.behaviours.dataiku_data import compile_filter, partition_list, project_columns, render_rows, select_rows
-from apitwin.behaviours.dataiku_sql import QueryFailed, Table, run_query
+from apitwin.behaviours.dataiku_sql import QueryFailed, Table, referenced_tables, run_query
 from apitwin.engine import Collection, OperationContext, Reply, handle
 from apitwin.engine.lifecycle import Lifecycle
 from apitwin.errors import ErrorKind, TwinError
@@ -267,6 +270,8 @@ def start_job(ctx: OperationContext) -> Reply:
     missing = []
     for output in outputs:
         project = output.get("projectKey") or key
+        if not ctx.permits("RUN_JOBS", {"projectKey": project}):  # building a dataset writes into its project
+            raise TwinError(ErrorKind.FORBIDDEN, f"Action forbidden: this API key lacks RUN_JOBS on project {project}")
         if ctx.collection("datasets").under(project).find(output.get("id")) is None:
             missing.append(f"{project}.{output.get('id')}")
     now = ctx.state.clock.now()
@@ -334,30 +339,87 @@ def _job_log(job: dict[str, Any], now: float) -> list[str]:
 
 # SQL queries
 
+QUERY_RESULTS_KEPT_SECONDS = 3600.0  # results nobody finished streaming are dropped after an hour
+QUERY_RESULTS_KEPT = 32  # and at most this many are held at once, the oldest dropped first
 
-def _tables_of(ctx: OperationContext, connection: str) -> list[Table]:
-    tables = []
-    datasets = ctx.collection("datasets")
-    for dataset in datasets.all():
+
+class _QueryResults:
+    """Result rows of started queries, in memory (not state: they never reach the store), per twin state."""
+
+    def __init__(self) -> None:
+        self._held: OrderedDict[str, tuple[float, list[list[Any]]]] = OrderedDict()
+
+    def hold(self, query_id: str, rows: list[list[Any]], now: float) -> None:
+        self._drop_expired(now)
+        self._held[query_id] = (now, rows)
+        while len(self._held) > QUERY_RESULTS_KEPT:
+            self._held.popitem(last=False)
+
+    def rows(self, query_id: str, now: float) -> list[list[Any]] | None:
+        self._drop_expired(now)
+        held = self._held.get(query_id)
+        return held[1] if held else None
+
+    def drop(self, query_id: str) -> None:
+        self._held.pop(query_id, None)
+
+    def _drop_expired(self, now: float) -> None:
+        for query_id in [q for q, (at, _) in self._held.items() if now - at > QUERY_RESULTS_KEPT_SECONDS]:
+            del self._held[query_id]
+
+
+_RESULTS: WeakKeyDictionary[Any, _QueryResults] = WeakKeyDictionary()
+
+
+def _results(ctx: OperationContext) -> _QueryResults:
+    return _RESULTS.setdefault(ctx.state, _QueryResults())
+
+
+def _tables_of(ctx: OperationContext, connection: str, wanted: set[tuple[str | None, str]]) -> list[Table]:
+    """The tables the query names, each once, as the connection's database names them (schema.table). Two
+    datasets on the same table (or one name in two projects on the same table) are one table: its rows are
+    those of the first dataset holding any."""
+    names = {name for _, name in wanted}
+    found: dict[tuple[str | None, str], Table] = {}
+    for dataset in ctx.collection("datasets").all():
         params = dataset.get("params") or {}
-        if params.get("connection") != connection:
+        name = str(params.get("table") or dataset["name"])
+        schema = str(params["schema"]) if params.get("schema") else None
+        key = (schema.lower() if schema else None, name.lower())
+        if params.get("connection") != connection or key[1] not in names:
+            continue
+        if key not in wanted and (None, key[1]) not in wanted:
+            continue  # the query names this table in another schema
+        if key in found and found[key].rows:
             continue
         data = ctx.collection("dataset_data").under(dataset["projectKey"]).find(dataset["name"])
         rows = select_rows((data or {}).get("partitions", {}), None)
-        columns = (dataset.get("schema") or {}).get("columns", [])
-        name = params.get("table") or dataset["name"]
-        for table_name in {name, f"{params['schema']}.{name}" if params.get("schema") else name}:
-            tables.append(Table(table_name, columns, rows))
-    return tables
+        found[key] = Table(schema, name, (dataset.get("schema") or {}).get("columns", []), rows)
+    return list(found.values())
+
+
+def _check_connection_usable(ctx: OperationContext, connection: dict[str, Any]) -> None:
+    """A connection `usableBy: ALLOWED` serves only members of its allowedGroups (an admin key, always)."""
+    if ctx.principal.get("admin") or connection.get("usableBy", "ALL") == "ALL":
+        return
+    allowed = list(connection.get("allowedGroups") or [])
+    if not set(ctx.principal.get("groups") or []) & set(allowed):
+        raise TwinError(
+            ErrorKind.FORBIDDEN,
+            f"Action forbidden: connection {connection['name']} is usable by {', '.join(allowed) or 'no group'} "
+            "only, and this API key belongs to none of them",
+        )
 
 
 @behaviours.operation("startSqlQuery")
-def start_sql_query(ctx: OperationContext) -> Reply:
+async def start_sql_query(ctx: OperationContext) -> Reply:
     body = dict(ctx.body or {})
     connection_name = body.get("connection") or body.get("database")
     full_name = body.get("datasetFullName")
     if not connection_name and full_name:
         project, _, dataset_name = str(full_name).partition(".")
+        if not ctx.permits("READ_DATA", {"projectKey": project}):
+            raise TwinError(ErrorKind.FORBIDDEN, f"Action forbidden: this API key lacks READ_DATA on project {project}")
         dataset = ctx.collection("datasets").under(project).get(dataset_name)
         connection_name = (dataset.get("params") or {}).get("connection")
     if not connection_name:
@@ -365,31 +427,43 @@ def start_sql_query(ctx: OperationContext) -> Reply:
     connection = ctx.collection("connections").find(connection_name)
     if connection is None:
         raise TwinError(ErrorKind.NOT_FOUND, f"Connection {connection_name} not found")
-    if not body.get("query"):
+    _check_connection_usable(ctx, connection)
+    query = body.get("query")
+    pre = body.get("preQueries") or []
+    if not query or not isinstance(query, str):
         raise TwinError(ErrorKind.INVALID, "The query is empty")
+    if not isinstance(pre, list) or not all(isinstance(statement, str) for statement in pre):
+        raise TwinError(ErrorKind.INVALID, "preQueries is a list of SQL statements")
+    kind = str(connection.get("type"))
     try:
-        result = run_query(str(body["query"]), str(connection.get("type")), _tables_of(ctx, connection_name),
-                           pre=body.get("preQueries") or [])  # fmt: skip
+        # Parsing and running are CPU work on untrusted input: in a worker thread, so other callers are served.
+        wanted = await asyncio.to_thread(referenced_tables, [*pre, query], kind)
+        tables = _tables_of(ctx, connection_name, wanted)
+        result = await asyncio.to_thread(run_query, query, kind, tables, pre)
     except QueryFailed as exc:
         raise TwinError(ErrorKind.INVALID, f"Query failed: {exc}", details="java.sql.SQLException") from None
     # the seed's schema is a list of columns, which the client's value casters iterate
-    stored = ctx.collection("sql_queries").create(
-        None, connection=connection_name, query=body["query"], schema=result.columns, rows=result.rows
-    )
+    stored = ctx.collection("sql_queries").create(None, connection=connection_name, query=query, schema=result.columns)
+    _results(ctx).hold(stored["queryId"], result.rows, ctx.state.clock.timestamp())
     return Reply({"queryId": stored["queryId"], "hasResults": bool(result.columns), "schema": result.columns})
 
 
 @behaviours.operation("streamSqlQuery")
 def stream_sql_query(ctx: OperationContext) -> Reply:
     query = ctx.collection("sql_queries").get(ctx.path["queryId"])
+    rows = _results(ctx).rows(query["queryId"], ctx.state.clock.timestamp())
+    if rows is None:
+        raise TwinError(ErrorKind.NOT_FOUND, f"The results of query {query['queryId']} are no longer available")
     columns = [c["name"] for c in query["schema"]]
-    body, media_type = render_rows(query["rows"], columns, str(ctx.query.get("format") or "json"))
+    body, media_type = render_rows(rows, columns, str(ctx.query.get("format") or "json"))
     return Reply(body, media_type=media_type)
 
 
 @behaviours.operation("finishSqlQuery")
 def finish_sql_query(ctx: OperationContext) -> Reply:
-    ctx.collection("sql_queries").get(ctx.path["queryId"])
+    """The client calls this once it has read the stream: the results are released."""
+    query_id = ctx.collection("sql_queries").get(ctx.path["queryId"])["queryId"]
+    _results(ctx).drop(query_id)
     return Reply(b"", media_type="application/text")
 
 
