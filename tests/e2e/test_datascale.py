@@ -128,6 +128,34 @@ def test_syntax_error_is_a_parser_error_with_its_line(client: TestClient) -> Non
     assert assets(client) == before  # all or nothing: table a was not stored
 
 
+def test_deep_nesting_is_a_parser_error_not_a_crash(client: TestClient) -> None:
+    response = ingest(client, "CREATE VIEW v AS SELECT " + "(" * 200 + "1" + ")" * 200 + " AS one;")
+    assert_error(response, 400, "PARSER_ERROR", "nested too deeply")
+    assert ingest(client, WAREHOUSE).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_large_script_never_holds_the_server() -> None:
+    import httpx
+
+    from apitwin.app import create_app
+    from apitwin.serving import serve_in_background
+    from tests.support.responsiveness import BLOCKED_SECONDS, slowest_health_during
+
+    script = "".join(f"CREATE TABLE t{i} (id INT PRIMARY KEY, name VARCHAR(20));\n" for i in range(3000))
+    app = create_app(["datascale"], prefixed=True, rate_limits={"datascale": None})
+    token = app.state.runtime.twins["datascale"].credentials()[1]["credential"]
+    with serve_in_background(app) as origin:
+        response, slowest = slowest_health_during(
+            origin,
+            lambda: httpx.put(
+                f"{origin}{INGEST}", json={"content": script, "platform": "postgres"}, headers=bearer(token), timeout=60
+            ),  # fmt: skip
+        )
+    assert response.status_code == 200 and "3000 added" in response.json()["message"]
+    assert slowest < BLOCKED_SECONDS, f"health took {slowest:.3f} s while a script was parsed"
+
+
 def test_misspelt_keyword_is_a_parser_error_not_silently_accepted(client: TestClient) -> None:
     assert_error(
         ingest(client, "CREATE TABLE a (x INT);\n\nCREATE TABEL users (id int);"), 400, "PARSER_ERROR", "line 3"

@@ -3,6 +3,7 @@ and views as assets of the token's workspace, counting what was added and what w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ behaviours = Behaviours()
 
 
 @behaviours.operation("ingestContent")
-def ingest_content(ctx: OperationContext) -> Reply:
+async def ingest_content(ctx: OperationContext) -> Reply:
     body: dict[str, Any] = ctx.body or {}
     content = body.get("content", "")
     platform = body.get("platform") or ""
@@ -27,10 +28,11 @@ def ingest_content(ctx: OperationContext) -> Reply:
         dialect = dialect_for(platform)
     except UnknownPlatformError as exc:
         raise TwinError(ErrorKind.INVALID, "Invalid request parameters", details=str(exc)) from None
-    if not _has_statements(content, dialect):
+    # Parsing a script of up to 1 MB takes seconds: in a worker thread, so other callers are served meanwhile.
+    if not await asyncio.to_thread(_has_statements, content, dialect):
         raise TwinError(ErrorKind.INVALID, "Invalid request parameters", details="'content' holds no statement")
     try:
-        assets = extract_assets(content, platform)
+        assets = await asyncio.to_thread(extract_assets, content, platform)
     except SqlParseError as exc:
         raise TwinError(ErrorKind.PARSE_FAILED, "Invalid syntax in SQL script", details=str(exc)) from None
     workspace = str(ctx.principal.get("workspace", "default"))

@@ -421,13 +421,17 @@ def extract_assets(content: str, platform: str | None = None) -> list[Asset]:
     dialect = dialect_for(platform)
     assets: dict[str, Asset] = {}
     with _sqlglot_quiet():
-        for statement, chunk in _parse(content, dialect):
-            if isinstance(statement, exp.Command):
-                if _command_is_harmless([token.text.upper() for token in chunk]):
-                    continue
-                raise _command_error(content, chunk)
-            if isinstance(statement, exp.Create):
-                asset = _asset_from_create(statement, dialect, chunk)
-                if asset is not None:
-                    assets[asset.name] = asset
+        try:
+            for statement, chunk in _parse(content, dialect):
+                if isinstance(statement, exp.Command):
+                    if _command_is_harmless([token.text.upper() for token in chunk]):
+                        continue
+                    raise _command_error(content, chunk)
+                if isinstance(statement, exp.Create):
+                    asset = _asset_from_create(statement, dialect, chunk)
+                    if asset is not None:
+                        assets[asset.name] = asset
+        except RecursionError:
+            # sqlglot recurses once per nesting level; Python's stack runs out near 60 parentheses
+            raise SqlParseError(1, "an expression is nested too deeply for the parser") from None
     return list(assets.values())
