@@ -4,6 +4,7 @@ OpenAPI `xml` object (name, wrapped), so the spec decides the XML shape."""
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 JSON = "application/json"
 XML = "application/xml"
 _XML_ALIASES = ("application/xml", "text/xml")
+# Characters XML 1.0 cannot carry at all, not even as &#...; references: control characters other than tab,
+# newline and carriage return, lone surrogates, and U+FFFE/U+FFFF. They become U+FFFD, so the document parses.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
@@ -83,5 +87,5 @@ def _element(name: str, value: Any, schema: Mapping[str, Any]) -> ElementTree.El
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = _NOT_XML.sub("\ufffd", str(value))
     return element
