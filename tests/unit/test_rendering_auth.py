@@ -91,10 +91,6 @@ def test_project_privileges_are_scoped_to_the_project() -> None:
 
 
 def test_xml_stays_well_formed_whatever_the_text_holds() -> None:
-    import xml.etree.ElementTree as ElementTree
-
-    from apitwin.rendering import to_xml
-
     text = "bell\x07 nul\x00 esc\x1b tab\t newline\n surrogate\ud800 end"
     parsed = ElementTree.fromstring(to_xml({"name": text}, {}))
     assert parsed.findtext("name") == "bell\ufffd nul\ufffd esc\ufffd tab\t newline\n surrogate\ufffd end"
