@@ -11,6 +11,7 @@ owning twin's `ErrorShape`, so a client always sees its own API's error body:
     ├── METHOD_NOT_ALLOWED 405
     ├── NOT_ACCEPTABLE   406   no representation matches Accept
     ├── CONFLICT         409   the resource already exists / wrong state
+    ├── TOO_LARGE        413   the request body is over the server's limit
     ├── UNSUPPORTED_MEDIA_TYPE 415
     ├── PARSE_FAILED     400   content that the API parses (SQL) is invalid
     ├── RATE_LIMITED     429
@@ -33,6 +34,7 @@ class ErrorKind(enum.Enum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     NOT_ACCEPTABLE = "not_acceptable"
     CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     PARSE_FAILED = "parse_failed"
     RATE_LIMITED = "rate_limited"
@@ -59,6 +61,7 @@ _STATUS = {
     ErrorKind.METHOD_NOT_ALLOWED: 405,
     ErrorKind.NOT_ACCEPTABLE: 406,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
     ErrorKind.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorKind.PARSE_FAILED: 400,
     ErrorKind.RATE_LIMITED: 429,
@@ -99,6 +102,7 @@ _DATASCALE_CODES = {
     ErrorKind.FORBIDDEN: ("AUTHENTICATION_ERROR", "This API token may not do that"),
     ErrorKind.PARSE_FAILED: ("PARSER_ERROR", "Invalid syntax in SQL script"),
     ErrorKind.RATE_LIMITED: ("RATE_LIMIT_EXCEEDED", "Too many requests"),
+    ErrorKind.TOO_LARGE: ("PAYLOAD_TOO_LARGE", "Request body too large"),
     ErrorKind.NOT_FOUND: ("NOT_FOUND", "Not found"),
     ErrorKind.METHOD_NOT_ALLOWED: ("METHOD_NOT_ALLOWED", "Method not allowed"),
     ErrorKind.SERVER: ("SERVER_ERROR", "Internal server error"),
