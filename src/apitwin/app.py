@@ -31,7 +31,7 @@ from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
 from apitwin.spec import for_connexion, load_raw
-from apitwin.store import Store
+from apitwin.store import Store, StoreCorrupt
 from apitwin.twins import Twin, select
 
 logger = logging.getLogger("apitwin")
@@ -61,7 +61,7 @@ def create_app(
     twins: list[Twin] = select(names)
     runtime = Runtime(
         twins,
-        store=store or Store(data),
+        store=store or _open_store(data, reset),
         clock=clock,
         prefixed=(not names) if prefixed is None else prefixed,
         rate_limits=rate_limits,
@@ -122,6 +122,17 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+def _open_store(data: Path | None, reset: bool) -> Store:
+    try:
+        return Store(data)
+    except StoreCorrupt:
+        if not reset or data is None:
+            raise
+        # a reset asks for the fixtures, and a file that holds no store has nothing else worth keeping
+        data.unlink()
+        return Store(data)
 
 
 class _TwinPaths:

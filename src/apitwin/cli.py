@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,10 +33,12 @@ def _rate_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     limits: dict[str, object] = {}
     for item in value:
         name, sep, spec = item.partition("=")
-        if not sep or name not in TWINS:
+        if not sep:
             raise click.BadParameter(
                 f"expected TWIN=REQUESTS/SECONDS or TWIN=off, e.g. datascale=100/300, not {item!r}"
             )
+        if name not in TWINS:
+            raise click.BadParameter(f"no twin named {name!r} in {item!r}; the twins are {', '.join(TWINS)}")
         try:
             limits[name] = None if spec == "off" else RateLimit.parse(spec)
         except ValueError as exc:
@@ -42,7 +46,7 @@ def _rate_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     return limits
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})  # the commands inherit it
 @click.version_option(package_name="apitwin")
 def main() -> None:
     """Stateful twins of data-platform APIs, and contract tests against them or the real thing."""
@@ -76,6 +80,15 @@ def main() -> None:
     help="Override a twin's rate limit, e.g. datascale=5/60, or datascale=off.",
 )
 @click.option("--validate-responses", is_flag=True, help="Check every answer against the spec (500 if not).")
+@click.option("--log", "log_requests", is_flag=True, help="Print one line per request to stdout (the journal).")
+@click.option(
+    "--journal-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many requests /__apitwin/requests keeps (the oldest fall out).",
+)
+@click.option("--cors/--no-cors", default=True, show_default=True, help="Let browser apps on other origins call.")
 def serve(
     host: str,
     port: int,
@@ -85,43 +98,63 @@ def serve(
     reset: bool,
     rate_limits: dict[str, object],
     validate_responses: bool,
+    log_requests: bool,
+    journal_size: int,
+    cors: bool,
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
-    import uvicorn
+    from apitwin.serving import PortUnavailable, listen, serve_forever
+    from apitwin.store import StoreBusy, StoreCorrupt, lock_store_file
 
-    from apitwin.app import create_app, describe
+    try:
+        # Held while serving (the OS drops it if the process dies): a second server on the same file would
+        # overwrite this one's writes.
+        data_lock: AbstractContextManager[object] = nullcontext() if memory else lock_store_file(data)
+        listening = listen(host, port)
+        from apitwin.app import create_app
 
-    app = create_app(
-        list(apis),
-        data=None if memory else data,
-        reset=reset,
-        rate_limits=rate_limits,  # type: ignore[arg-type]
-        validate_responses=validate_responses,
-    )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", workers=1)
-    server = uvicorn.Server(config)
+        app = create_app(
+            list(apis),
+            data=None if memory else data,
+            reset=reset,
+            rate_limits=rate_limits,  # type: ignore[arg-type]
+            validate_responses=validate_responses,
+            journal_size=journal_size,
+            cors=cors,
+        )
+    except StoreBusy as exc:
+        hint = "stop that one, or give this one its own --data FILE (or --memory)"
+        raise click.ClickException(f"{exc}: {hint}") from None
+    except StoreCorrupt as exc:
+        hint = "start again from the fixtures with --reset (it replaces the file)"
+        raise click.ClickException(f"{exc}; {hint}") from None
+    except PortUnavailable as exc:
+        hint = "stop what uses it, or choose another with --port (0 picks a free one)"
+        raise click.ClickException(f"{exc}: {hint}") from None
+    if log_requests:
+        app.state.runtime.journal.subscribe(lambda entry: click.echo(entry.log_line()))
+    origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{listening.getsockname()[1]}"
+    with data_lock, listening:
+        serve_forever(app, listening, on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests))
 
-    original_startup = server.startup
 
-    async def startup(sockets: object = None) -> None:
-        await original_startup(sockets)  # type: ignore[arg-type]
-        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-        origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{bound}"
-        overview = describe(app.state.runtime, origin)
-        click.echo(f"apitwin serving {len(overview['twins'])} twin(s); state in {'memory' if memory else data}")
-        for twin in overview["twins"]:
-            click.echo(f"  {twin['name']:<11} {twin['base_url']}")
-            click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
-        click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, clock)")
-        sys.stdout.flush()
+def _banner(runtime: Any, origin: str, data: Path, memory: bool, log_requests: bool) -> None:
+    from apitwin.app import describe
 
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    overview = describe(runtime, origin)
+    click.echo(f"apitwin serving {len(overview['twins'])} twin(s); state in {'memory' if memory else data}")
+    for twin in overview["twins"]:
+        click.echo(f"  {twin['name']:<11} {twin['base_url']}")
+        click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
+    click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, faults, clock; GET it for the list)")
+    journal = "every request, latest first" + ("; --log prints each below" if log_requests else "; --log prints each")
+    click.echo(f"  journal     {overview['admin']}/requests  ({journal})")
+    sys.stdout.flush()
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print {twin: credential} as JSON.")
-@click.option("--all", "show_all", is_flag=True, help="Every credential of every twin, with its role.")
+@click.option("--all", "show_all", is_flag=True, help="Every credential of every twin, with what it may do.")
 def credentials(as_json: bool, show_all: bool) -> None:
     """The credential string a client sends to each twin (from the committed fixtures)."""
     from apitwin.twins import TWINS
@@ -135,9 +168,20 @@ def credentials(as_json: bool, show_all: bool) -> None:
         return
     for name, creds in table.items():
         for cred in creds if show_all else creds[:1]:
-            role = cred.get("role") or cred.get("workspace") or ""
             note = "" if cred.get("active", True) else " (revoked)"
-            click.echo(f"{name:<11} {TWINS[name].auth_hint.format(credential=cred['credential'])}  {role}{note}")
+            header = TWINS[name].auth_hint.format(credential=cred["credential"])
+            click.echo(f"{name:<11} {header}  {_access(cred)}{note}")
+
+
+def _access(cred: dict[str, Any]) -> str:
+    """What a fixture credential may do, in its API's terms: a role, a workspace, or named privileges."""
+    if cred.get("role") or cred.get("workspace"):
+        return str(cred.get("role") or cred.get("workspace"))
+    if cred.get("admin"):
+        return f"{cred['name']}: every privilege"
+    granted = [", ".join(cred.get("privileges", []))]
+    granted += [f"{project}: {', '.join(held)}" for project, held in cred.get("projects", {}).items()]
+    return f"{cred['name']}: {'; '.join(part for part in granted if part)}"
 
 
 @main.command()

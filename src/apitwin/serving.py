@@ -1,12 +1,46 @@
-"""Serving an app in this process, for commands and tests that talk to a twin over real HTTP."""
+"""Serving an app in this process: `apitwin serve` in the foreground, and a background server for commands and
+tests that talk to a twin over real HTTP."""
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+
+class PortUnavailable(Exception):
+    """The address cannot be listened on (a port in use, a privileged port, an unknown host)."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port. Bound here, not by uvicorn, so that a busy port is an error we can word
+    (uvicorn logs the OS error and exits) and is found before the app spends a second being built."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {port} on {host} is already in use") from None
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def serve_forever(app: Any, listening: socket.socket, on_started: Callable[[], None]) -> None:
+    """Serve an ASGI app on a listening socket until interrupted; `on_started` runs once it accepts requests."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", workers=1))
+    original_startup = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await original_startup(sockets)
+        on_started()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run(sockets=[listening])
 
 
 @contextmanager

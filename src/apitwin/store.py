@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -31,6 +31,14 @@ class StoreError(Exception):
     """A store operation that cannot be done (duplicate id, unknown snapshot...)."""
 
 
+class StoreCorrupt(StoreError):
+    """The store file holds something other than a store (cut short by a full disk, edited by hand...)."""
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store file (see `lock_store_file`)."""
+
+
 class _AtomicJSONStorage(Storage):
     """TinyDB storage that reads from memory and persists every write with an atomic replace."""
 
@@ -38,7 +46,7 @@ class _AtomicJSONStorage(Storage):
         self._path = path
         self._data: dict[str, dict[str, Any]] = {}
         if path is not None and path.exists():
-            self._data = json.loads(path.read_text(encoding="utf-8") or "{}")
+            self._data = _read_store_file(path)
 
     def read(self) -> dict[str, dict[str, Any]]:
         return self._data
@@ -50,6 +58,39 @@ class _AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+
+def _read_store_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StoreCorrupt(f"{path} is not an apitwin store: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(table, dict) for table in data.values()):
+        raise StoreCorrupt(f"{path} is not an apitwin store: not an object of tables")
+    return data
+
+
+def lock_store_file(path: Path) -> IO[str]:
+    """Claim a store file for this process, so no second server writes it behind the first one's back.
+
+    The lock is an OS lock (flock) on `<store>.lock` beside the store, held while the returned file stays open;
+    the OS drops it when the process ends, even on `kill -9`, so a crash never leaves a stale lock behind. The
+    lock file holds the owner's pid, for the message the next claimant gets."""
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644), "r+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = handle.read().strip()
+        handle.close()
+        raise StoreBusy(f"{path} is in use by another apitwin serve{f' (pid {owner})' if owner else ''}") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from apitwin.cli import main
@@ -24,6 +25,26 @@ def test_credentials_all_shows_roles_and_schemes() -> None:
     assert "viewer" in output and "(revoked)" in output and "Authorization: Bearer dsk_" in output
 
 
+def test_credentials_all_shows_what_each_dataiku_key_may_do() -> None:
+    lines = [
+        line for line in CliRunner().invoke(main, ["credentials", "--all"]).output.splitlines() if "dataiku" in line
+    ]
+    assert len(lines) == 3
+    assert lines[0].endswith("admin: every privilege")
+    assert lines[1].endswith(
+        "pipeline: RUN_CODE; SALES_FORECAST: READ_CONF, READ_DATA, READ_METADATA, READ_SCHEMA, "
+        "MONITOR_JOBS, WRITE_CONF, WRITE_DATA, WRITE_METADATA, WRITE_SCHEMA, RUN_JOBS"
+    )
+    assert lines[2].endswith("analyst: CHURN: READ_CONF, READ_DATA, READ_METADATA, READ_SCHEMA, MONITOR_JOBS")
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in main.commands)], ids=lambda c: " ".join(c) or "apitwin")
+def test_dash_h_is_help_everywhere(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "-h"])
+    assert result.exit_code == 0 and result.output.startswith("Usage: "), result.output
+    assert "-h, --help" in result.output
+
+
 def test_fixtures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["fixtures", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -39,6 +60,12 @@ def test_unknown_twin_is_a_usage_error() -> None:
 def test_bad_rate_limit_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["serve", "--rate-limit", "datascale=lots"])
     assert result.exit_code == 2 and "REQUESTS/SECONDS" in result.output
+
+
+def test_a_rate_limit_for_an_unknown_twin_names_the_known_ones() -> None:
+    result = CliRunner().invoke(main, ["serve", "--rate-limit", "datascal=5/60"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no twin named 'datascal' in 'datascal=5/60'; the twins are datascaphe, datascale, dataiku" in result.output
 
 
 def test_diff_is_a_command_of_apitwin(tmp_path: Path) -> None:

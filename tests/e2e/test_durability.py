@@ -5,46 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.shell import served
+
 pytestmark = pytest.mark.slow
 TABLE = "datascaphe/service_principals"
-
-
-@contextmanager
-def served(data: Path, *options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    command = [sys.executable, "-m", "apitwin", "serve", "--api", "datascaphe", "--data", str(data), "--port", "0"]
-    command += options
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        base = None
-        while base is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                raise AssertionError("apitwin serve exited early")
-            match = re.search(r"(http://\S+/api/v1)", line)
-            base = match.group(1) if match else None
-        assert base, "apitwin serve printed no base URL"
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def admin_credential() -> str:
@@ -57,7 +29,8 @@ def test_acknowledged_writes_survive_kill_9_and_concurrency(tmp_path: Path) -> N
     headers = {"Authorization": admin_credential()}
     acknowledged: list[int] = []
     for _round in range(3):
-        with served(data) as (process, base):
+        with served("--api", "datascaphe", "--data", str(data)) as server:
+            process, base = server.process, server.origin + "/api/v1"
             stop = threading.Event()
             lock = threading.Lock()
 
@@ -89,7 +62,10 @@ def test_acknowledged_writes_survive_kill_9_and_concurrency(tmp_path: Path) -> N
         stored = json.loads(data.read_text(encoding="utf-8"))  # never half-written
         assert set(map(str, acknowledged)) <= set(stored[TABLE])
     assert len(acknowledged) == len(set(acknowledged)) > 20  # concurrent creates got distinct ids
-    with served(data) as (_, base), httpx.Client(base_url=base, headers=headers, timeout=5) as http:
+    with (
+        served("--api", "datascaphe", "--data", str(data)) as server,
+        httpx.Client(base_url=server.origin + "/api/v1", headers=headers, timeout=5) as http,
+    ):
         listed = {p["id"] for p in http.get("/service-principal").json()}
         assert set(acknowledged) <= listed
         assert http.get(f"/service-principal/{acknowledged[-1]}").status_code == 200
