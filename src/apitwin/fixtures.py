@@ -36,26 +36,8 @@ def _key(fake: Faker, length: int) -> str:
     return "".join(fake.random_element(alphabet) for _ in range(length))
 
 
-REPORT_TOPICS = (
-    "Sales Performance",
-    "Revenue by Region",
-    "Customer Churn",
-    "Inventory Health",
-    "Marketing Funnel",
-    "Finance P&L",
-    "Headcount Overview",
-    "Supply Chain Lead Times",
-    "Support Tickets",
-    "Web Traffic",
-    "Pipeline Forecast",
-    "Budget vs Actuals",
-    "Product Usage",
-    "Executive Summary",
-)
-
-
 def datascaphe() -> dict[str, Any]:
-    from apitwin.behaviours.datascaphe import workspace_of
+    from apitwin.behaviours.datascaphe import REPORT_TOPICS, report_name_of, workspace_of
 
     fake = _faker("datascaphe")
     organization = fake.uuid4()
@@ -92,10 +74,12 @@ def datascaphe() -> dict[str, Any]:
         updated = scanner or _moment(fake, created)
         report_ws, report_ws_name = workspace_of(report_id)
         dataset_ws, dataset_ws_name = workspace_of(dataset_id)
+        draft_name = f"{fake.random_element(REPORT_TOPICS)} draft"
         reports.append(
             {
                 "id": number,
-                "name": f"{fake.random_element(REPORT_TOPICS)} {created.year}",
+                # a refreshed report carries its Power BI name; another, the name its creator gave it
+                "name": report_name_of(report_id) if refreshed else draft_name,
                 "report_id": report_id,
                 "report_workspace_id": report_ws if refreshed else None,
                 "report_workspace_name": report_ws_name if refreshed else None,

@@ -226,10 +226,29 @@ def test_refresh_fills_workspaces_and_scanner_date(client: TestClient, admin: di
     assert client.get(f"{BASE}/report/{report['id']}", headers=admin).json() == again
 
 
-def test_refresh_keeps_a_name_the_client_set(client: TestClient, admin: dict[str, str]) -> None:
-    body = {"name": "S_P_500", "report_id": REPORT_GUID, "dataset_id": DATASET_GUID}
+def test_refresh_replaces_what_the_client_set_with_what_power_bi_says(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """ "Name of the report, it will be replaced by the actual report name after refresh" (and likewise the
+    workspace ids and names)."""
+    from apitwin.behaviours.datascaphe import report_name_of, workspace_of
+
+    body = {"name": "S_P_500", "report_id": REPORT_GUID, "dataset_id": DATASET_GUID, "report_workspace_id": "mine",
+            "report_workspace_name": "Mine", "dataset_workspace_name": "Mine"}  # fmt: skip
     report = client.post(f"{BASE}/report", json=body, headers=admin).json()
-    assert client.post(f"{BASE}/report/{report['id']}/refresh", headers=admin).json()["report"]["name"] == "S_P_500"
+    refreshed = client.post(f"{BASE}/report/{report['id']}/refresh", headers=admin).json()["report"]
+    assert refreshed["name"] == report_name_of(REPORT_GUID) != "S_P_500"
+    assert (refreshed["report_workspace_id"], refreshed["report_workspace_name"]) == workspace_of(REPORT_GUID)
+    assert (refreshed["dataset_workspace_id"], refreshed["dataset_workspace_name"]) == workspace_of(DATASET_GUID)
+
+
+def test_a_seeded_refreshed_report_is_already_what_power_bi_says(client: TestClient, admin: dict[str, str]) -> None:
+    """The fixtures and the refresh share the stand-in tenant: refreshing a refreshed report changes no name."""
+    reports = client.get(f"{BASE}/report", headers=admin).json()
+    seeded = next(r for r in reports if r["scanner_data_updated_at"])
+    refreshed = client.post(f"{BASE}/report/{seeded['id']}/refresh", headers=admin).json()["report"]
+    fields = ("name", "report_workspace_id", "report_workspace_name", "dataset_workspace_id", "dataset_workspace_name")
+    assert {f: refreshed[f] for f in fields} == {f: seeded[f] for f in fields}
 
 
 def test_refresh_unknown_report_is_404(client: TestClient, admin: dict[str, str]) -> None:

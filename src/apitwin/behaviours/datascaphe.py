@@ -22,6 +22,23 @@ WORKSPACE_NAMES = (
     "HR analytics",
     "Customer success",
 )
+# What the stand-in tenant's reports are about, for their names.
+REPORT_TOPICS = (
+    "Sales Performance",
+    "Revenue by Region",
+    "Customer Churn",
+    "Inventory Health",
+    "Marketing Funnel",
+    "Finance P&L",
+    "Headcount Overview",
+    "Supply Chain Lead Times",
+    "Support Tickets",
+    "Web Traffic",
+    "Pipeline Forecast",
+    "Budget vs Actuals",
+    "Product Usage",
+    "Executive Summary",
+)
 _POWER_BI = uuid.UUID("6f1c3a52-9d0e-4b8a-a1f7-2c4e5d6b7a80")
 
 
@@ -33,12 +50,15 @@ def workspace_of(item_id: str) -> tuple[str, str]:
 
 
 def report_name_of(report_id: str) -> str:
-    digest = hashlib.sha256(report_id.encode()).hexdigest()
-    return f"Report {digest[:6].upper()}"
+    """The report's name in Power BI, as the tenant would answer."""
+    digest = hashlib.sha256(f"report-name:{report_id}".encode()).digest()
+    return f"{REPORT_TOPICS[digest[0] % len(REPORT_TOPICS)]} {2019 + digest[1] % 7}"
 
 
 @behaviours.operation("refreshReport")
 def refresh_report(ctx: OperationContext) -> Reply:
+    """Name and workspaces become what Power BI says ("will be replaced by the actual ... after refresh"),
+    whatever the client had set."""
     reports = ctx.collection()
     report = reports.get(ctx.item_id)
     report_workspace_id, report_workspace_name = workspace_of(report["report_id"])
@@ -47,11 +67,11 @@ def refresh_report(ctx: OperationContext) -> Reply:
     refreshed = reports.set(
         ctx.item_id,
         {
-            "name": report.get("name") or report_name_of(report["report_id"]),
-            "report_workspace_id": report.get("report_workspace_id") or report_workspace_id,
-            "report_workspace_name": report.get("report_workspace_name") or report_workspace_name,
-            "dataset_workspace_id": report.get("dataset_workspace_id") or dataset_workspace_id,
-            "dataset_workspace_name": report.get("dataset_workspace_name") or dataset_workspace_name,
+            "name": report_name_of(report["report_id"]),
+            "report_workspace_id": report_workspace_id,
+            "report_workspace_name": report_workspace_name,
+            "dataset_workspace_id": dataset_workspace_id,
+            "dataset_workspace_name": dataset_workspace_name,
             "scanner_data_updated_at": now,
         },
     )
