@@ -145,18 +145,11 @@ class JournalRequests:
         arrived, started = self.journal.now(), time.perf_counter()
         status = 500  # what the client sees if the app fails before starting an answer
         note = _Note()
-        token = _current_note.set(note)
+        recorded = False
 
-        async def send_and_watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_watch)
-        finally:
-            _current_note.reset(token)
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
             twin, operation_id = self.identify(scope["method"], path)
             self.journal.record(
                 JournalEntry(
@@ -172,3 +165,19 @@ class JournalRequests:
                     fault=note.fault,
                 )
             )
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()  # before the last byte leaves: a client that got its answer finds it in the journal
+            await send(message)
+
+        token = _current_note.set(note)
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            _current_note.reset(token)
+            if not recorded:
+                record()

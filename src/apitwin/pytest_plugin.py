@@ -32,8 +32,16 @@ A `TwinHandle` has `name`, `base_url`, `credential` (the first fixture credentia
 `headers` (that credential in the API's own scheme, e.g. `{"Authorization": "Bearer ..."}`) and
 `headers_for(credential)`; and, for a local twin only: `credentials` (every fixture credential record,
 for 401/403 paths), `clock` (`freeze()`, `advance(seconds)`, `resume()`), `state` (the twin's
-collections: `state.collection("reports").all()`), `spec_url`, and `origin` (the server root, under
-which `/__apitwin` is the admin API). `is_twin` says which kind of handle it is.
+collections: `state.collection("reports").all()`), `requests` (what the twin was asked in this test),
+`spec_url`, and `origin` (the server root, under which `/__apitwin` is the admin API). `is_twin` says
+which kind of handle it is.
+
+`requests` lists the twin's entries of the request journal since this test asked for the twin, **oldest
+first** (the order the test sent them; `requests[-1]` is the latest), each a `JournalEntry` with `method`,
+`path`, `query`, `operation_id`, `status`, `duration_ms` and `fault`: assert what your client sent, e.g.
+`[r.operation_id for r in dss.requests] == ["listReports", "refreshReport"]`. (`GET /__apitwin/requests` is
+latest first, as WireMock's journal; a test reads better in the order things happened.) The journal keeps
+the server's last 1000 requests across every twin; no header or body is kept.
 
 Target mode, so the same test body can run against the twin or the real service (moto's pattern)::
 
@@ -64,6 +72,7 @@ import pytest
 if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: pytest start-up stays fast
     from apitwin.clock import Clock
     from apitwin.engine import TwinState
+    from apitwin.journal import Journal, JournalEntry
     from apitwin.runtime import LiveTwin, Runtime
     from apitwin.twins import Twin
 
@@ -77,6 +86,7 @@ class _LocalTwin:
     origin: str
     spec_url: str
     live: LiveTwin
+    journal: Journal  # the server's, shared by every twin
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,12 @@ class TwinHandle:
         return self._twin_only("state").live.state
 
     @property
+    def requests(self) -> list[JournalEntry]:
+        """What the twin was asked since this test asked for it, oldest first (see the module's docstring)."""
+        __tracebackhide__ = True
+        return list(reversed(self._twin_only("requests").journal.entries(twin=self.name)))
+
+    @property
     def spec_url(self) -> str:
         __tracebackhide__ = True
         return self._twin_only("spec_url").spec_url
@@ -163,7 +179,7 @@ class ApitwinServer:
             served["base_url"],
             served["credential"],
             live.twin,
-            _LocalTwin(self.origin, served["spec_url"], live),
+            _LocalTwin(self.origin, served["spec_url"], live, self.runtime.journal),
         )
 
 

@@ -93,6 +93,15 @@ def test_spec_and_admin_api_are_served(apitwin):
     assert dss.base_url == f"{dss.origin}/datascaphe/api/v1" and dss.is_twin
 
 
+def test_requests_are_what_the_twin_was_asked_in_this_test_oldest_first(apitwin):
+    dss = apitwin("datascaphe")
+    requests.get(f"{dss.base_url}/report", params={"fields": "id"}, headers=dss.headers)
+    requests.post(f"{dss.base_url}/report/1/refresh", headers=dss.headers_for("nope:nope"))
+    sent = [(r.method, r.operation_id, r.status, dict(r.query)) for r in dss.requests]
+    assert sent == [("GET", "listReports", 200, {"fields": ["id"]}), ("POST", "refreshReport", 401, {})]
+    assert apitwin("datascale").requests == []
+
+
 def test_unknown_twin_names_the_served_ones(apitwin):
     with pytest.raises(ValueError, match="apitwin serves"):
         apitwin("datascafe")
@@ -103,7 +112,7 @@ def test_unknown_twin_names_the_served_ones(apitwin):
 def test_a_user_suite_gets_running_twins_with_fresh_state_per_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user_suite=USER_SUITE)
     result = pytester.runpytest_subprocess(*RUN, timeout=60)
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=12)
 
 
 @pytest.mark.slow
