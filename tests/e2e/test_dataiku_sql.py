@@ -169,3 +169,13 @@ def test_a_runaway_query_never_holds_the_server(monkeypatch: pytest.MonkeyPatch)
         )
     assert response.status_code == 400
     assert slowest < BLOCKED_SECONDS, f"health took {slowest:.3f} s while a query ran"
+
+
+def test_result_types_come_from_the_dataset_schema_for_columns_taken_as_they_are(client: TestClient) -> None:
+    started = start(client, "SELECT ordered_at, amount AS total, country, count(*) AS n FROM public.orders "
+                    "GROUP BY ordered_at, amount, country")  # fmt: skip
+    assert started.status_code == 200, started.text
+    types = {column["name"]: column["type"] for column in started.json()["schema"]}
+    assert types == {"ordered_at": "date", "total": "double", "country": "string", "n": "bigint"}
+    star = start(client, "SELECT * FROM orders").json()["schema"]
+    assert [column["type"] for column in star] == ["bigint", "bigint", "string", "double", "date"]

@@ -89,6 +89,7 @@ def referenced_tables(statements: Iterable[str], connection_type: str) -> set[tu
 def run_query(sql: str, connection_type: str, tables: Iterable[Table], pre: Sequence[str] = ()) -> QueryResult:
     """Run the statements (pre-queries first) in a fresh sandboxed database holding `tables`."""
     dialect = DIALECTS.get(connection_type)
+    tables = list(tables)
     statements = [_to_sqlite(statement, dialect) for statement in [*pre, sql]]
     # isolation_level=None: Python issues no BEGIN of its own, which the authorizer would refuse
     database = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
@@ -110,7 +111,35 @@ def run_query(sql: str, connection_type: str, tables: Iterable[Table], pre: Sequ
         raise QueryFailed(f"the result has more than {MAX_RESULT_ROWS} rows, the twin's limit: add a LIMIT")
     result_rows = [[_json_value(value) for value in row] for row in rows]
     names = [column[0] for column in description]
-    return QueryResult([{"name": n, "type": _dss_type(rows, i)} for i, n in enumerate(names)], result_rows)
+    declared = _declared_types(sql, dialect, tables)
+    return QueryResult(
+        [{"name": n, "type": declared.get(n.lower()) or _dss_type(rows, i)} for i, n in enumerate(names)], result_rows
+    )
+
+
+def _declared_types(sql: str, dialect: str | None, tables: Sequence[Table]) -> dict[str, str]:
+    """The DSS type of each result column that is a table column as it is (selected by name or by *): the
+    dataset schema's, as DSS reports it (a `date` column is a date, whatever SQLite stores it as). Computed
+    columns get the type of their values."""
+    tree = next((tree for tree in _parse(sql, dialect) if tree is not None), None)
+    if not isinstance(tree, exp.Query):
+        return {}
+    selected = {item.unalias().name.lower() for item in tree.selects if isinstance(item.unalias(), exp.Column)}
+    starred = any(
+        isinstance(item, exp.Star) or (isinstance(item, exp.Column) and item.is_star) for item in tree.selects
+    )
+    types: dict[str, set[str]] = {}
+    for table in tables:
+        for column in table.columns:
+            name = str(column["name"]).lower()
+            if (starred or name in selected) and column.get("type"):
+                types.setdefault(name, set()).add(str(column["type"]))
+    # a name two tables type differently stays undecided: the values say
+    aliased = {item.alias_or_name.lower(): item.unalias().name.lower() for item in tree.selects
+               if isinstance(item.unalias(), exp.Column)}  # fmt: skip
+    result = {name: next(iter(kinds)) for name, kinds in types.items() if len(kinds) == 1}
+    result.update({alias: result[source] for alias, source in aliased.items() if source in result})
+    return result
 
 
 def _sandbox(database: sqlite3.Connection) -> None:
