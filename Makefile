@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-serve: $(STAMP)  ## create .venv if missing, install, serve every twin (HOST, PORT, ARGS)
-	$(BIN)/apitwin serve --host $(HOST) --port $(PORT) $(ARGS)
+serve: $(STAMP)  ## create .venv if missing, install, serve every twin, one log line per request (HOST, PORT, ARGS)
+	$(BIN)/apitwin serve --log --host $(HOST) --port $(PORT) $(ARGS)
 
 test: $(STAMP)  ## the same set-up, then ruff, mypy, apitwin lint and the whole suite
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def test_make_serve_listens_on_the_port_and_host_given() -> None:
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+    output: list[str] = []  # lines as they come (list.extend appends each as the iterator yields it)
+    assert process.stdout is not None
+    threading.Thread(target=output.extend, args=(iter(process.stdout.readline, ""),), daemon=True).start()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -50,6 +54,12 @@ def test_make_serve_listens_on_the_port_and_host_given() -> None:
                 assert time.monotonic() < deadline, "nothing listened on the port given"
                 time.sleep(0.2)
         assert health.json()["twins"] == ["datascale"]  # ARGS reached apitwin serve
+        httpx.put(f"http://127.0.0.1:{port}/v1/ingest", json={"content": "select 1"}, timeout=5)  # 401: no token
+        deadline = time.monotonic() + 10
+        while not any("/v1/ingest" in line for line in output) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logged = [line for line in output if "/v1/ingest" in line]
+        assert logged and "PUT" in logged[0] and "401" in logged[0]  # make serve logs each request
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
