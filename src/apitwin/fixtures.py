@@ -156,6 +156,21 @@ GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
+def _complete(twin: str, fixtures: dict[str, Any]) -> dict[str, Any]:
+    """Every document as the API would have created it: each property of its collection's schema present,
+    by the engine's own rule (`CollectionDef.with_defaults`), so seeded objects are as complete as new ones."""
+    from apitwin.engine import build_model
+    from apitwin.spec import load_resolved
+    from apitwin.twins import TWINS
+
+    twin_def = TWINS[twin]
+    model = build_model(load_resolved(twin_def.spec_path), source=twin_def.spec_file)
+    collections = fixtures.get("collections", {})
+    for name, docs in collections.items():
+        collections[name] = [model.collections[name].with_defaults(doc) for doc in docs]
+    return fixtures
+
+
 def write_fixtures(folder: Path, names: list[str] | None = None) -> list[Path]:
     """Regenerate the fixture files of the named twins (all by default)."""
     written = []
@@ -163,6 +178,7 @@ def write_fixtures(folder: Path, names: list[str] | None = None) -> list[Path]:
         if names and name not in names:
             continue
         path = folder / f"{name}.json"
-        path.write_text(json.dumps(generate(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        fixtures = _complete(name, generate())
+        path.write_text(json.dumps(fixtures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)
     return written

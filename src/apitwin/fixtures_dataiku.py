@@ -89,6 +89,7 @@ def dataiku(fake: Faker) -> dict[str, Any]:
                 "sourceType": "LOCAL",
                 "groups": user_groups,
                 "codeAllowed": code,
+                "creationDate": created,
                 "password": _key(fake, 16),
             }
         )

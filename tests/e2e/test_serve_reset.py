@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.test_durability import admin_credential, served
+from tests.e2e.shell import served
+from tests.e2e.test_durability import admin_credential
 
 pytestmark = pytest.mark.slow
 
@@ -19,13 +20,15 @@ def _name_of_report_1(base: str) -> str:
 
 def test_state_survives_a_restart_and_reset_brings_back_the_fixtures(tmp_path: Path) -> None:
     data = tmp_path / "db.json"
-    with served(data) as (_, base):
+    options = ("--api", "datascaphe", "--data", str(data))
+    with served(*options) as server:
+        base = server.origin + "/api/v1"
         seeded = _name_of_report_1(base)
         changed = httpx.patch(
             f"{base}/report/1", json={"name": "renamed"}, headers={"Authorization": admin_credential()}, timeout=10
         )
         assert changed.status_code == 200
-    with served(data) as (_, base):
-        assert _name_of_report_1(base) == "renamed"
-    with served(data, "--reset") as (_, base):
-        assert _name_of_report_1(base) == seeded
+    with served(*options) as server:
+        assert _name_of_report_1(server.origin + "/api/v1") == "renamed"
+    with served(*options, "--reset") as server:
+        assert _name_of_report_1(server.origin + "/api/v1") == seeded

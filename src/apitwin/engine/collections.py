@@ -113,8 +113,7 @@ class Collection:
         with self._store.transaction():
             given = self._writable(body)
             self._check_references(given)
-            doc = {name: self._default(prop) for name, prop in self.definition.properties.items()}
-            doc.update(given)
+            doc = self.definition.with_defaults(given)
             doc.update(server_fields)
             if self.definition.parent is not None:
                 doc[self.definition.parent.field] = self.parent_id

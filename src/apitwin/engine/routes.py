@@ -19,6 +19,8 @@ Path item or operation `x-twin` (operation keys override path keys):
 
 from __future__ import annotations
 
+import copy
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,6 +68,11 @@ class CollectionDef:
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
         props: Mapping[str, Mapping[str, Any]] = self.schema.get("properties", {})
         return props
+
+    def with_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """A whole document as the API holds one: every property of the schema, its default (or null) where
+        `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge."""
+        return {**{name: copy.deepcopy(prop.get("default")) for name, prop in self.properties.items()}, **given}
 
     def store_key(self, doc: Mapping[str, Any]) -> str:
         """Where a document lives in its table: its id, under its parent's id for nested collections."""
