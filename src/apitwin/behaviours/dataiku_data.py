@@ -1,4 +1,5 @@
-"""Dataiku dataset data: partition selection, the DSS filter formula subset, and the stream formats."""
+"""Dataiku dataset data: partition selection, filter formulas (the language is in dataiku_formula) and the
+stream formats."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from apitwin.behaviours.dataiku_formula import FormulaError, compile_formula
 from apitwin.errors import ErrorKind, TwinError
 
 Row = list[Any]
@@ -16,15 +18,6 @@ FORMATS = {
     "tsv-excel-noheader": "text/tab-separated-values",
     "tsv-excel-header": "text/tab-separated-values",
     "csv": "text/csv",
-}
-_CLAUSE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|>=|<=|>|<)\s*(.+?)\s*$")
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    ">=": lambda a, b: bool(a >= b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    "<": lambda a, b: bool(a < b),
 }
 
 
@@ -49,43 +42,14 @@ def select_rows(partitions: dict[str, list[Row]], wanted: list[str] | None) -> l
 
 
 def compile_filter(formula: str | None, columns: Sequence[str]) -> Callable[[Row], bool]:
-    """The subset of DSS formulas the twin understands: comparisons of a column with a literal, joined by &&."""
-    if not formula or not formula.strip():
+    """The rows a DSS filter formula keeps (every row without one); a formula outside the language is a 400."""
+    if formula is None or not formula.strip():
         return lambda row: True
-    tests: list[tuple[int, Callable[[Any, Any], bool], Any]] = []
-    for clause in formula.split("&&"):
-        match = _CLAUSE.match(clause)
-        if not match:
-            raise invalid(f"Invalid filter formula {formula!r}: expected 'column OP value' clauses joined by &&")
-        column, op, raw = match.groups()
-        if column not in columns:
-            raise invalid(f"Invalid filter formula {formula!r}: unknown column {column!r}")
-        tests.append((list(columns).index(column), _OPS[op], _literal(raw)))
-
-    def keep(row: Row) -> bool:
-        return all(_compare(test, row[index] if index < len(row) else None, value) for index, test, value in tests)
-
-    return keep
-
-
-def _literal(raw: str) -> Any:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        return raw[1:-1]
     try:
-        return float(raw)
-    except ValueError:
-        return raw
-
-
-def _compare(test: Callable[[Any, Any], bool], value: Any, wanted: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(wanted, float):
-        try:
-            return test(float(value), wanted)
-        except (TypeError, ValueError):
-            return False
-    return test(str(value), wanted)
+        return compile_formula(formula, columns)
+    except FormulaError as error:
+        shown = formula if len(formula) <= 80 else formula[:77] + "..."
+        raise invalid(f"Invalid filter formula {shown!r}: {error}") from None
 
 
 def project_columns(rows: Iterable[Row], all_columns: Sequence[str], wanted: Sequence[str] | None) -> list[Row]:
