@@ -82,11 +82,10 @@ def admin_routes(runtime: Runtime) -> list[Route]:
     async def reset_all(request: Request) -> Response:
         """Every twin back to its fixtures; fault rules and the request journal cleared."""
         runtime.reset()
-        runtime.faults.clear()  # a fresh start for the next test: no leftover injected faults
         return JSONResponse({"reset": sorted(runtime.twins)})
 
     async def reset_one(request: Request) -> Response:
-        """One twin back to its fixtures; its entries in the request journal cleared."""
+        """One twin back to its fixtures; its fault rules and its entries in the request journal cleared."""
         name = request.path_params["twin"]
         if name not in runtime.twins:
             return _error(TwinError(ErrorKind.NOT_FOUND, f"no twin named {name!r}; serving {sorted(runtime.twins)}"))

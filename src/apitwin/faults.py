@@ -77,9 +77,13 @@ class Faults:
         with self._lock:
             return self._rules.pop(rule_id, None) is not None
 
-    def clear(self) -> None:
+    def clear(self, twin: str | None = None) -> None:
+        """Delete every rule, or one twin's."""
         with self._lock:
-            self._rules.clear()
+            if twin is None:
+                self._rules.clear()
+            else:
+                self._rules = {rule_id: rule for rule_id, rule in self._rules.items() if rule.twin != twin}
 
     def rules(self) -> list[FaultRule]:
         with self._lock:

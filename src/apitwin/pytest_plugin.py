@@ -13,7 +13,8 @@ environment gets the fixtures with no import and no conftest::
 Fixtures:
 
 - `apitwin` (function scope): a factory; `apitwin(name)` returns a `TwinHandle`. The first call for a
-  twin in a test resets that twin to its fixtures (collections, credentials, rate-limit counters); the
+  twin in a test resets that twin to its fixtures (collections, credentials, rate-limit counters) and
+  clears its fault rules and journal entries; the
   first local twin handed out in a test also puts the virtual clock back to real time. Calling it again
   in the same test returns the same handle without resetting, so a test may ask wherever it likes.
 - `apitwin_server` (session scope): an `ApitwinServer` with the `origin` and the `runtime` of the one

@@ -124,10 +124,12 @@ class Runtime:
                 live.reset()
 
     def reset(self, name: str | None = None) -> None:
-        """Back to the fixtures, and the journal forgets the requests (every twin, or the one named)."""
+        """A fresh start (every twin, or the one named): state back to the fixtures, no fault rules, and a
+        journal that forgets the requests."""
         for live in self.twins.values():
             if name is None or live.twin.name == name:
                 live.reset()
+        self.faults.clear(name)
         self.journal.clear(name)
 
     def twin_for_path(self, path: str) -> LiveTwin | None:

@@ -92,6 +92,14 @@ def test_rules_can_be_deleted_and_a_reset_clears_them(client: TestClient) -> Non
     assert client.get("/__apitwin/faults").json() == {"faults": []}
 
 
+def test_resetting_a_twin_clears_its_rules_only(client: TestClient) -> None:
+    client.post("/__apitwin/faults", json={"twin": "datascaphe", "status": 503})
+    client.post("/__apitwin/faults", json={"twin": "datascale", "status": 503})
+    client.post("/__apitwin/reset/datascaphe")
+    assert [rule["twin"] for rule in client.get("/__apitwin/faults").json()["faults"]] == ["datascale"]
+    assert client.get(REPORT, headers=datascaphe(client)).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("rule", "fragment"),
     [

@@ -102,6 +102,17 @@ def test_requests_are_what_the_twin_was_asked_in_this_test_oldest_first(apitwin)
     assert apitwin("datascale").requests == []
 
 
+def test_a_fault_rule_added_in_a_test(apitwin):
+    dss = apitwin("datascaphe")
+    requests.post(f"{dss.origin}/__apitwin/faults", json={"twin": "datascaphe", "status": 503})
+    assert requests.get(f"{dss.base_url}/report", headers=dss.headers).status_code == 503
+
+
+def test_does_not_outlive_it(apitwin):
+    dss = apitwin("datascaphe")
+    assert requests.get(f"{dss.base_url}/report", headers=dss.headers).status_code == 200
+
+
 def test_unknown_twin_names_the_served_ones(apitwin):
     with pytest.raises(ValueError, match="apitwin serves"):
         apitwin("datascafe")
@@ -112,7 +123,7 @@ def test_unknown_twin_names_the_served_ones(apitwin):
 def test_a_user_suite_gets_running_twins_with_fresh_state_per_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user_suite=USER_SUITE)
     result = pytester.runpytest_subprocess(*RUN, timeout=60)
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=14)
 
 
 @pytest.mark.slow
