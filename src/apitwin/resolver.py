@@ -59,6 +59,7 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             principal=principal,
             media_type=media_type,
             permits=lambda required, scope: live.authenticator.permits(principal, required, scope),
+            require=lambda required, scope: live.authenticator.authorize(principal, required, scope),
         )
         reply = handler(ctx)
         if inspect.isawaitable(reply):

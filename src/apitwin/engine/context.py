@@ -21,6 +21,9 @@ class OperationContext:
     media_type: str = "application/json"  # the representation the client accepts, among those documented
     permits: Callable[[str, Mapping[str, Any]], bool] = lambda required, path: True
     """Whether the caller holds `required` for the given path parameters (e.g. to filter a list)."""
+    require: Callable[[str, Mapping[str, Any]], None] = lambda required, path: None
+    """Like `permits`, but refuses (403, in the API's words) when the caller lacks it: for a privilege the
+    route's own `requires` cannot name (a second one, or one on another project)."""
 
     def collection(self, name: str | None = None) -> Collection:
         """The named collection, or the one the route declares; scoped to its parent item when the path

@@ -20,7 +20,6 @@ Path item or operation `x-twin` (operation keys override path keys):
 from __future__ import annotations
 
 import copy
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
