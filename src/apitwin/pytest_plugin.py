@@ -14,9 +14,9 @@ Fixtures:
 
 - `apitwin` (function scope): a factory; `apitwin(name)` returns a `TwinHandle`. The first call for a
   twin in a test resets that twin to its fixtures (collections, credentials, rate-limit counters) and
-  clears its fault rules and journal entries; the
-  first local twin handed out in a test also puts the virtual clock back to real time. Calling it again
-  in the same test returns the same handle without resetting, so a test may ask wherever it likes.
+  clears its fault rules and journal entries; the first local twin handed out in a test also puts the
+  virtual clock back to real time. Calling it again in the same test returns the same handle without
+  resetting, so a test may ask wherever it likes.
 - `apitwin_server` (session scope): an `ApitwinServer` with the `origin` and the `runtime` of the one
   server behind every handle. Use it for a module- or session-scoped fixture of your own: its
   `handle(name)` hands out a twin with no reset, and isolation is then yours to manage.
