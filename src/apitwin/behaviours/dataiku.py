@@ -42,7 +42,15 @@ def list_projects(ctx: OperationContext) -> Reply:
     """Only the projects the key may read are listed (the seed: READ_CONF)."""
     reply = handle(ctx)
     visible = [p for p in reply.body if ctx.permits("READ_CONF", {"projectKey": p["projectKey"]})]
-    return Reply(visible, reply.status)
+    return Reply([_as_seen_by(ctx, project) for project in visible], reply.status)
+
+
+def _as_seen_by(ctx: OperationContext, project: dict[str, Any]) -> dict[str, Any]:
+    """A project's permissions and exposed objects are its administrators' to read (GET .../permissions
+    requires ADMIN): a key without ADMIN on the project sees the rest."""
+    if ctx.permits("ADMIN", {"projectKey": project["projectKey"]}):
+        return project
+    return {name: value for name, value in project.items() if name not in ("permissions", "exposedObjects")}
 
 
 @behaviours.operation("createProject")
@@ -214,6 +222,8 @@ def list_dataset_partitions(ctx: OperationContext) -> Reply:
 def delete_dataset(ctx: OperationContext) -> Reply:
     """dropData=true also deletes the stored rows; otherwise they stay, as the files of a DSS dataset do."""
     name = ctx.path["datasetName"]
+    # The route requires WRITE_CONF; the document asks for WRITE_DATA too (the data goes with it).
+    ctx.require("WRITE_DATA", {"projectKey": ctx.path["projectKey"]})
     with ctx.state.transaction():
         ctx.collection("datasets").delete(name)
         data = ctx.collection("dataset_data")
@@ -271,8 +281,7 @@ def start_job(ctx: OperationContext) -> Reply:
     missing = []
     for output in outputs:
         project = output.get("projectKey") or key
-        if not ctx.permits("RUN_JOBS", {"projectKey": project}):  # building a dataset writes into its project
-            raise TwinError(ErrorKind.FORBIDDEN, f"Action forbidden: this API key lacks RUN_JOBS on project {project}")
+        ctx.require("RUN_JOBS", {"projectKey": project})  # building a dataset writes into its project
         if ctx.collection("datasets").under(project).find(output.get("id")) is None:
             missing.append(f"{project}.{output.get('id')}")
     now = ctx.state.clock.now()
@@ -419,8 +428,7 @@ async def start_sql_query(ctx: OperationContext) -> Reply:
     full_name = body.get("datasetFullName")
     if not connection_name and full_name:
         project, _, dataset_name = str(full_name).partition(".")
-        if not ctx.permits("READ_DATA", {"projectKey": project}):
-            raise TwinError(ErrorKind.FORBIDDEN, f"Action forbidden: this API key lacks READ_DATA on project {project}")
+        ctx.require("READ_DATA", {"projectKey": project})
         dataset = ctx.collection("datasets").under(project).get(dataset_name)
         connection_name = (dataset.get("params") or {}).get("connection")
     if not connection_name:
@@ -475,6 +483,30 @@ def finish_sql_query(ctx: OperationContext) -> Reply:
 def list_connections(ctx: OperationContext) -> Reply:
     connections: Collection = ctx.collection("connections")
     return Reply({c["name"]: connections.public(c) for c in connections.all()})
+
+
+@behaviours.operation("setConnection")
+def set_connection(ctx: OperationContext) -> Reply:
+    """A connection's name and type are fixed once created (DSS: "cannot change the type of a connection");
+    everything else is replaced as the document says."""
+    current = ctx.collection("connections").get(ctx.path["connectionName"])
+    body = dict(ctx.body or {})
+    for field in ("name", "type"):
+        if field in body and body[field] != current[field]:
+            raise TwinError(
+                ErrorKind.INVALID,
+                f"The {field} of connection {current['name']} cannot be changed (it is {current[field]!r})",
+            )
+    return handle(ctx)
+
+
+@behaviours.operation("listUsers")
+def list_users(ctx: OperationContext) -> Reply:
+    """`connected=true` lists the users with an open session in DSS's web interface. The twin serves no
+    interface, so nobody is ever connected: an empty list, never the whole list."""
+    if ctx.query.get("connected"):
+        return Reply([], ctx.route.success_status)
+    return handle(ctx)
 
 
 @behaviours.operation("listLogs")
