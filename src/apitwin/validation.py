@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion.validators import VALIDATOR_MAP
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import format_error_with_path
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
 from connexion.validators.parameter import ParameterValidator
+from jsonschema import ValidationError
+
+MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
 
 
 class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
@@ -18,5 +24,24 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
         return message
 
 
+class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+    """jsonschema's message starts with the refused value itself: a 1 MB string came back whole in the error.
+    The value is cut to its start and its size."""
+
+    def _validate(self, body: Any) -> Any:
+        if not self._nullable and body is None:
+            raise BadRequestProblem("Request body must not be empty")
+        try:
+            return self._validator.validate(body)
+        except ValidationError as exception:
+            shown = repr(exception.instance)
+            message = exception.message
+            if len(shown) > MAX_ECHOED_VALUE and message.startswith(shown):
+                size = f"{len(exception.instance)} long" if hasattr(exception.instance, "__len__") else "long"
+                message = f"{shown[:MAX_ECHOED_VALUE]}... ({size}){message[len(shown) :]}"
+            raise BadRequestProblem(detail=f"{message}{format_error_with_path(exception)}") from None
+
+
 def validator_map() -> dict[str, Any]:
-    return {**VALIDATOR_MAP, "parameter": TwinParameterValidator}
+    body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": TwinJSONBodyValidator})
+    return {**VALIDATOR_MAP, "parameter": TwinParameterValidator, "body": body}

@@ -156,6 +156,49 @@ def test_a_large_script_never_holds_the_server() -> None:
     assert slowest < BLOCKED_SECONDS, f"health took {slowest:.3f} s while a script was parsed"
 
 
+@pytest.mark.parametrize(
+    ("script", "line", "near"),
+    [
+        ("CREATE TABLE t (id INT,, name TEXT);", 1, ","),
+        ("CREATE TABLE t (\n  id INT,\n);", 3, ")"),
+        ("hello world", 1, "hello"),
+        ("YOUR_SCRIPT_HERE", 1, "YOUR_SCRIPT_HERE"),  # the document's own placeholder
+        ("CREATE TABLE a (id INT);\n'oops';", 2, "'oops'"),
+    ],
+)
+def test_what_no_database_accepts_is_a_parser_error_with_its_line(
+    client: TestClient, script: str, line: int, near: str
+) -> None:
+    before = assets(client)
+    assert_error(ingest(client, script), 400, "PARSER_ERROR", f"line {line}")
+    assert near.strip("'") in ingest(client, script).json()["details"]
+    assert assets(client) == before  # nothing of a refused script is kept
+
+
+def test_dropping_a_table_removes_its_asset(client: TestClient) -> None:
+    token = tokens(client)[1]
+    ingest(client, WAREHOUSE, token=token)
+    keys = set(assets(client))
+    assert (
+        ingest(client, "DROP VIEW customer_summary; DROP TABLE IF EXISTS orders, nothing;", token=token).status_code
+        == 200
+    )
+    assert keys - set(assets(client)) == {key for key in keys if key.endswith(("/customer_summary", "/orders"))}
+    assert ingest(client, "DROP TABLE customers; CREATE TABLE customers (id INT);", token=token).status_code == 200
+    assert any(key.endswith("/customers") for key in assets(client))  # dropped, then defined again
+
+
+def test_an_oversized_script_is_refused_without_echoing_it(client: TestClient) -> None:
+    response = ingest(client, "x" * 1_048_577)
+    assert_error(response, 400, "INVALID_INPUT", "1048577 long")
+    assert len(response.content) < 1000
+
+
+def test_json_without_a_content_type_is_invalid_input_not_a_crash(client: TestClient) -> None:
+    response = client.put(INGEST, content=b'{"content": "select 1"}', headers=bearer(tokens(client)[1]))
+    assert_error(response, 400, "INVALID_INPUT", "Content-Type")
+
+
 def test_misspelt_keyword_is_a_parser_error_not_silently_accepted(client: TestClient) -> None:
     assert_error(
         ingest(client, "CREATE TABLE a (x INT);\n\nCREATE TABEL users (id int);"), 400, "PARSER_ERROR", "line 3"

@@ -12,7 +12,7 @@ from sqlglot import TokenType
 from sqlglot.errors import TokenError
 
 from apitwin.behaviours import Behaviours
-from apitwin.behaviours.sqlassets import SqlParseError, UnknownPlatformError, dialect_for, extract_assets
+from apitwin.behaviours.sqlassets import SqlParseError, UnknownPlatformError, dialect_for, read_script
 from apitwin.engine import OperationContext, Reply
 from apitwin.errors import ErrorKind, TwinError
 
@@ -21,7 +21,10 @@ behaviours = Behaviours()
 
 @behaviours.operation("ingestContent")
 async def ingest_content(ctx: OperationContext) -> Reply:
-    body: dict[str, Any] = ctx.body or {}
+    body = ctx.body if ctx.body is not None else {}
+    if not isinstance(body, dict):  # e.g. JSON sent without a Content-Type: the document's requests declare it
+        raise TwinError(ErrorKind.INVALID, "Invalid request parameters",
+                        details="send a JSON object with Content-Type: application/json")  # fmt: skip
     content = body.get("content", "")
     platform = body.get("platform") or ""
     try:
@@ -32,14 +35,17 @@ async def ingest_content(ctx: OperationContext) -> Reply:
     if not await asyncio.to_thread(_has_statements, content, dialect):
         raise TwinError(ErrorKind.INVALID, "Invalid request parameters", details="'content' holds no statement")
     try:
-        assets = await asyncio.to_thread(extract_assets, content, platform)
+        script = await asyncio.to_thread(read_script, content, platform)
     except SqlParseError as exc:
         raise TwinError(ErrorKind.PARSE_FAILED, "Invalid syntax in SQL script", details=str(exc)) from None
     workspace = str(ctx.principal.get("workspace", "default"))
     collection = ctx.collection("assets")
     with ctx.state.transaction():
         docs: list[Mapping[str, Any]] = []
-        for asset in assets:
+        for name in script.dropped:  # a lineage service forgets what the script drops
+            if collection.find(f"{workspace}/{name}") is not None:
+                collection.delete(f"{workspace}/{name}")
+        for asset in script.assets:
             key = f"{workspace}/{asset.name}"
             previous = collection.find(key)
             docs.append(

@@ -412,17 +412,33 @@ def _asset_from_create(create: exp.Create, dialect: str | None, chunk: Sequence[
     )
 
 
-def extract_assets(content: str, platform: str | None = None) -> list[Asset]:
-    """Parse a script of ;-separated statements and return the tables/views it defines.
+@dataclass(frozen=True)
+class Script:
+    """What a script leaves behind: the tables and views it defines, and those it drops."""
 
-    Order is first appearance; a name defined twice keeps its first position and its last definition.
+    assets: list[Asset]
+    dropped: list[str]  # names of tables and views dropped and not defined again later in the script
+
+
+def extract_assets(content: str, platform: str | None = None) -> list[Asset]:
+    """The tables and views a script defines (see `read_script`)."""
+    return read_script(content, platform).assets
+
+
+def read_script(content: str, platform: str | None = None) -> Script:
+    """Parse a script of ;-separated statements: the tables/views it defines, and the ones it drops.
+
+    Order is first appearance; a name defined twice keeps its first position and its last definition; a
+    statement order of CREATE then DROP leaves the name dropped, DROP then CREATE leaves it defined.
     Raises SqlParseError (invalid SQL) or UnknownPlatformError.
     """
     dialect = dialect_for(platform)
     assets: dict[str, Asset] = {}
+    dropped: dict[str, None] = {}
     with _sqlglot_quiet():
         try:
             for statement, chunk in _parse(content, dialect):
+                _check_strictly(chunk)
                 if isinstance(statement, exp.Command):
                     if _command_is_harmless([token.text.upper() for token in chunk]):
                         continue
@@ -431,7 +447,33 @@ def extract_assets(content: str, platform: str | None = None) -> list[Asset]:
                     asset = _asset_from_create(statement, dialect, chunk)
                     if asset is not None:
                         assets[asset.name] = asset
+                        dropped.pop(asset.name, None)
+                elif isinstance(statement, exp.Drop) and str(statement.args.get("kind", "")).upper() in _ASSET_WORDS:
+                    drop = normalize_identifiers(statement, dialect=dialect)
+                    # DROP TABLE a, b names several (sqlglot keeps them in `tables`; a lone one may be `this`)
+                    for table in [*(drop.args.get("tables") or []), drop.this]:
+                        if isinstance(table, exp.Table):
+                            assets.pop(_qualified_name(table), None)
+                            dropped[_qualified_name(table)] = None
         except RecursionError:
             # sqlglot recurses once per nesting level; Python's stack runs out near 60 parentheses
             raise SqlParseError(1, "an expression is nested too deeply for the parser") from None
-    return list(assets.values())
+    return Script(list(assets.values()), list(dropped))
+
+
+# Tokens no statement of any dialect starts with: a name, a literal. sqlglot would read `hello world` as a
+# column with an alias, and a placeholder such as YOUR_SCRIPT_HERE as a column; a database says syntax error.
+_NOT_A_STATEMENT_START = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER})
+
+
+def _check_strictly(chunk: Sequence[Token]) -> None:
+    """What sqlglot forgives and the databases do not: a statement that starts with a name or a literal, and
+    empty list items (`a,, b`, `(a, b,)`)."""
+    if not chunk:
+        return
+    first = chunk[0]
+    if first.token_type in _NOT_A_STATEMENT_START and first.text.upper() not in _NON_ASSET_VERBS:
+        raise SqlParseError(first.line, f'syntax error at or near "{first.text}"')
+    for previous, token in zip(chunk, chunk[1:], strict=False):
+        if previous.token_type == TokenType.COMMA and token.token_type in (TokenType.COMMA, TokenType.R_PAREN):
+            raise SqlParseError(token.line, f'syntax error at or near "{token.text}"')
