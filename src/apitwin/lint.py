@@ -128,8 +128,8 @@ def _json_schema(schema: Any) -> Any:
 
 def _mismatches(value: Any, schema: Any) -> Iterator[str]:
     """Draft 4 validation errors of `value` against an OpenAPI 3.0 schema, the most telling one per place."""
-    from jsonschema import Draft4Validator  # type: ignore[import-untyped]  # no stubs are pinned
-    from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+    from jsonschema import Draft4Validator
+    from jsonschema.exceptions import best_match
 
     errors = sorted(Draft4Validator(_json_schema(schema)).iter_errors(value), key=lambda error: error.json_path)
     for _, group in itertools.groupby(errors, key=lambda error: error.json_path):
