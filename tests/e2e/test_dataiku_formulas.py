@@ -5,30 +5,18 @@ and its position -- quickly, whatever the input."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from apitwin.app import create_app
-from tests.conftest import runtime_of
+import tests.e2e.test_dataiku as dataiku_e2e
 from tests.e2e.test_dataiku import BASE, P, as_key, assert_dss_error
 
 ORDERS = f"{BASE}/projects/{P}/datasets/orders"
 Row = dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def shared_client() -> Iterator[TestClient]:
-    with TestClient(create_app(["dataiku"], prefixed=True, validate_responses=True)) as client:
-        yield client
-
-
-@pytest.fixture
-def client(shared_client: TestClient) -> TestClient:
-    runtime_of(shared_client).reset("dataiku")
-    return shared_client
+shared_client, client = dataiku_e2e.shared_client, dataiku_e2e.client  # one app per module, reset per test
 
 
 def read(client: TestClient, formula: str, method: str = "GET", **options: Any) -> Any:

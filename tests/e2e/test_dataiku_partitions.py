@@ -4,7 +4,6 @@ have is a 400 -- never an empty read, and never a clear that quietly clears noth
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,14 +12,15 @@ import pytest
 from dataikuapi.utils import DataikuException
 from starlette.testclient import TestClient
 
-from apitwin.app import create_app
-from apitwin.runtime import Runtime
-from apitwin.serving import serve_in_background
+import tests.e2e.test_dataiku as dataiku_e2e
+import tests.e2e.test_dataiku_client as dataiku_client_e2e
 from tests.conftest import runtime_of
 from tests.e2e.test_dataiku import BASE, P, as_key, assert_dss_error
 
 DATASETS = f"{BASE}/projects/{P}/datasets"
 DAYS = ["2025-09-01", "2025-09-02", "2025-09-03"]
+shared_client, client = dataiku_e2e.shared_client, dataiku_e2e.client  # one app per module, reset per test
+twin, dss = dataiku_client_e2e.twin, dataiku_client_e2e.dss  # the official client over real HTTP
 D1, D2, D3 = DAYS
 # a spec as clients send it -> the orders partitions it selects, in the order named
 SPELLINGS: list[tuple[Any, list[str]]] = [
@@ -59,20 +59,6 @@ MALFORMED = [
     ("[]", "Malformed partition list"),
     ("NP", "'NP' is not a DAY partition"),
 ]
-
-
-@pytest.fixture(scope="module")
-def shared_client() -> Iterator[TestClient]:
-    with TestClient(create_app(["dataiku"], prefixed=True, validate_responses=True)) as client:
-        yield client
-
-
-@pytest.fixture
-def client(shared_client: TestClient) -> TestClient:
-    runtime = runtime_of(shared_client)
-    runtime.reset("dataiku")
-    runtime.clock.reset()
-    return shared_client
 
 
 def get(client: TestClient, dataset: str, spec: Any) -> Any:
@@ -213,15 +199,6 @@ def test_several_dimensions_refuse_what_does_not_fit(
     for operation in (get, post, clear):
         assert_dss_error(operation(client, "sales", spec), 400, "DSSIllegalArgumentException", fragment)
     assert partitions_of(client, "sales") == sorted(by_day_and_country)
-
-
-@pytest.fixture
-def dss() -> Iterator[dataikuapi.DSSClient]:
-    app = create_app(["dataiku"], prefixed=False, validate_responses=True)
-    runtime: Runtime = app.state.runtime
-    with serve_in_background(app) as origin:
-        admin = next(c["credential"] for c in runtime.twins["dataiku"].credentials() if c["name"] == "admin")
-        yield dataikuapi.DSSClient(origin, admin)
 
 
 @pytest.mark.slow
