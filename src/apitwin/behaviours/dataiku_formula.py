@@ -39,7 +39,7 @@ class Expr:
     kind: Kind
     evaluate: Callable[[Row], Value]
     position: int
-    literal: Value = None  # the value of a literal, for the functions that take a column name
+    literal: Value = None  # a literal's value, checked before any row is read (column names, boolean text)
     is_literal: bool = False
 
 
@@ -317,7 +317,7 @@ def _combine(level: int, operators: list[_Token], operands: list[Expr]) -> Expr:
         role = "||" if level == _OR else "&&"
         for operand in operands:
             _need_boolean(operand, role)
-        quantifier = any if level == _OR else all  # short-circuits as DSS's && and || do
+        quantifier = any if level == _OR else all
         return Expr("boolean", lambda row: quantifier(_as_bool(o.evaluate(row)) is True for o in operands),
                     operands[0].position)  # fmt: skip
     if level == _COMPARE:
