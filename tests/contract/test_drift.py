@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,6 +23,8 @@ from apitwin.drift import (
     PlannedRequest,
     compare,
     drift_command,
+    json_report,
+    markdown_report,
     plan_requests,
     run_drift,
 )
@@ -168,20 +171,51 @@ def test_fidelity_is_the_share_of_requests_answered_alike() -> None:
     ids=["unknown-twin", "missing-credential", "report-suffix"],
 )
 def test_usage_errors_exit_2(arguments: list[str], message: str) -> None:
-    outcome = CliRunner().invoke(drift_command, arguments, env={"APITWIN_AUTH": None})
+    outcome = CliRunner().invoke(drift_command, arguments, env={"APITWIN_AUTH": None, "APITWIN_DATASCALE_AUTH": None})
 
     assert outcome.exit_code == 2, outcome.output
     assert message in outcome.output
 
 
-@pytest.mark.slow
-def test_unreachable_target_exits_2_with_a_clear_message() -> None:
+def test_an_unreachable_target_fails_fast_before_any_request_is_planned() -> None:
     output: list[str] = []
+    started = time.monotonic()
 
     code = run_drift("datascaphe", target="http://127.0.0.1:9/api/v1", credential="a:b", cases=1, echo=_collect(output))
 
-    assert code == 2
-    assert "cannot reach the target at http://127.0.0.1:9/api/v1/" in output[-1]
+    assert code == 1
+    assert time.monotonic() - started < 5
+    assert output == [
+        "apitwin drift: cannot reach the target at http://127.0.0.1:9/api/v1/service-principal: "
+        "[Errno 111] Connection refused"
+    ]
+
+
+def test_the_credential_comes_from_the_twins_own_variable_as_for_check() -> None:
+    arguments = ["--api", "datascaphe", "--target", "http://127.0.0.1:9/api/v1"]
+    env = {"APITWIN_AUTH": None, "APITWIN_DATASCAPHE_AUTH": "acme:key"}
+
+    outcome = CliRunner().invoke(drift_command, arguments, env=env)
+
+    assert outcome.exit_code == 1, outcome.output  # past the credential (2 without one), to the preflight
+    assert "cannot reach the target" in outcome.output
+
+
+def test_nothing_answered_with_a_2xx_by_both_sides_is_no_fidelity_and_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    request = PlannedRequest("GET /report", "positive", "GET", "/report", "")
+    refused = Exchange(request, answer(401, NOT_FOUND), answer(401, NOT_FOUND), ())
+    result = DriftResult("datascaphe", "http://x/api/v1", "Authorization: {credential}", 1, 5, True, (refused,) * 3)
+    monkeypatch.setattr("apitwin.drift.command.measure_drift", lambda *args, **kwargs: result)
+    output: list[str] = []
+
+    code = run_drift("datascaphe", target="http://x/api/v1", credential="a:b", echo=_collect(output))
+
+    assert (result.fidelity, result.both_succeeded, code) == (None, 0, 1)
+    assert (
+        "fidelity not measured: no request was answered with a 2xx by both sides (twin 401×3; target 401×3)" in output
+    )
+    assert json_report(result)["fidelity"] is None
+    assert "**fidelity not measured" in markdown_report(result)
 
 
 @pytest.mark.slow
@@ -244,9 +278,8 @@ def drift(target: str, tmp_path: Path, *, report: str = "drift.json", **options:
     output: list[str] = []
     path = tmp_path / report
     options.setdefault("cases", 10)
-    code = run_drift(
-        "datascaphe", target=target, credential=admin_credential(), report=path, echo=_collect(output), **options
-    )
+    options.setdefault("credential", admin_credential())
+    code = run_drift("datascaphe", target=target, report=path, echo=_collect(output), **options)
     return code, "\n".join(output), path
 
 
@@ -260,12 +293,25 @@ def disagreements(report: Path) -> dict[str, set[str]]:
 
 
 @pytest.mark.slow
-def test_a_faithful_deployment_shows_no_drift(deployment: Callable[[str], str], tmp_path: Path) -> None:
-    code, output, report = drift(deployment("none"), tmp_path)
+def test_a_faithful_deployment_shows_no_drift(
+    deployment: Callable[[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APITWIN_DATASCAPHE_AUTH", admin_credential())  # as `apitwin check` reads it
+
+    code, output, report = drift(deployment("none"), tmp_path, credential=None)
 
     assert code == 0, output
     assert "fidelity 100.0%" in output
     assert json.loads(report.read_text())["fidelity"] == 100.0
+
+
+@pytest.mark.slow
+def test_a_refused_credential_fails_fast_and_scores_nothing(deployment: Callable[[str], str], tmp_path: Path) -> None:
+    code, output, report = drift(deployment("none"), tmp_path, credential="acme:wrong")
+
+    assert code == 1
+    assert output.startswith("apitwin drift: the target refused the credential (401 on GET ")
+    assert "fidelity" not in output and not report.exists()
 
 
 @pytest.mark.slow
@@ -284,7 +330,9 @@ def test_a_foreign_error_shape_is_error_shape_and_schema_drift(
     code, output, report = drift(deployment("error-shape"), tmp_path)
 
     assert code == 1, output
-    assert disagreements(report) == dict.fromkeys(ITEM_OPERATIONS, {"error-shape", "schema"})
+    # The lists too: among the generated date bounds are impossible days (8802-11-31), which are 400s.
+    erring = [*ITEM_OPERATIONS, "GET /report", "GET /service-principal"]
+    assert disagreements(report) == dict.fromkeys(erring, {"error-shape", "schema"})
     assert "error-shape: twin {message, status}, target {error}" in output
     assert "only the target's answer breaks the spec" in output
 

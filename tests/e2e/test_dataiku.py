@@ -54,7 +54,9 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
     "listConnections": ("GET", "/admin/connections/", None),
     "createConnection": ("POST", "/admin/connections/", {"name": "c2", "type": "PostgreSQL", "params": {}}),
     "getConnection": ("GET", "/admin/connections/warehouse-postgres", None),
-    "setConnection": ("PUT", "/admin/connections/warehouse-postgres", {"name": "warehouse-postgres", "type": "PostgreSQL"}),
+    "setConnection": (
+        "PUT", "/admin/connections/warehouse-postgres", {"name": "warehouse-postgres", "type": "PostgreSQL"}
+    ),
     "deleteConnection": ("DELETE", "/admin/connections/warehouse-postgres", None),
     "listUsers": ("GET", "/admin/users/", None),
     "createUser": ("POST", "/admin/users/", {"login": "u2", "password": "p", "displayName": "U2", "groups": []}),
