@@ -9,7 +9,7 @@ Every failure on the way is rendered in the owning twin's error format by the ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from apitwin.auth import RateLimit
 from apitwin.clock import Clock
 from apitwin.cors import CorsForTwins
 from apitwin.errors import ErrorKind, TwinError, plain_error
+from apitwin.guards import DEFAULT_MAX_BODY_BYTES, BodyGuard, MediaTypeOf, declared_media_type
 from apitwin.journal import DEFAULT_SIZE as DEFAULT_JOURNAL_SIZE
 from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
@@ -35,6 +36,7 @@ from apitwin.store import Store, StoreCorrupt
 from apitwin.twins import Twin, select
 
 logger = logging.getLogger("apitwin")
+FORM = "application/x-www-form-urlencoded"
 
 
 def create_app(
@@ -49,11 +51,12 @@ def create_app(
     validate_responses: bool = False,
     journal_size: int = DEFAULT_JOURNAL_SIZE,
     cors: bool = True,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Starlette:
     """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
     memory. `prefixed` defaults to True when serving every twin and False when twins are named.
     `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none); `cors` lets browser apps on
-    other origins call the twins (never the control plane)."""
+    other origins call the twins (never the control plane); a larger request body is a 413."""
     from connexion import AsyncApp
     from connexion.options import SwaggerUIOptions
 
@@ -118,6 +121,13 @@ def create_app(
             # outermost, so the journal records what the client got, preflights included
             Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX),
             *([Middleware(CorsForTwins, applies_to=lambda path: runtime.locate(path) is not None)] if cors else []),
+            # hostile bodies are refused before routing, so no handler (nor the store) ever sees one
+            Middleware(
+                BodyGuard,
+                respond=_error_response(runtime),
+                media_type_of=_body_media_type(runtime),
+                max_body_bytes=max_body_bytes,
+            ),
         ],
     )
     app.state.runtime = runtime
@@ -156,9 +166,6 @@ class _TwinPaths:
         path = live.mount_path + relative
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        if live.twin.untyped_body_is and not any(name == b"content-type" for name, _ in scope["headers"]):
-            # e.g. the official Dataiku client sends JSON bodies with no Content-Type; the real service takes them
-            scope = {**scope, "headers": [*scope["headers"], (b"content-type", live.twin.untyped_body_is.encode())]}
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in live.twin.response_headers.items()]
         if not headers:
             await self.app(scope, receive, send)
@@ -170,6 +177,41 @@ class _TwinPaths:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _body_media_type(runtime: Runtime) -> MediaTypeOf:
+    """How a twin reads a body: as declared, except what its record says of untyped bodies (the official
+    Dataiku client sends JSON with no Content-Type) and of form bodies that are JSON (Datascaphe's curl -d).
+    The control plane reads every body as JSON."""
+
+    def media_type_of(scope: Scope, body: bytes) -> str | None:
+        declared = declared_media_type(scope)
+        if scope["path"].startswith(ADMIN_PREFIX):
+            return "application/json"
+        located = runtime.locate(scope["path"])
+        twin = located[0].twin if located else None
+        if twin is None:
+            return declared
+        if declared is None:
+            return twin.untyped_body_is
+        if declared == FORM and twin.form_body_may_be_json and body.lstrip()[:1] in (b"{", b"["):
+            return JSON
+        return declared
+
+    return media_type_of
+
+
+def _error_response(runtime: Runtime) -> Callable[[Scope, TwinError], Response]:
+    """An error answered before routing, in the shape of the twin the path belongs to (apitwin's own else)."""
+
+    def respond(scope: Scope, error: TwinError) -> Response:
+        located = runtime.locate(scope["path"])
+        twin = located[0].twin if located else None
+        shape = twin.error_shape if twin else plain_error
+        headers = {**(twin.response_headers if twin else {}), **error.headers}
+        return JSONResponse(dict(shape(error)), status_code=error.status_code, headers=headers)
+
+    return respond
 
 
 def describe(runtime: Runtime, origin: str) -> dict[str, Any]:

@@ -89,6 +89,13 @@ def main() -> None:
     help="How many requests /__apitwin/requests keeps (the oldest fall out).",
 )
 @click.option("--cors/--no-cors", default=True, show_default=True, help="Let browser apps on other origins call.")
+@click.option(
+    "--max-body-mb",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The largest request body taken, in MiB (a larger one is a 413 in the API's shape).",
+)
 def serve(
     host: str,
     port: int,
@@ -101,6 +108,7 @@ def serve(
     log_requests: bool,
     journal_size: int,
     cors: bool,
+    max_body_mb: int,
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
     from apitwin.serving import PortUnavailable, listen, serve_forever
@@ -121,6 +129,7 @@ def serve(
             validate_responses=validate_responses,
             journal_size=journal_size,
             cors=cors,
+            max_body_bytes=max_body_mb * 1024 * 1024,
         )
     except StoreBusy as exc:
         hint = "stop that one, or give this one its own --data FILE (or --memory)"

@@ -89,20 +89,33 @@ def _check_text(text: str) -> None:
         raise TwinError(ErrorKind.INVALID, "The JSON body holds a lone surrogate (\\ud800-\\udfff)") from None
 
 
+MediaTypeOf = Callable[[Scope, bytes], str | None]
+"""The media type the app will read a body as: the declared one, or what the API takes for it (JSON sent
+without a Content-Type, say)."""
+
+
+def declared_media_type(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower() or None
+    return None
+
+
 class BodyGuard:
-    """ASGI middleware: reads the body within the limit, checks it when `is_json(scope)`, then hands the same
-    bytes on. A refused request is answered by `respond(scope, error)`, in the owning API's shape."""
+    """ASGI middleware: reads the body within the limit, checks it when the app will read it as JSON, then
+    hands the same bytes on, with the Content-Type the app should read them as. A refused request is answered
+    by `respond(scope, error)`, in the owning API's shape."""
 
     def __init__(
         self,
         app: ASGIApp,
         respond: ErrorResponder,
-        is_json: Callable[[Scope], bool],
+        media_type_of: MediaTypeOf,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.app = app
         self.respond = respond
-        self.is_json = is_json
+        self.media_type_of = media_type_of
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,13 +123,17 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         try:
-            body, more = await self._read(scope, receive)
-            if body and self.is_json(scope):
+            body, complete = await self._read(scope, receive)
+            media_type = self.media_type_of(scope, body) if body else None
+            if media_type and media_type.endswith("json"):
                 check_json_body(body)
         except TwinError as error:
             await self.respond(scope, error)(scope, receive, send)
             return
-        await self.app(scope, _replay(body, more, receive), send)
+        if media_type and media_type != declared_media_type(scope):
+            kept = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
+            scope = {**scope, "headers": [*kept, (b"content-type", media_type.encode("latin-1"))]}
+        await self.app(scope, _replay(body, complete, receive), send)
 
     async def _read(self, scope: Scope, receive: Receive) -> tuple[bytes, bool]:
         declared = dict(scope.get("headers") or []).get(b"content-length")

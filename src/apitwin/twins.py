@@ -31,6 +31,7 @@ class Twin:
     base_path_aliases: tuple[str, ...] = ()  # other real base paths that serve the same API
     response_headers: Mapping[str, str] = field(default_factory=dict)  # sent with every answer
     untyped_body_is: str | None = None  # media type of a request body sent without Content-Type
+    form_body_may_be_json: bool = False  # a form-urlencoded body that is JSON is read as JSON (curl -d '{...}')
 
     @property
     def spec_path(self) -> Path:
@@ -69,6 +70,9 @@ TWINS: Mapping[str, Twin] = {
             behaviours_module="apitwin.behaviours.datascaphe",
             read_credential=organization_key,
             roles=("viewer", "developer", "administrator"),
+            # The document's own samples send JSON with curl -d and no Content-Type, which curl sends as
+            # application/x-www-form-urlencoded: the service evidently reads them as JSON.
+            form_body_may_be_json=True,
             malformed_credentials="The Authorization header must be {organization code}:{api key}",
             invalid_credentials="Your API key is wrong",
         ),
