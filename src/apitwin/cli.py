@@ -261,7 +261,19 @@ def lint(specs: tuple[Path, ...]) -> None:
     metavar="SELECTOR",
     help="Skip matching operations (selectors as --include). Repeatable.",
 )
-@click.option("--read-only", is_flag=True, help="Send only GET, HEAD and OPTIONS requests (for production targets).")
+@click.option(
+    "--read-only/--all-methods",
+    default=None,
+    help="Send only GET, HEAD and OPTIONS requests, or every method (after listing the operations that may "
+    "write). Default: read-only with --target, every method against a twin started for the run.",
+)
+@click.option(
+    "--require-coverage/--no-require-coverage",
+    default=None,
+    help="Fail when a tested operation never got a documented 2xx answer. Default: required against a twin "
+    "started for the run, not with --target (where it is reported). A run that got nothing but 401, 403 or "
+    "429 fails either way.",
+)
 @click.option(
     "--pace",
     default=None,
@@ -289,7 +301,8 @@ def check(
     credential: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
-    read_only: bool,
+    read_only: bool | None,
+    require_coverage: bool | None,
     pace: str | None,
     junit: Path | None,
     report: Path | None,
@@ -298,7 +311,8 @@ def check(
     seed: int,
 ) -> None:
     """Run Schemathesis (every check, positive and negative data, stateful links) against a twin or a
-    real deployment, with a per-operation summary. Exits 1 on any failure, 2 on a usage error."""
+    real deployment, with a per-operation summary. A target is first checked: reachable, accepting the
+    credential, at this base path. Exits 1 on any failure, 2 on a usage error."""
     from apitwin.contract import run_check
 
     raise SystemExit(
@@ -309,6 +323,7 @@ def check(
             include=include,
             exclude=exclude,
             read_only=read_only,
+            require_coverage=require_coverage,
             pace=pace,
             junit=junit,
             report=report,

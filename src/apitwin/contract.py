@@ -1,10 +1,16 @@
 """`apitwin check`: Schemathesis against a twin started for the run, or against a real deployment.
 
+A run cannot pass falsely: before any testing, a preflight checks that the target answers, accepts the
+credential and serves the API at the given base path (`preflight`, also used by `apitwin drift`); after it, an
+operation never answered with a documented 2xx is "not exercised", and a run where nothing got past 401, 403
+or 429 fails whatever Schemathesis found (`judge`).
+
 Schemathesis runs as a subprocess through its CLI (its stable interface: reports, exit codes, output) with a
 config file generated per run, in a temporary working directory: no `schemathesis.toml` of the caller's is
 picked up, and no `.hypothesis/` or `.schemathesis/` folder is left in the project. Its output streams live
 as progress; its NDJSON event stream is then read back (`apitwin.reports`) for the summary table and the
-Markdown/HTML report.
+Markdown/HTML report; its warnings, which the stream lacks, are written by a CLI handler registered in the
+per-run hooks file (`WarningsRecorder`).
 """
 
 from __future__ import annotations
@@ -15,27 +21,36 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from apitwin.reports import (
     HTTP_METHODS,
+    RATE_LIMITED,
+    REFUSED,
     Operation,
+    OperationStats,
     RunError,
     RunInfo,
     RunStats,
     documented_operations,
+    not_exercised,
+    not_exercised_line,
     read_events,
+    read_warnings,
     summary_table,
     write_report,
 )
 from apitwin.serving import local_twin
 from apitwin.twins import TWINS, Twin
+
+if TYPE_CHECKING:
+    import httpx
 
 Echo = Callable[..., object]
 
@@ -44,6 +59,7 @@ PHASES = "examples,coverage,fuzzing,stateful"
 REQUEST_TIMEOUT = 10  # seconds; a twin answers in milliseconds, a real service should well within this
 # The header value travels in the environment, not in argv where `ps` would show a real credential.
 AUTH_ENV = "APITWIN_CHECK_AUTHORIZATION"
+WARNINGS_ENV = "APITWIN_CHECK_WARNINGS"  # where WarningsRecorder writes Schemathesis' warnings
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REPORT_SUFFIXES = (".md", ".html", ".htm")
 # Schemathesis' `--rate-limit` values: a pace such as 20/m, or "auto" (wait out 429s per Retry-After).
@@ -64,6 +80,8 @@ TOLERATED_400: dict[str, dict[str, str]] = {
             operation: "columns must be columns of the dataset and the filter a formula over them"
             for operation in ("getDatasetData", "postDatasetData")
         },
+        "clearDatasetData": "partitions must be partitions of the dataset (NP when it is not partitioned)",
+        "setConnection": "a connection's name and type cannot be changed",
     },
 }
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
@@ -86,7 +104,8 @@ def run_check(
     ndjson: Path | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
-    read_only: bool = False,
+    read_only: bool | None = None,
+    require_coverage: bool | None = None,
     pace: str | None = None,
     max_examples: int = 25,
     seed: int = 1,
@@ -100,16 +119,25 @@ def run_check(
       (`*` matches anything, e.g. `/projects/*/datasets*`). Operations matching any include (all when none)
       and no exclude are run; an include matching no operation of the spec is a usage error.
     - `read_only`: only GET, HEAD and OPTIONS operations, and no probing of undocumented methods, so nothing
-      is written to a production target.
+      is written. None (the default) means read-only against a `target`, every method against a twin started
+      for the run; False against a target (`--all-methods`) first lists the operations that may write.
+    - `require_coverage`: fail when a tested operation was never answered with a documented 2xx. None (the
+      default) means required against a twin started for the run, not against a `target`. Whatever it is, a
+      run where no answer got past 401, 403 or 429 fails.
     - `pace`: `N/s`, `N/m`, `N/h`, `N/d`, `auto` (on a 429, wait for its Retry-After and send again) or `off`.
       By default a target is paced within the API's documented rate limit, or `auto` when none is documented;
-      a twin started for the run is not paced. A 429 is never a failure (see `document_rate_limiting`).
+      a twin started for the run is not paced. A failure on a 429 answer is never counted (see `judge`).
     - `junit`, `report` (`.md` or `.html`), `ndjson` (Schemathesis' raw event stream): files to write.
+
+    Before Schemathesis starts, `preflight` checks the target (exit 1 with one line when it is unreachable,
+    refuses the credential or is not at this base path).
     """
     twin = TWINS.get(api)
     if twin is None:
         echo(f"apitwin check: unknown twin {api!r}; choose from {', '.join(TWINS)}", err=True)
         return 2
+    remote = target is not None
+    read_only = remote if read_only is None else read_only
     try:
         if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
             raise UsageError(f"--report must end with {', '.join(REPORT_SUFFIXES)}, not {report.name!r}")
@@ -117,17 +145,14 @@ def run_check(
             raise UsageError(f"--pace is N/s, N/m, N/h, N/d, auto or off (e.g. 20/m), not {pace!r}")
         documented = documented_operations_of(twin)
         selected, filters = select_operations(documented, include, exclude, read_only)
-        if target is not None:
+        if remote:
             credential = resolve_credential(twin, credential)
             if not credential:
-                scheme = twin.auth_hint.format(credential="<credential>")
-                raise UsageError(
-                    f"--target needs a credential (--auth, {_twin_env(twin)} or APITWIN_AUTH), sent as {scheme}"
-                )
+                raise UsageError(f"--target needs a credential ({credential_sources(twin)}), sent as {_scheme(twin)}")
     except UsageError as exc:
         echo(f"apitwin check: {exc}", err=True)
         return 2
-    pacing, note = pace_options(twin, pace, remote=target is not None)
+    pacing, note = pace_options(twin, pace, remote=remote)
     plan = _Plan(
         twin=twin,
         documented=documented,
@@ -135,6 +160,7 @@ def run_check(
         filters=filters,
         selection=_describe_selection(include, exclude, read_only),
         read_only=read_only,
+        require_coverage=not remote if require_coverage is None else require_coverage,
         pace=pacing,
         junit=junit,
         report=report,
@@ -160,6 +186,7 @@ class _Plan:
     filters: list[str]  # the Schemathesis options selecting them
     selection: str  # the same, for people
     read_only: bool
+    require_coverage: bool
     pace: list[str]
     junit: Path | None
     report: Path | None
@@ -186,7 +213,7 @@ def _describe_selection(include: Sequence[str], exclude: Sequence[str], read_onl
     parts = [
         f"include {', '.join(include)}" if include else "",
         f"exclude {', '.join(exclude)}" if exclude else "",
-        "read-only (GET, HEAD, OPTIONS)" if read_only else "",
+        "safe methods only (GET, HEAD, OPTIONS)" if read_only else "",
     ]
     return "; ".join(part for part in parts if part)
 
@@ -196,8 +223,17 @@ def resolve_credential(twin: Twin, credential: str | None) -> str | None:
     return credential or os.environ.get(_twin_env(twin)) or os.environ.get("APITWIN_AUTH") or None
 
 
+def credential_sources(twin: Twin) -> str:
+    """Where `resolve_credential` looks, for messages: "--auth, APITWIN_DATAIKU_AUTH or APITWIN_AUTH"."""
+    return f"--auth, {_twin_env(twin)} or APITWIN_AUTH"
+
+
 def _twin_env(twin: Twin) -> str:
     return f"APITWIN_{re.sub(r'[^A-Z0-9]', '_', twin.name.upper())}_AUTH"
+
+
+def _scheme(twin: Twin) -> str:
+    return twin.auth_hint.format(credential="<credential>")
 
 
 def pace_options(twin: Twin, pace: str | None, *, remote: bool) -> tuple[list[str], str]:
@@ -244,7 +280,8 @@ def select_operations(
     ]
     if not selected:
         raise UsageError(
-            "no operation left to test" + (" (--read-only keeps GET, HEAD and OPTIONS)" if read_only else "")
+            "no operation left to test"
+            + (" (only GET, HEAD and OPTIONS are sent unless --all-methods is given)" if read_only else "")
         )
     filters = _filter_options("include", includes) + _filter_options("exclude", excludes)
     if read_only:
@@ -313,6 +350,200 @@ def _filter_options(mode: str, selectors: Sequence[_Selector]) -> list[str]:
     return options
 
 
+# -- preflight: is the target there, does it take the credential, is this its base path? ------------------
+
+PREFLIGHT_TIMEOUT = 5.0  # seconds for an answer to a probe
+PREFLIGHT_CONNECT_TIMEOUT = 3.0  # an unreachable target fails within this
+MAX_PROBES = 3
+_PREVIEW_CHARS = 120  # of a refusal's body, in the one-line message
+
+
+class PreflightFailure(Exception):
+    """The target cannot be tested as given; the message says why in one line (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A request sent before any testing: a safe operation, its required parameters taken from the spec's
+    examples; or, when writes are allowed and no safe operation can be probed, an operation whose required
+    JSON body is sent as `{}`, which its schema rejects, so nothing is written."""
+
+    operation: Operation
+    path: str  # the path template with its parameters filled in, percent-encoded
+    query: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    @property
+    def names_a_resource(self) -> bool:
+        """Its path has parameters: a 404 may only mean the example's id does not exist on the target."""
+        return "{" in self.operation.path
+
+    def url(self, base_url: str) -> str:
+        from urllib.parse import urlencode
+
+        return base_url.rstrip("/") + self.path + (f"?{urlencode(self.query)}" if self.query else "")
+
+
+def plan_probes(spec: Mapping[str, Any], *, writes_allowed: bool) -> list[Probe]:
+    """The probes of a resolved OpenAPI document, best first: GETs without path parameters, then GETs whose
+    parameters the examples fill; only when writes are allowed and there is no such GET, the operations a
+    `{}` body cannot satisfy. Operations with a required parameter and no example are left out."""
+    reads: list[Probe] = []
+    rejected_writes: list[Probe] = []
+    for operation in documented_operations(spec):
+        item = spec["paths"][operation.path]
+        definition = item[operation.method.lower()]
+        filled = _fill_parameters(operation.path, [*item.get("parameters", []), *definition.get("parameters", [])])
+        if filled is None:
+            continue
+        path, query, headers = filled
+        if operation.method == "GET":
+            reads.append(Probe(operation, path, query, headers))
+        elif operation.method not in SAFE_METHODS and _rejects_an_empty_object(definition):
+            json_headers = (*headers, ("Content-Type", "application/json"))
+            rejected_writes.append(Probe(operation, path, query, json_headers, b"{}"))
+    reads.sort(key=lambda probe: probe.names_a_resource)  # stable: document order otherwise
+    return reads or (rejected_writes if writes_allowed else [])
+
+
+def _fill_parameters(
+    template: str, parameters: Sequence[Mapping[str, Any]]
+) -> tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None:
+    """The path, query and headers with every required parameter set to its example; None when one has none."""
+    from urllib.parse import quote
+
+    # An operation's parameter overrides the path item's of the same name and location.
+    by_key = {(parameter.get("name"), parameter.get("in")): parameter for parameter in parameters}
+    path_values: dict[str, str] = {}
+    query: list[tuple[str, str]] = []
+    headers: list[tuple[str, str]] = []
+    for (name, location), parameter in by_key.items():
+        if not parameter.get("required") and location != "path":
+            continue
+        value = parameter_example(parameter)
+        if value is None or location not in ("path", "query", "header"):
+            return None
+        text = _as_text(value)
+        if location == "path":
+            path_values[str(name)] = quote(text, safe="")
+        elif location == "query":
+            query.append((str(name), text))
+        else:
+            headers.append((str(name), text))
+    try:
+        path = re.sub(r"\{([^}]+)\}", lambda match: path_values[match.group(1)], template)
+    except KeyError:
+        return None  # a path parameter the spec does not declare
+    return path, tuple(query), tuple(headers)
+
+
+def _as_text(value: Any) -> str:
+    """A parameter value as it travels (a list in form style, unexploded: comma-separated)."""
+    if isinstance(value, list):
+        return ",".join(map(_as_text, value))
+    return json.dumps(value) if isinstance(value, bool) or value is None else str(value)
+
+
+def parameter_example(parameter: Mapping[str, Any]) -> Any:
+    """The parameter's example (`example`, the first of `examples`, or its schema's), else its default or
+    first enum value; None when it has none."""
+    if "example" in parameter:
+        return parameter["example"]
+    for example in (parameter.get("examples") or {}).values():
+        if isinstance(example, Mapping) and "value" in example:
+            return example["value"]
+    schema = parameter.get("schema") or {}
+    for keyword in ("example", "default"):
+        if keyword in schema:
+            return schema[keyword]
+    return (schema.get("enum") or [None])[0]
+
+
+def _rejects_an_empty_object(definition: Mapping[str, Any]) -> bool:
+    body = definition.get("requestBody") or {}
+    schema = ((body.get("content") or {}).get("application/json") or {}).get("schema") or {}
+    return bool(body.get("required")) and schema.get("type", "object") == "object" and bool(schema.get("required"))
+
+
+def preflight(twin: Twin, base_url: str, credential: str, *, writes_allowed: bool) -> str:
+    """Check, with at most MAX_PROBES requests and before any testing, that the target at `base_url` answers,
+    accepts the credential and serves the API at that base path: `PreflightFailure` when it does not (a 401
+    or 403 on every probe; a 404 on every probe, one of them without path parameters). Returns a note when
+    the probes could not tell (a 429; 404s only on example ids), else "".
+
+    Against a real deployment without `writes_allowed`, every probe is a GET."""
+    import httpx
+
+    from apitwin.spec import load_resolved
+
+    probes = plan_probes(load_resolved(twin.spec_path), writes_allowed=writes_allowed)[:MAX_PROBES]
+    timeout = httpx.Timeout(PREFLIGHT_TIMEOUT, connect=PREFLIGHT_CONNECT_TIMEOUT)
+    refusals: list[str] = []
+    not_found: list[Probe] = []
+    with httpx.Client(timeout=timeout) as client:
+        if not probes:
+            _probe(client, "GET", base_url.rstrip("/") + "/")  # whether it answers at all
+            return "no operation can be probed without writing: only the run will show whether the credential works"
+        for probe in probes:
+            url = probe.url(base_url)
+            headers = {**dict(probe.headers), **twin.credential_header(credential)}
+            response = _probe(client, probe.operation.method, url, headers=headers, content=probe.body)
+            answer = f"{response.status_code} on {probe.operation.method} {url}{_said(response)}"
+            if response.status_code in REFUSED:
+                refusals.append(answer)
+                if response.status_code == 401:
+                    break  # the credential is unknown: no other operation will take it
+            elif response.status_code == 404:
+                not_found.append(probe)
+            elif response.status_code == RATE_LIMITED:
+                return f"the preflight's probe was rate limited ({answer}): the credential is not checked"
+            else:
+                return ""
+    if refusals:
+        raise PreflightFailure(
+            f"the target refused the credential ({'; '.join(refusals)}); it is sent as {_scheme(twin)}, "
+            f"from {credential_sources(twin)}"
+        )
+    if any(not probe.names_a_resource for probe in not_found):
+        urls = ", ".join(f"{probe.operation.method} {probe.url(base_url)}" for probe in not_found)
+        raise PreflightFailure(f"every probe answered 404 ({urls}): {_base_path_hint(twin, base_url)}")
+    return "the preflight's probes named example ids the target does not have (404): the base path is not checked"
+
+
+def _probe(client: httpx.Client, method: str, url: str, **options: Any) -> httpx.Response:
+    import httpx
+
+    try:
+        return client.request(method, url, **options)
+    except httpx.TimeoutException:
+        raise PreflightFailure(
+            f"cannot reach the target: no answer from {url} within {PREFLIGHT_TIMEOUT:g} s"
+        ) from None
+    except httpx.TransportError as exc:
+        raise PreflightFailure(f"cannot reach the target at {url}: {exc or type(exc).__name__}") from None
+
+
+def _said(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    if not text:
+        return ""
+    return f": {text[:_PREVIEW_CHARS]}{'…' if len(text) > _PREVIEW_CHARS else ''}"
+
+
+def _base_path_hint(twin: Twin, base_url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    expected = [twin.base_path, *twin.base_path_aliases]
+    if parts.path.rstrip("/") in expected:
+        return f"{twin.title} is served under {parts.path.rstrip('/')} there; is it the right host?"
+    return (
+        f"{twin.title}'s base path is {' or '.join(expected)}, and the URL should end with it, "
+        f"e.g. {parts.scheme}://{parts.netloc}{twin.base_path}"
+    )
+
+
 # -- running Schemathesis ----------------------------------------------------------------------------------
 
 
@@ -320,18 +551,32 @@ def _run(plan: _Plan, echo: Echo) -> int:
     twin = plan.twin
     [(header, value)] = twin.credential_header(plan.credential).items()
     tolerated = {op: reason for op, reason in TOLERATED_400.get(twin.name, {}).items() if _selected(plan, op)}
-    for operation, reason in tolerated.items():
-        echo(f"apitwin: ST202 tolerates 400 on {operation}: {reason}")
+    for operation_id, reason in tolerated.items():
+        echo(f"apitwin: ST202 tolerates 400 on {operation_id}: {reason}")
     if plan.read_only:
-        echo("apitwin: read-only: only GET, HEAD and OPTIONS requests are sent")
+        echo("apitwin: safe methods only: GET, HEAD and OPTIONS requests are sent")
+    elif plan.remote:
+        writing = [operation for operation in plan.operations if operation.method not in SAFE_METHODS]
+        echo(f"apitwin: --all-methods: these {len(writing)} operation(s) may write to {plan.base_url}:")
+        for operation in writing:
+            echo(f"  {operation.label} ({operation.name})")
+    try:
+        note = preflight(twin, plan.base_url, plan.credential, writes_allowed=not plan.read_only)
+    except PreflightFailure as exc:
+        echo(f"apitwin check: {exc}", err=True)
+        return 1
+    if note:
+        echo(f"apitwin: {note}")
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="apitwin-check-") as workdir:
         hooks = Path(workdir, "apitwin_hooks.py")
         hooks.write_text(_HOOKS, encoding="utf-8")
         config = Path(workdir, "schemathesis.toml")
-        config.write_text(_config(header.strip(), tolerated, hooks, plan.read_only), encoding="utf-8")
+        deletes = any(operation.method == "DELETE" for operation in plan.operations)
+        config.write_text(_config(header.strip(), tolerated, hooks, plan.read_only, deletes), encoding="utf-8")
         events = (plan.ndjson or Path(workdir, "events.ndjson")).resolve()  # Schemathesis runs in workdir
         events.parent.mkdir(parents=True, exist_ok=True)
+        warnings = Path(workdir, "warnings.json")
         # The spec FILE with --url: Schemathesis requests base_url + path and ignores the spec's `servers`.
         command = [
             *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run"),
@@ -349,14 +594,25 @@ def _run(plan: _Plan, echo: Echo) -> int:
             junit.parent.mkdir(parents=True, exist_ok=True)
             command += ["--report-junit-path", str(junit)]
         # Unbuffered, so Schemathesis' progress reaches the terminal as it happens rather than in blocks.
-        env = {**os.environ, AUTH_ENV: value.strip(), "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            AUTH_ENV: value.strip(),
+            WARNINGS_ENV: str(warnings),
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONUNBUFFERED": "1",
+        }
         code = _stream(command, workdir, env, echo)
         stats = read_events(events, secrets=[plan.credential, value.strip()])
+        stats.warnings = read_warnings(warnings)
     if stats.operations:
         echo("")
         for line in summary_table(plan.operations, stats):
             echo(line)
-    code = _verdict(code, stats, echo)
+    for warning in stats.warnings:
+        echo(f"apitwin: Schemathesis warns: {warning.line()}")
+    code, reasons = judge(code, stats, plan.operations, require_coverage=plan.require_coverage)
+    for reason in reasons:
+        echo(f"apitwin: {reason}")
     verdict = {0: "passed", 1: "FAILED"}.get(code, f"could not run (Schemathesis exit code {code})")
     written = [str(path) for path in (junit, plan.ndjson) if path is not None]
     if plan.report is not None:
@@ -368,34 +624,67 @@ def _run(plan: _Plan, echo: Echo) -> int:
             date=started.isoformat(timespec="seconds"),
             verdict=verdict,
             selection=plan.selection,
+            reasons=tuple(reasons),
         )
-        # Coverage is over the whole spec: operations the selection left out show as not exercised.
-        write_report(plan.report, info, plan.documented, stats)
+        # Coverage is over the whole spec: operations the selection left out show as not selected.
+        write_report(plan.report, info, plan.documented, stats, {operation.label for operation in plan.operations})
         written.append(str(plan.report))
     files = f"; wrote {', '.join(written)}" if written else ""
     echo(f"apitwin check {twin.name} against {plan.target}: {verdict}{files}")
     return code if code in (0, 1) else 2
 
 
-def _verdict(code: int, stats: RunStats, echo: Echo) -> int:
-    """Schemathesis' exit code, except when all it found is one of two things that say nothing about the API:
+def judge(
+    schemathesis_code: int, stats: RunStats, operations: Sequence[Operation], *, require_coverage: bool
+) -> tuple[int, list[str]]:
+    """The run's exit code from Schemathesis' and what the run did, with the reasons to print and report.
 
-    - failures on 429 answers. Only a check Schemathesis cannot be configured for fails on one: ignored_auth,
-      when the target throttles its probe sent without credentials;
-    - a stateful phase with no link left once operations were selected (--include, --exclude, --read-only),
-      which Schemathesis reports as an error rather than skipping the phase.
+    Schemathesis' failures are discounted in exactly two cases, when they are all it found:
 
-    The JUnit report, written by Schemathesis, still lists them.
+    - failures on 429 answers (`Failure.counts`). Only a check Schemathesis cannot be configured for fails on
+      one: ignored_auth, when the target throttles its probe sent without credentials;
+    - a stateful phase with no link left once operations were selected (--include, --exclude, safe methods),
+      which Schemathesis reports as a NoLinksFound error "excluded by filters" rather than skipping the phase.
+
+    And two findings of apitwin's fail a run Schemathesis passed:
+
+    - nothing exercised: no answer to a tested operation got past 401, 403 and 429, always a failure, since
+      such a run tested nothing but the refusal;
+    - an operation never answered with a documented 2xx ("not exercised"), when `require_coverage`.
+
+    The JUnit report, written by Schemathesis, knows only Schemathesis' own verdict.
     """
+    if schemathesis_code not in (0, 1):
+        return schemathesis_code, []  # it could not run: nothing to judge
+    code, reasons = schemathesis_code, []
     rate_limited = len(stats.failures) - len(stats.counted_failures)
     if rate_limited:
-        echo(f"apitwin: {rate_limited} failure(s) were on 429 answers (the target's rate limit): not counted")
+        reasons.append(f"{rate_limited} failure(s) were on 429 answers (the target's rate limit): not counted")
     unlinked = [error for error in stats.errors if _links_filtered_out(error)]
     if unlinked:
-        echo("apitwin: the stateful phase was skipped: none of its links joins two selected operations")
+        reasons.append("the stateful phase was skipped: none of its links joins two selected operations")
     if code == 1 and (rate_limited or unlinked) and not stats.counted_failures and stats.errors == unlinked:
-        return 0
-    return code
+        code = 0
+    answered = [
+        status
+        for operation in operations
+        for status in stats.operations.get(operation.label, OperationStats()).statuses
+    ]
+    if not any(status not in REFUSED and status != RATE_LIMITED for status in answered):
+        code = 1
+        reasons.append(
+            "nothing exercised: every answer was 401, 403 or 429, so no request reached the API's logic"
+            if answered
+            else "nothing exercised: no request was answered"
+        )
+    elif not_exercised(operations, stats):
+        listed = not_exercised_line(operations, stats)
+        if require_coverage:
+            code = 1
+            reasons.append(f"not exercised (never answered with a documented 2xx; coverage is required): {listed}")
+        else:
+            reasons.append(f"not exercised (never answered with a documented 2xx): {listed}")
+    return code, reasons
 
 
 def _links_filtered_out(error: RunError) -> bool:
@@ -406,7 +695,7 @@ def _selected(plan: _Plan, operation_id: str) -> bool:
     return any(operation.operation_id == operation_id for operation in plan.operations)
 
 
-def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool) -> str:
+def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool, deletes: bool) -> str:
     """The per-run schemathesis.toml; `${...}` is filled from the environment by Schemathesis."""
     lines = [
         f"hooks = {json.dumps(str(hooks))}",
@@ -414,7 +703,24 @@ def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool
         f"{json.dumps(header)} = {json.dumps('${' + AUTH_ENV + '}')}",
         "[checks.missing_required_header]",
         f"expected-statuses = {json.dumps(_MISSING_HEADER_STATUSES)}",
+        # Fuzzing, where identifiers captured in earlier answers are drawn, runs the operations in the spec's
+        # order, the order a client calls them in: Schemathesis' dependency layers sort the operations of a
+        # layer by name, which runs Dataiku's finish-streaming (it releases a query's results) before the
+        # stream it finishes, and no stream of a captured query would ever be answered.
+        "[phases.fuzzing]",
+        'operation-ordering = "none"',
     ]
+    if deletes:
+        # A DELETE takes its path parameters from the spec's examples (which name what the create examples
+        # create) and from generation, never from identifiers captured in earlier answers: those name the
+        # fixture data other operations' examples read, and a DELETE runs before some of them. Against a real
+        # deployment, it also keeps the run from deleting data it merely listed. (A filter matching nothing
+        # would be one of Schemathesis' warnings.)
+        lines += [
+            "[[operations]]",
+            'include-method = "DELETE"',
+            *(f"phases.{phase}.extra-data-sources.responses = false" for phase in ("examples", "coverage", "fuzzing")),
+        ]
     if read_only:
         # The coverage phase also sends each undocumented method (PUT, DELETE, ...) to a tested path to see
         # a 405; OPTIONS is the only safe one of those.
@@ -431,10 +737,12 @@ def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool
 # Loaded by the Schemathesis subprocess from the per-run config (`hooks = <file>`).
 _HOOKS = """\
 import schemathesis
+import schemathesis.cli
 
-from apitwin.contract import document_rate_limiting
+from apitwin.contract import WarningsRecorder, document_rate_limiting
 
 schemathesis.hook("before_load_schema")(document_rate_limiting)
+schemathesis.cli.handler()(WarningsRecorder)
 """
 
 _RATE_LIMITED = {"description": "Too many requests (added by apitwin check: a rate limit is never a failure)"}
@@ -445,7 +753,8 @@ def document_rate_limiting(context: object, raw_schema: dict[str, Any]) -> None:
 
     A target may rate-limit any operation, documented or not, and a 429 says nothing about the contract.
     Documented, it passes status_code_conformance (ST103); with no content declared, it has no schema or
-    media type to violate. An operation documenting 429, a 4XX range or a default keeps its own answer.
+    media type to violate. An operation documenting 429, a 4XX range or a default keeps its own answer. A
+    429 never exercises an operation either: a run of nothing but 429s fails (`judge`).
     """
     for item in (raw_schema.get("paths") or {}).values():
         if not isinstance(item, dict):
@@ -456,6 +765,37 @@ def document_rate_limiting(context: object, raw_schema: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {}) if isinstance(operation, dict) else None
             if isinstance(responses, dict) and not {"429", "4XX", "4xx", "default"} & set(map(str, responses)):
                 responses["429"] = dict(_RATE_LIMITED)
+
+
+class WarningsRecorder:
+    """Schemathesis CLI event handler, registered by the per-run hooks file: when the run ends, writes its
+    warnings ("Missing test data", "Authentication failed", ...), which the NDJSON stream lacks, as JSON to
+    the file named by WARNINGS_ENV, for `apitwin.reports.read_warnings`."""
+
+    def __init__(self, *args: object, **params: object) -> None:
+        self.path = os.environ.get(WARNINGS_ENV)
+
+    def start(self, ctx: object) -> None:
+        pass
+
+    def handle_event(self, ctx: object, event: object) -> None:
+        pass
+
+    def shutdown(self, ctx: Any) -> None:
+        from schemathesis.cli.commands.run.handlers.output import warning_blocks
+
+        if self.path is None:
+            return
+        blocks = [
+            {
+                "title": block.title,
+                "summary": block.summary,
+                "items": [item.text for group in block.groups for item in group.items],
+                "tips": [tip for group in block.groups for tip in group.tips or []],
+            }
+            for block in warning_blocks(ctx)
+        ]
+        Path(self.path).write_text(json.dumps(blocks), encoding="utf-8")
 
 
 def _stream(command: list[str], cwd: str, env: dict[str, str], echo: Echo) -> int:

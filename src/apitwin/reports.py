@@ -17,7 +17,7 @@ import html
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,13 +109,29 @@ class RunError:
         return f"{self.label}: {self.message}"
 
 
+@dataclass(frozen=True)
+class RunWarning:
+    """One of Schemathesis' warnings, e.g. "Missing test data": what the run could not reach, and why."""
+
+    title: str
+    summary: str  # e.g. "16 operations repeatedly returned 404 Not Found, preventing tests from ..."
+    items: tuple[str, ...] = ()  # usually operation labels
+    tips: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        items = f" ({', '.join(self.items)})" if self.items else ""
+        return f"{self.title}: {self.summary}{items}"
+
+
 @dataclass
 class RunStats:
-    """Per operation label: requests and statuses; the distinct failures; errors that stopped a scenario."""
+    """Per operation label: requests and statuses; the distinct failures; errors that stopped a scenario;
+    Schemathesis' warnings."""
 
     operations: dict[str, OperationStats] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
+    warnings: list[RunWarning] = field(default_factory=list)
     seed: int | None = None
     schemathesis_version: str | None = None
     running_time: float | None = None
@@ -134,6 +150,21 @@ def read_events(path: Path, *, secrets: Sequence[str] = ()) -> RunStats:
         return RunStats()
     with path.open(encoding="utf-8") as lines:
         return parse_events(lines, secrets=secrets)
+
+
+def read_warnings(path: Path) -> list[RunWarning]:
+    """The warnings `apitwin.contract.WarningsRecorder` wrote; none when the file is absent (no run)."""
+    if not path.exists():
+        return []
+    return [
+        RunWarning(
+            title=str(block.get("title", "")),
+            summary=str(block.get("summary", "")),
+            items=tuple(map(str, block.get("items") or ())),
+            tips=tuple(map(str, block.get("tips") or ())),
+        )
+        for block in json.loads(path.read_text(encoding="utf-8"))
+    ]
 
 
 def parse_events(lines: Iterable[str], *, secrets: Sequence[str] = ()) -> RunStats:
@@ -274,8 +305,9 @@ def format_failures(failures: Counter[str]) -> str:
 
 
 def summary_table(operations: Sequence[Operation], stats: RunStats) -> list[str]:
-    """One row per operation: requests sent, status codes seen, distinct failures by check."""
-    rows = [("operation", "method and path", "requests", "status codes", "failures")]
+    """One row per operation: requests sent, status codes seen, the best answer, distinct failures by check."""
+    header = ("operation", "method and path", "requests", "status codes", "best answer", "failures")
+    rows = [header]
     for operation in operations:
         op = stats.operations.get(operation.label, OperationStats())
         rows.append(
@@ -284,18 +316,22 @@ def summary_table(operations: Sequence[Operation], stats: RunStats) -> list[str]
                 operation.label,
                 str(op.requests),
                 format_statuses(op.statuses),
+                best_status_class(operation, op.statuses),
                 format_failures(op.failures),
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
 
-    def line(row: tuple[str, str, str, str, str]) -> str:
-        first, second, requests, statuses, failures = row
-        cells = (first.ljust(widths[0]), second.ljust(widths[1]), requests.rjust(widths[2]), statuses.ljust(widths[3]))
-        return "  ".join((*cells, failures)).rstrip()
+    def line(row: tuple[str, ...]) -> str:
+        *cells, failures = row
+        aligned = [
+            cell.rjust(width) if column == 2 else cell.ljust(width)  # the request counts, right-aligned
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join((*aligned, failures)).rstrip()
 
     lines = [line(row) for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in (*widths, len(rows[0][4]))))
+    lines.insert(1, "  ".join("-" * width for width in (*widths, len(header[-1]))))
     documented = {operation.label for operation in operations}
     others = sum(op.requests for label, op in stats.operations.items() if label not in documented)
     if others:
@@ -305,43 +341,104 @@ def summary_table(operations: Sequence[Operation], stats: RunStats) -> list[str]
 
 # -- coverage of the spec ----------------------------------------------------------------------------------
 
+REFUSED = frozenset({401, 403})
+# How far a request got, best first: only a documented success exercises an operation's logic; 401/403 and
+# 429 never reached it.
+STATUS_CLASSES = ("2xx", "2xx undocumented", "3xx", "4xx", "5xx", "1xx", "401/403", "429")
+
+
+def _covers(documented: Sequence[str], key: str, status: int) -> bool:
+    """Whether the response key `key`, among the `documented` ones, covers `status` (OpenAPI's precedence:
+    an exact code, then a range no exact code overrides, then default for whatever no other key covers)."""
+    code = str(status)
+    if key.isdigit():
+        return code == key
+    exact = {other for other in documented if other.isdigit()}
+    if key.upper().endswith("XX"):
+        return code[0] == key[0] and code not in exact
+    ranges = {other[0] for other in documented if re.fullmatch(r"[1-5]XX", other.upper())}
+    return code not in exact and code[0] not in ranges  # default
+
+
+def documented_success(operation: Operation, status: int) -> bool:
+    """A 2xx that one of the operation's documented response keys covers."""
+    return 200 <= status < 300 and any(_covers(operation.statuses, key, status) for key in operation.statuses)
+
+
+def status_class(operation: Operation, status: int) -> str:
+    """The status' entry in STATUS_CLASSES for this operation."""
+    if status in REFUSED:
+        return "401/403"
+    if status == RATE_LIMITED:
+        return "429"
+    if 200 <= status < 300 and not documented_success(operation, status):
+        return "2xx undocumented"
+    return f"{status // 100}xx"
+
+
+def best_status_class(operation: Operation, statuses: Iterable[int]) -> str:
+    """The best class among the statuses an operation got (STATUS_CLASSES' order), or — when it got none."""
+    classes = {status_class(operation, status) for status in statuses}
+    rank = {name: position for position, name in enumerate(STATUS_CLASSES)}
+    return min(classes, key=lambda name: rank.get(name, len(rank))) if classes else NOT_RUN
+
+
+def exercised(operation: Operation, stats: RunStats) -> bool:
+    """Whether a request reached the operation's logic: it got a documented 2xx at least once."""
+    return any(documented_success(operation, status) for status in _statuses(stats, operation))
+
+
+def not_exercised(operations: Sequence[Operation], stats: RunStats) -> list[Operation]:
+    return [operation for operation in operations if not exercised(operation, stats)]
+
+
+def not_exercised_line(operations: Sequence[Operation], stats: RunStats) -> str:
+    """`getDataset (best answer 4xx), getLog (best answer —)`, for the summary and the reports."""
+    return ", ".join(
+        f"{operation.name} (best answer {best_status_class(operation, _statuses(stats, operation))})"
+        for operation in not_exercised(operations, stats)
+    )
+
+
+def _statuses(stats: RunStats, operation: Operation) -> Counter[int]:
+    return stats.operations.get(operation.label, OperationStats()).statuses
+
 
 @dataclass(frozen=True)
 class OperationCoverage:
     operation: Operation
     stats: OperationStats
     statuses: tuple[tuple[str, bool], ...]  # each documented status, and whether a response had it
+    selected: bool = True  # false when --include, --exclude or safe methods left it out of the run
+
+    @property
+    def best(self) -> str:
+        return best_status_class(self.operation, self.stats.statuses) if self.selected else "not selected"
+
+    @property
+    def exercised(self) -> bool:
+        return any(documented_success(self.operation, status) for status in self.stats.statuses)
 
 
-def coverage(operations: Sequence[Operation], stats: RunStats) -> list[OperationCoverage]:
+def coverage(
+    operations: Sequence[Operation], stats: RunStats, selected: Collection[str] | None = None
+) -> list[OperationCoverage]:
+    """One row per operation; `selected` holds the labels the run tested (all when None)."""
     rows = []
     for operation in operations:
         seen = stats.operations.get(operation.label, OperationStats())
-        rows.append(OperationCoverage(operation, seen, _exercised(operation.statuses, seen.statuses)))
+        documented = tuple(
+            (key, any(_covers(operation.statuses, key, status) for status in seen.statuses))
+            for key in operation.statuses
+        )
+        rows.append(OperationCoverage(operation, seen, documented, selected is None or operation.label in selected))
     return rows
 
 
-def _exercised(documented: Sequence[str], seen: Counter[int]) -> tuple[tuple[str, bool], ...]:
-    """A documented "404" is exercised by a 404; "4XX" by a 4xx no other key documents; "default" by any
-    status no other key documents (OpenAPI's precedence: exact code, then range, then default)."""
-    exact = {key for key in documented if key.isdigit()}
-    ranges = {key[0] for key in documented if re.fullmatch(r"[1-5]XX", key.upper())}
-
-    def matches(key: str, status: int) -> bool:
-        code = str(status)
-        if key.isdigit():
-            return code == key
-        if key.upper().endswith("XX"):
-            return code[0] == key[0] and code not in exact
-        return code not in exact and code[0] not in ranges  # default
-
-    return tuple((key, any(matches(key, status) for status in seen)) for key in documented)
-
-
 def coverage_totals(rows: Sequence[OperationCoverage]) -> tuple[int, int, int, int]:
-    """Operations with a request, operations, documented statuses exercised, documented statuses."""
+    """Operations exercised (a documented 2xx), operations, documented statuses exercised, documented statuses."""
     return (
-        sum(1 for row in rows if row.stats.requests),
+        sum(1 for row in rows if row.exercised),
         len(rows),
         sum(1 for row in rows for _, hit in row.statuses if hit),
         sum(len(row.statuses) for row in rows),
@@ -365,12 +462,20 @@ class RunInfo:
     seed: int
     date: str
     verdict: str  # "passed", "FAILED", or why it could not run
-    selection: str = ""  # the include/exclude/read-only filters, if any
+    selection: str = ""  # the include/exclude/safe-methods filters, if any
+    reasons: tuple[str, ...] = ()  # why the verdict is what it is, beyond Schemathesis' failures
 
 
-def write_report(path: Path, info: RunInfo, operations: Sequence[Operation], stats: RunStats) -> None:
-    """Markdown for `.md`, self-contained HTML for `.html`/`.htm`."""
-    rows = coverage(operations, stats)
+def write_report(
+    path: Path,
+    info: RunInfo,
+    operations: Sequence[Operation],
+    stats: RunStats,
+    selected: Collection[str] | None = None,
+) -> None:
+    """Markdown for `.md`, self-contained HTML for `.html`/`.htm`. Coverage lists every operation of
+    `operations`; `selected` holds the labels of those the run tested (all when None)."""
+    rows = coverage(operations, stats, selected)
     text = (
         render_html(info, rows, stats)
         if path.suffix.lower() in (".html", ".htm")
@@ -384,12 +489,58 @@ def _status_marks(row: OperationCoverage) -> str:
     return " ".join(f"{key} {'✓' if hit else '✗'}" for key, hit in row.statuses)
 
 
-def render_markdown(info: RunInfo, rows: Sequence[OperationCoverage], stats: RunStats) -> str:
+def _coverage_sentence(rows: Sequence[OperationCoverage]) -> str:
     tested, total, hit, documented = coverage_totals(rows)
+    return (
+        f"Operations exercised (answered with a documented 2xx): {tested}/{total} ({_percent(tested, total)}). "
+        f"Documented status codes exercised: {hit}/{documented} ({_percent(hit, documented)})."
+    )
+
+
+def _not_exercised_sentences(rows: Sequence[OperationCoverage]) -> str:
+    missing = [row for row in rows if row.selected and not row.exercised]
+    left_out = sum(1 for row in rows if not row.selected)
+    sentences = [
+        "Not exercised (tested, but never answered with a documented 2xx): "
+        + ", ".join(f"{row.operation.name} (best answer {row.best})" for row in missing)
+        + "."
+        if missing
+        else "Every tested operation was answered with a documented 2xx."
+    ]
+    if left_out:
+        sentences.append(f"{left_out} operation(s) were not selected for this run.")
+    return " ".join(sentences)
+
+
+_COVERAGE_COLUMNS = (
+    "operation",
+    "method and path",
+    "requests",
+    "status codes seen",
+    "best answer",
+    "documented status codes",
+    "failures",
+)
+
+
+def _coverage_cells(row: OperationCoverage) -> tuple[str, ...]:
+    return (
+        row.operation.operation_id or NOT_RUN,
+        row.operation.label,
+        str(row.stats.requests),
+        format_statuses(row.stats.statuses),
+        row.best,
+        _status_marks(row),
+        format_failures(row.stats.failures),
+    )
+
+
+def render_markdown(info: RunInfo, rows: Sequence[OperationCoverage], stats: RunStats) -> str:
     lines = [
         f"# apitwin check: {_md(info.title)} ({_md(info.api)})",
         "",
         f"- **Result:** {_md(info.verdict)}",
+        *(f"  - {_md(reason)}" for reason in info.reasons),
         f"- **Target:** {_md(info.target)}",
         f"- **Seed:** {info.seed}",
         f"- **Date:** {_md(info.date)}",
@@ -398,22 +549,22 @@ def render_markdown(info: RunInfo, rows: Sequence[OperationCoverage], stats: Run
         "",
         "## Coverage",
         "",
-        f"Operations exercised: {tested}/{total} ({_percent(tested, total)}). "
-        f"Documented status codes exercised: {hit}/{documented} ({_percent(hit, documented)}).",
+        _coverage_sentence(rows),
         "",
-        "| operation | method and path | requests | status codes seen | documented status codes | failures |",
-        "| --- | --- | ---: | --- | --- | --- |",
+        _md(_not_exercised_sentences(rows)),
+        "",
+        "| " + " | ".join(_COVERAGE_COLUMNS) + " |",
+        "| --- | --- | ---: | --- | --- | --- | --- |",
     ]
     for row in rows:
-        cells = (
-            row.operation.operation_id or NOT_RUN,
-            row.operation.label,
-            str(row.stats.requests),
-            format_statuses(row.stats.statuses),
-            _status_marks(row),
-            format_failures(row.stats.failures),
-        )
-        lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+        lines.append("| " + " | ".join(_md(cell) for cell in _coverage_cells(row)) + " |")
+    lines += ["", "## Warnings", ""]
+    if not stats.warnings:
+        lines.append("None.")
+    for warning in stats.warnings:
+        lines.append(f"- **{_md(warning.title)}:** {_md(warning.summary)}")
+        lines += [f"  - {_md(item)}" for item in warning.items]
+        lines += [f"  - Tip: {_md(tip)}" for tip in warning.tips]
     lines += ["", "## Failures", ""]
     if not stats.failures:
         lines.append("None.")
@@ -467,10 +618,15 @@ pre{background:#f5f7f9;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-b
 """
 
 
+def _html_reasons(info: RunInfo) -> str:
+    if not info.reasons:
+        return ""
+    return "<ul>" + "".join(f"<li>{html.escape(reason)}</li>" for reason in info.reasons) + "</ul>"
+
+
 def render_html(info: RunInfo, rows: Sequence[OperationCoverage], stats: RunStats) -> str:
     """A single page with inline style and no script or external asset; every value is escaped."""
     e = html.escape
-    tested, total, hit, documented = coverage_totals(rows)
     verdict_class = "ok" if info.verdict == "passed" else "ko"
     parts = [
         "<!DOCTYPE html>",
@@ -479,7 +635,7 @@ def render_html(info: RunInfo, rows: Sequence[OperationCoverage], stats: RunStat
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>apitwin check: {e(info.title)} ({e(info.api)})</h1>",
         "<table>",
-        f'<tr><th>Result</th><td class="{verdict_class}">{e(info.verdict)}</td></tr>',
+        f'<tr><th>Result</th><td class="{verdict_class}">{e(info.verdict)}{_html_reasons(info)}</td></tr>',
         f"<tr><th>Target</th><td>{e(info.target)}</td></tr>",
         f"<tr><th>Seed</th><td>{info.seed}</td></tr>",
         f"<tr><th>Date</th><td>{e(info.date)}</td></tr>",
@@ -487,21 +643,31 @@ def render_html(info: RunInfo, rows: Sequence[OperationCoverage], stats: RunStat
         f"<tr><th>Distinct failures</th><td>{e(_failure_count(stats))}</td></tr>",
         "</table>",
         "<h2>Coverage</h2>",
-        f"<p>Operations exercised: {tested}/{total} ({_percent(tested, total)}). "
-        f"Documented status codes exercised: {hit}/{documented} ({_percent(hit, documented)}).</p>",
-        "<table><tr><th>operation</th><th>method and path</th><th>requests</th><th>status codes seen</th>"
-        "<th>documented status codes</th><th>failures</th></tr>",
+        f"<p>{e(_coverage_sentence(rows))}</p>",
+        f"<p>{e(_not_exercised_sentences(rows))}</p>",
+        "<table><tr>" + "".join(f"<th>{e(column)}</th>" for column in _COVERAGE_COLUMNS) + "</tr>",
     ]
     for row in rows:
         marks = " ".join(
             f'<span class="{"ok" if ok else "ko"}">{e(key)} {"✓" if ok else "✗"}</span>' for key, ok in row.statuses
         )
+        operation, label, requests, statuses, best, _, failures = (e(cell) for cell in _coverage_cells(row))
         parts.append(
-            f"<tr><td>{e(row.operation.operation_id or NOT_RUN)}</td><td>{e(row.operation.label)}</td>"
-            f'<td class="num">{row.stats.requests}</td><td>{e(format_statuses(row.stats.statuses))}</td>'
-            f"<td>{marks}</td><td>{e(format_failures(row.stats.failures))}</td></tr>"
+            f"<tr><td>{operation}</td><td>{label}</td>"
+            f'<td class="num">{requests}</td><td>{statuses}</td><td>{best}</td>'
+            f"<td>{marks}</td><td>{failures}</td></tr>"
         )
-    parts += ["</table>", "<h2>Failures</h2>"]
+    parts += ["</table>", "<h2>Warnings</h2>"]
+    if not stats.warnings:
+        parts.append("<p>None.</p>")
+    else:
+        parts.append("<ul>")
+        for warning in stats.warnings:
+            details = [*(e(item) for item in warning.items), *(f"Tip: {e(tip)}" for tip in warning.tips)]
+            nested = "<ul>" + "".join(f"<li>{detail}</li>" for detail in details) + "</ul>" if details else ""
+            parts.append(f"<li><strong>{e(warning.title)}:</strong> {e(warning.summary)}{nested}</li>")
+        parts.append("</ul>")
+    parts.append("<h2>Failures</h2>")
     if not stats.failures:
         parts.append("<p>None.</p>")
     for number, failure in enumerate(stats.failures, 1):

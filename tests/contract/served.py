@@ -84,3 +84,38 @@ class Throttling:
                 await send({"type": "http.response.body", "body": b'{"error": "Too many requests"}'})
                 return
         await self.app(scope, receive, send)
+
+
+class AnsweringEverything:
+    """Answers every request with one status and a small JSON body, whatever it is: a target that refuses every
+    credential (401), throttles everything (429) or serves nothing at this base path (404)."""
+
+    def __init__(self, app: ASGIApp, status: int) -> None:
+        self.app = app
+        self.status = status
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {"type": "http.response.start", "status": self.status, "headers": [(b"content-type", b"application/json")]}
+        )
+        await send({"type": "http.response.body", "body": b'{"error": "no"}'})
+
+
+class Unfindable:
+    """Sends every request for an item of `collection` (e.g. /report/3, /report/3/refresh) to an id no fixture
+    has, so the twin answers its own 404: an operation that is tested but never exercised."""
+
+    def __init__(self, app: ASGIApp, base_path: str, collection: str) -> None:
+        self.app = app
+        self.prefix = f"{base_path}/{collection}/"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(self.prefix):
+            rest = path.removeprefix(self.prefix).partition("/")[2]
+            path = self.prefix + "987654321" + (f"/{rest}" if rest else "")
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)

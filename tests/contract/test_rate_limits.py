@@ -73,7 +73,14 @@ def test_429_from_a_twin_over_its_limit_is_no_failure(tmp_path: Path) -> None:
     with served_twin("datascale", rate_limits={"datascale": RateLimit(5, 60)}) as (base_url, credential):
         # Unpaced on purpose (the default would keep within the documented 100 per 300 s): most answers are 429.
         code, output, stats = check(
-            "datascale", tmp_path, target=base_url, credential=credential, pace="off", max_examples=5, report=report
+            "datascale",
+            tmp_path,
+            target=base_url,
+            credential=credential,
+            read_only=False,  # its one operation is a PUT
+            pace="off",
+            max_examples=5,
+            report=report,
         )
 
     assert code == 0, output
@@ -95,7 +102,13 @@ def test_429_where_the_spec_documents_none_is_no_failure_and_auto_waits_them_out
 
     with served_twin("dataiku", wrap=throttle) as (base_url, credential):
         code, output, stats = check(
-            "dataiku", tmp_path, target=base_url, credential=credential, pace=pace, include=["tag:Variables"]
+            "dataiku",
+            tmp_path,
+            target=base_url,
+            credential=credential,
+            read_only=False,  # PUT /admin/variables/ too
+            pace=pace,
+            include=["tag:Variables"],
         )
 
     assert code == 0, output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -21,10 +22,13 @@ from apitwin.reports import (
     OperationStats,
     RunInfo,
     RunStats,
+    RunWarning,
     coverage,
     coverage_totals,
+    documented_success,
     parse_events,
     read_events,
+    read_warnings,
     render_html,
     render_markdown,
     summary_table,
@@ -157,6 +161,35 @@ def test_documented_statuses_are_exercised_by_exact_code_then_range_then_default
     assert coverage_totals(rows) == (1, 2, 3, 5)
     only_404 = coverage(OPERATIONS, RunStats(operations={"GET /a": OperationStats(1, Counter({404: 1, 302: 1}))}))
     assert only_404[0].statuses == (("200", False), ("404", True), ("4XX", False), ("default", True))
+    assert coverage_totals(only_404)[0] == 0  # requests, but no documented 2xx: not exercised
+
+
+@pytest.mark.parametrize(
+    ("statuses", "best", "exercised"),
+    [
+        ({}, "—", False),
+        ({429: 5}, "429", False),
+        ({429: 5, 401: 1}, "401/403", False),
+        ({403: 1, 500: 1}, "5xx", False),
+        ({500: 1, 404: 2}, "4xx", False),
+        ({404: 1, 302: 1}, "3xx", False),
+        ({204: 1, 404: 1}, "2xx undocumented", False),
+        ({200: 1, 204: 1}, "2xx", True),
+    ],
+)
+def test_the_best_answer_ranks_documented_success_first_and_refusals_last(
+    statuses: dict[int, int], best: str, exercised: bool
+) -> None:
+    operation = Operation("GET", "/b", "getB", statuses=("200", "404", "4XX"))
+    (row,) = coverage([operation], RunStats(operations={"GET /b": OperationStats(1, Counter(statuses))}))
+    assert (row.best, row.exercised) == (best, exercised)
+
+
+def test_a_2xx_is_a_documented_success_as_openapi_matches_response_keys() -> None:
+    assert documented_success(Operation("GET", "/a", statuses=("2XX",)), 204)
+    assert documented_success(Operation("GET", "/a", statuses=("default",)), 201)  # default: what no key names
+    assert not documented_success(Operation("GET", "/a", statuses=("200", "4XX")), 201)
+    assert not documented_success(Operation("GET", "/a", statuses=("200", "default")), 404)  # not a 2xx
 
 
 def test_the_summary_table_has_one_aligned_row_per_operation() -> None:
@@ -167,9 +200,11 @@ def test_the_summary_table_has_one_aligned_row_per_operation() -> None:
         }
     )
     lines = summary_table(OPERATIONS, stats)
-    assert lines[0].split() == ["operation", "method", "and", "path", "requests", "status", "codes", "failures"]
-    assert lines[2].split() == ["getA", "GET", "/a", "26", "200×14", "400×9", "401×3", "ignored_auth×1"]
-    assert lines[3].split() == ["—", "POST", "/a", "0", "—", "—"]
+    assert lines[0].split() == [
+        *("operation", "method", "and", "path", "requests", "status", "codes", "best", "answer", "failures")
+    ]
+    assert lines[2].split() == ["getA", "GET", "/a", "26", "200×14", "400×9", "401×3", "2xx", "ignored_auth×1"]
+    assert lines[3].split() == ["—", "POST", "/a", "0", "—", "—", "—"]
     assert lines[-1] == "(+ 4 request(s) to undocumented methods or operations, e.g. 405 probes)"
     assert lines[0].index("requests") + len("requests") == lines[2].index(" 26 ") + len(" 26")  # right-aligned
 
@@ -193,7 +228,10 @@ def test_markdown_escapes_inline_text_and_fences_messages_whatever_they_hold() -
     heading = next(line for line in text.splitlines() if line.startswith("### 1."))
     assert heading == r"### 1. ST101 \<script\>alert('x')\</script\> \| \`code\` \*bold\*: GET /things/{id}"
     assert "\n````\n```\n" + HOSTILE + "\n````\n" in text
-    assert "Operations exercised: 0/2 (0%). Documented status codes exercised: 0/5 (0%)." in text
+    assert (
+        "Operations exercised (answered with a documented 2xx): 0/2 (0%). "
+        "Documented status codes exercised: 0/5 (0%)." in text
+    )
 
 
 class StrictParser(HTMLParser):
@@ -264,11 +302,52 @@ def test_reports_of_a_failing_target(suffix: str, tmp_path: Path) -> None:
     assert "very-secret-key" not in text
     for operation in documented_operations_of(TWINS["datascaphe"]):
         assert f"{operation.operation_id}" in readable
-    assert "Operations exercised: 9/9 (100%)" in readable and "Documented status codes exercised: " in readable
-    assert "Result:" in readable and "FAILED" in readable
+    # Safe methods only against a target: the four GETs, each answered 200 (with the wrong body).
+    assert "Operations exercised (answered with a documented 2xx): 4/9 (44%)" in readable
+    assert "Documented status codes exercised: " in readable
+    assert "Every tested operation was answered with a documented 2xx. 5 operation(s) were not selected" in readable
+    assert "Result" in readable and "FAILED" in readable
     for title in ("Response violates schema", "API accepts requests without authentication"):
         assert title in readable
     assert f"curl -X GET -H 'Authorization: [Filtered]' '{origin}/api/v1/" in readable
     if suffix == ".html":
         assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
         assert "img" not in parse_html(text).tags
+
+
+WARNING = RunWarning(
+    title="Missing test data",
+    summary="1 operation repeatedly returned 404 Not Found, preventing tests from reaching your API's core logic",
+    items=("GET /things/{id}",),
+    tips=("Add a link from POST /things <b>",),
+)
+
+
+@pytest.mark.parametrize("render", [render_markdown, render_html])
+def test_reports_list_schemathesis_warnings_the_verdict_reasons_and_what_was_not_exercised(render: Any) -> None:
+    stats = RunStats(
+        operations={"GET /a": OperationStats(2, Counter({404: 1, 401: 1}))},
+        warnings=[WARNING],
+    )
+    info = dataclasses.replace(INFO, reasons=("not exercised (never answered with a documented 2xx): getA",))
+
+    text = render(info, coverage(OPERATIONS, stats, selected={"GET /a"}), stats)
+
+    readable = "".join(parse_html(text).text) if render is render_html else text.replace("\\", "")
+    assert "Warnings" in readable and "Missing test data:" in readable and WARNING.summary in readable
+    assert "GET /things/{id}" in readable and "Tip: Add a link from POST /things <b>" in readable
+    assert "not exercised (never answered with a documented 2xx): getA" in readable
+    assert (
+        "Not exercised (tested, but never answered with a documented 2xx): getA (best answer 4xx). "
+        "1 operation(s) were not selected for this run." in readable
+    )
+    assert "best answer" in readable and "not selected" in readable
+
+
+def test_warnings_are_read_back_from_the_file_the_schemathesis_handler_writes(tmp_path: Path) -> None:
+    path = tmp_path / "warnings.json"
+    path.write_text(json.dumps([dataclasses.asdict(WARNING)]), encoding="utf-8")
+
+    assert read_warnings(path) == [WARNING]
+    assert read_warnings(tmp_path / "absent.json") == []
+    assert WARNING.line() == f"Missing test data: {WARNING.summary} (GET /things/{{id}})"

@@ -78,7 +78,12 @@ def test_read_only_excludes_every_unsafe_method_of_the_spec_whatever_is_included
         (["tag:Nope"], [], False, "its tags are Reports, Service Principals"),
         (["/reports*"], [], False, "'/reports*' matches no operation"),
         (["getReport"], ["getReport"], False, "getReport is both included and excluded"),
-        (["createReport"], [], True, "no operation left to test (--read-only keeps GET, HEAD and OPTIONS)"),
+        (
+            ["createReport"],
+            [],
+            True,
+            "no operation left to test (only GET, HEAD and OPTIONS are sent unless --all-methods is given)",
+        ),
         ([], ["tag:Reports", "tag:Service Principals"], False, "no operation left to test"),
     ],
 )
@@ -152,4 +157,4 @@ def test_read_only_sends_no_unsafe_method(tmp_path: Path) -> None:
     every_label = {operation.label for operation in documented("datascaphe")}
     safe = ("listReports", "getReport", "listServicePrincipals", "getServicePrincipal")
     assert exercised(stats) & every_label == labels_of("datascaphe", *safe)
-    assert "read-only: only GET, HEAD and OPTIONS requests are sent" in output
+    assert "apitwin: safe methods only: GET, HEAD and OPTIONS requests are sent" in output
