@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from apitwin.drift.errors import DriftUsageError
+from apitwin.drift.errors import DriftTargetError, DriftUsageError
 from apitwin.drift.report import summary_lines, write_report
 from apitwin.drift.sending import measure_drift
 
@@ -27,7 +27,9 @@ def run_drift(
     report: Path | None = None,
     echo: Echo = click.echo,
 ) -> int:
-    """Measure drift and print it: 0 when both sides agree on every request, 1 on drift, 2 on usage errors."""
+    """Measure drift and print it: 0 when both sides agree on every request, 1 on drift, when the target cannot
+    be measured, or when no request was answered with a 2xx by both sides (nothing of substance compared);
+    2 on usage errors."""
     if report is not None and report.suffix not in (".md", ".json"):
         echo(f"apitwin drift: --report must end in .md or .json, not {report.name!r}", err=True)
         return 2
@@ -45,12 +47,15 @@ def run_drift(
     except DriftUsageError as exc:
         echo(f"apitwin drift: {exc}", err=True)
         return 2
+    except DriftTargetError as exc:
+        echo(f"apitwin drift: {exc}", err=True)
+        return 1
     for line in summary_lines(result):
         echo(line)
     if report is not None:
         write_report(result, report)
         echo(f"report written to {report}")
-    return 1 if result.disagreeing else 0
+    return 1 if result.disagreeing or result.fidelity is None else 0
 
 
 @click.command("drift")
@@ -65,9 +70,8 @@ def run_drift(
     "--auth",
     "credential",
     default=None,
-    envvar="APITWIN_AUTH",
     metavar="CREDENTIAL",
-    help="Credential for --target, in the API's scheme (env APITWIN_AUTH).",
+    help="Credential for --target, in the API's scheme (default: env APITWIN_<TWIN>_AUTH, else APITWIN_AUTH).",
 )
 @click.option(
     "--twin-auth",
@@ -104,8 +108,9 @@ def drift_command(
     report: Path | None,
 ) -> None:
     """Send the same spec-generated requests to a fresh twin and to a real deployment, and report where their
-    answers disagree (status, media type, schema, error shape, body shape) with a fidelity score. Exits 0 when
-    they agree on every request, 1 on drift, 2 on usage errors."""
+    answers disagree (status, media type, schema, error shape, body shape) with a fidelity score. The target is
+    first checked: reachable, accepting the credential, at this base path. Exits 0 when they agree on every
+    request, 1 on drift or when nothing was answered successfully by both, 2 on usage errors."""
     raise SystemExit(
         run_drift(
             api,

@@ -42,8 +42,18 @@ def _kinds(summary: OperationSummary) -> str:
 
 
 def _fidelity_line(result: DriftResult) -> str:
+    if result.fidelity is None:
+        return (
+            "fidelity not measured: no request was answered with a 2xx by both sides "
+            f"(twin {_statuses(result, 'twin')}; target {_statuses(result, 'target')})"
+        )
     agreed = len(result.exchanges) - len(result.disagreeing)
     return f"fidelity {result.fidelity:.1f}% ({agreed} of {len(result.exchanges)} requests answered alike)"
+
+
+def _statuses(result: DriftResult, side: str) -> str:
+    counts = result.statuses(side)
+    return " ".join(f"{status}×{count}" for status, count in sorted(counts.items())) or "no answer"
 
 
 def _heading(exchange: Exchange) -> str:
@@ -91,7 +101,8 @@ def json_report(result: DriftResult) -> dict[str, Any]:
         "read_only": result.read_only,
         "requests": len(result.exchanges),
         "agreed": len(result.exchanges) - len(result.disagreeing),
-        "fidelity": round(result.fidelity, 1),
+        "both_succeeded": result.both_succeeded,
+        "fidelity": None if result.fidelity is None else round(result.fidelity, 1),
         "operations": {
             operation: {
                 "requests": summary.requests,

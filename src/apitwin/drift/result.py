@@ -44,10 +44,24 @@ class DriftResult:
         return [exchange for exchange in self.exchanges if not exchange.agreed]
 
     @property
-    def fidelity(self) -> float:
-        """Percentage of requests answered alike by both sides."""
+    def both_succeeded(self) -> int:
+        """Requests both sides answered with a 2xx: the comparisons that say something about the API."""
+        return sum(
+            1 for exchange in self.exchanges if exchange.twin.status // 100 == exchange.target.status // 100 == 2
+        )
+
+    @property
+    def fidelity(self) -> float | None:
+        """Percentage of requests answered alike by both sides; None when no request was answered with a 2xx by
+        both (each side refused or failed every request, so agreeing on that says nothing)."""
+        if not self.both_succeeded:
+            return None
         agreed = sum(exchange.agreed for exchange in self.exchanges)
-        return 100.0 * agreed / len(self.exchanges) if self.exchanges else 100.0
+        return 100.0 * agreed / len(self.exchanges)
+
+    def statuses(self, side: str) -> Counter[int]:
+        """The statuses one side ("twin" or "target") answered, for telling why nothing was compared."""
+        return Counter(getattr(exchange, side).status for exchange in self.exchanges)
 
     def by_operation(self) -> dict[str, OperationSummary]:
         summaries: dict[str, OperationSummary] = {}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from apitwin.drift.compare import Answer, compare
-from apitwin.drift.errors import DriftUsageError
+from apitwin.drift.errors import DriftTargetError, DriftUsageError
 from apitwin.drift.planning import PlannedRequest, _operations, _twin, plan_requests
 from apitwin.drift.result import DriftResult, Exchange
 
@@ -100,7 +100,7 @@ def _exchange(
     try:
         target_response = target.send(client, request)
     except httpx.TransportError as exc:
-        raise DriftUsageError(f"cannot reach the target at {request.url(target.base_url)}: {exc!r}") from exc
+        raise DriftTargetError(f"cannot reach the target at {request.url(target.base_url)}: {exc!r}") from exc
     target_answer = _answer(target_response, request.operation, documented)
     schema = documented.body_schema(request.operation, twin_answer)
     return Exchange(request, twin_answer, target_answer, compare(twin_answer, target_answer, schema))
@@ -117,16 +117,34 @@ def measure_drift(
     read_only: bool = True,
     echo: Echo = click.echo,
 ) -> DriftResult:
-    """Send the planned requests to a twin started for the run and to `target`; raises DriftUsageError."""
+    """Send the planned requests to a twin started for the run and to `target`, after checking the target as
+    `apitwin check` does (`preflight`). `credential` is the argument, else `APITWIN_<TWIN>_AUTH`, else
+    `APITWIN_AUTH`. Raises DriftUsageError (exit 2) or DriftTargetError (exit 1)."""
     import httpx
 
+    from apitwin.contract import (
+        SAFE_METHODS,
+        PreflightFailure,
+        credential_sources,
+        documented_operations_of,
+        preflight,
+        resolve_credential,
+    )
+
     twin = _twin(api)
+    credential = resolve_credential(twin, credential)
     if not credential:
         scheme = twin.auth_hint.format(credential="<credential>")
-        raise DriftUsageError(f"--target needs a credential (--auth or APITWIN_AUTH), sent as {scheme}")
-    planned = plan_requests(api, cases=cases, seed=seed, read_only=read_only)
-    if not planned:
+        raise DriftUsageError(f"--target needs a credential ({credential_sources(twin)}), sent as {scheme}")
+    if read_only and not any(operation.method in SAFE_METHODS for operation in documented_operations_of(twin)):
         raise DriftUsageError(f"{twin.title} has no operation with a safe method; --all-methods sends the others")
+    try:
+        note = preflight(twin, target, credential, writes_allowed=not read_only)
+    except PreflightFailure as exc:
+        raise DriftTargetError(str(exc)) from None
+    if note:
+        echo(f"apitwin: {note}")
+    planned = plan_requests(api, cases=cases, seed=seed, read_only=read_only)
     documented = _Documented(twin.spec_path)
     target_side = _Side(target.rstrip("/"), twin.credential_header(credential), _interval(twin))
     if target_side.interval:
