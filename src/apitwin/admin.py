@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from apitwin.access import Access
 from apitwin.errors import ErrorKind, TwinError, plain_error
 from apitwin.faults import MAX_DELAY_MS, rule_from_json
 from apitwin.runtime import Runtime
@@ -65,7 +66,10 @@ _JOURNAL_FILTERS: dict[str, Mapping[str, Any]] = {
 }
 
 
-def admin_routes(runtime: Runtime) -> list[Route]:
+def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
+    """The control plane's routes; each refuses what `access` refuses (see apitwin.access) before it runs."""
+    access = access or Access()
+
     async def index(request: Request) -> Response:
         """The control-plane endpoints: method, path and summary."""
         listed = [{"method": e.method, "path": PREFIX + e.path, "summary": e.summary} for e in endpoints]
@@ -158,26 +162,30 @@ def admin_routes(runtime: Runtime) -> list[Route]:
 
     async def advance(request: Request) -> Response:
         """Move the virtual clock forward (timestamps, rate-limit windows, async jobs)."""
-        body = await _json_body(request)
-        seconds = body.get("seconds") if isinstance(body, dict) else None
+        seconds = (await _json_body(request)).get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             return _error(TwinError(ErrorKind.INVALID, 'send {"seconds": N} with N >= 0'))
-        runtime.clock.advance(float(seconds))
+        try:
+            runtime.clock.advance(float(seconds))
+        except (ValueError, OverflowError) as exc:
+            return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse(runtime.clock.state())
 
     async def freeze(request: Request) -> Response:
         """Stop the virtual clock, now or at a given instant."""
-        body = await _json_body(request)
-        at = body.get("at") if isinstance(body, dict) else None
+        at = (await _json_body(request)).get("at")
         moment = None
         if at is not None:
             try:
-                moment = datetime.fromisoformat(str(at))
-                if moment.tzinfo is None:
-                    raise ValueError
+                moment = datetime.fromisoformat(at) if isinstance(at, str) else None
             except ValueError:
+                pass
+            if moment is None or moment.tzinfo is None:
                 return _error(TwinError(ErrorKind.INVALID, '"at" must be an ISO 8601 instant with a zone'))
-        runtime.clock.freeze(moment)
+        try:
+            runtime.clock.freeze(moment)
+        except ValueError as exc:
+            return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse(runtime.clock.state())
 
     async def resume(request: Request) -> Response:
@@ -231,7 +239,22 @@ def admin_routes(runtime: Runtime) -> list[Route]:
         Endpoint("GET", "/requests", list_requests, query=_JOURNAL_FILTERS),
         Endpoint("DELETE", "/requests", clear_requests, status=204, query={"twin": _JOURNAL_FILTERS["twin"]}),
     ]
-    return [Route(PREFIX + e.path, e.handler, methods=[e.method]) for e in endpoints]
+    return [Route(PREFIX + e.path, _guarded(e.handler, access), methods=[e.method]) for e in endpoints]
+
+
+def _guarded(handler: Handler, access: Access) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()  # read once; starlette keeps it for the handler
+        refusal = access.control_plane_refusal(request.method, dict(request.headers), bool(body.strip()))
+        if refusal is not None:
+            return _error(refusal)
+        try:
+            return await handler(request)
+        except TwinError as exc:
+            return _error(exc)
+
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
@@ -303,14 +326,18 @@ def _journal_filters(
     return filters
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The body's JSON object ({} when there is no body); anything else is a 400, never a silent default."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return None
+        raise TwinError(ErrorKind.INVALID, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise TwinError(ErrorKind.INVALID, "the body must be a JSON object")
+    return body
 
 
 def _error(error: TwinError) -> Response:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apitwin.access import Access, HostGuard, is_loopback
 from apitwin.admin import PREFIX as ADMIN_PREFIX
 from apitwin.admin import admin_routes
 from apitwin.auth import RateLimit
@@ -52,11 +53,14 @@ def create_app(
     journal_size: int = DEFAULT_JOURNAL_SIZE,
     cors: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    access: Access | None = None,
 ) -> Starlette:
     """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
     memory. `prefixed` defaults to True when serving every twin and False when twins are named.
     `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none); `cors` lets browser apps on
-    other origins call the twins (never the control plane); a larger request body is a 413."""
+    other origins call the twins (never the control plane); a larger request body is a 413. `access` says
+    which Host names are served beyond loopback and the control plane's admin token (see apitwin.access)."""
+    access = access or Access()
     from connexion import AsyncApp
     from connexion.options import SwaggerUIOptions
 
@@ -103,7 +107,11 @@ def create_app(
     api.add_error_handler(Exception, handlers.unexpected)
 
     async def index(request: Request) -> Response:
-        return JSONResponse(describe(runtime, str(request.base_url).rstrip("/")))
+        # Without an admin token the server listens on loopback only; with one, only its holders (or a
+        # caller on this machine) see the credentials.
+        caller = request.client.host if request.client else ""
+        trusted = access.admin_token is None or is_loopback(caller) or access.holds_token(dict(request.headers))
+        return JSONResponse(describe(runtime, str(request.base_url).rstrip("/"), credentials=trusted))
 
     async def unroutable(request: Request, exc: Exception) -> Response:
         # paths the outer router cannot even match (a newline in a segment): still the owning API's 404
@@ -115,11 +123,16 @@ def create_app(
         )
 
     app = Starlette(
-        routes=[Route("/", index, methods=["GET"]), *admin_routes(runtime), Mount("", app=_TwinPaths(api, runtime))],
+        routes=[
+            Route("/", index, methods=["GET"]),
+            *admin_routes(runtime, access),
+            Mount("", app=_TwinPaths(api, runtime)),
+        ],
         exception_handlers={404: unroutable},
         middleware=[
             # outermost, so the journal records what the client got, preflights included
             Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX),
+            Middleware(HostGuard, access=access, respond=_error_response(runtime)),
             *([Middleware(CorsForTwins, applies_to=lambda path: runtime.locate(path) is not None)] if cors else []),
             # hostile bodies are refused before routing, so no handler (nor the store) ever sees one
             Middleware(
@@ -214,12 +227,12 @@ def _error_response(runtime: Runtime) -> Callable[[Scope, TwinError], Response]:
     return respond
 
 
-def describe(runtime: Runtime, origin: str) -> dict[str, Any]:
-    """Every twin with its base URL, spec, docs and a credential a client can send."""
+def describe(runtime: Runtime, origin: str, *, credentials: bool = True) -> dict[str, Any]:
+    """Every twin with its base URL, spec, docs and (unless `credentials` is false) a credential to send."""
     twins = []
     for live in runtime.twins.values():
         base = origin + live.mount_path
-        credentials = live.credentials()
+        shown = live.credentials()[:1] if credentials else []
         twins.append(
             {
                 "name": live.twin.name,
@@ -227,8 +240,8 @@ def describe(runtime: Runtime, origin: str) -> dict[str, Any]:
                 "base_url": base,
                 "spec_url": f"{base}/openapi.json",
                 "docs_url": f"{base}/ui/",
-                "credential": credentials[0]["credential"] if credentials else None,
-                "send_as": live.twin.auth_hint.format(credential=credentials[0]["credential"]) if credentials else None,
+                "credential": shown[0]["credential"] if shown else None,
+                "send_as": live.twin.auth_hint.format(credential=shown[0]["credential"]) if shown else None,
             }
         )
     return {"twins": twins, "admin": origin + ADMIN_PREFIX}

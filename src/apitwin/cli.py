@@ -4,6 +4,7 @@ happen inside them so `apitwin --help` stays instant."""
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -96,6 +97,23 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="The largest request body taken, in MiB (a larger one is a 413 in the API's shape).",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    envvar="APITWIN_ALLOWED_HOSTS",
+    callback=lambda c, p, v: tuple(name for item in v for name in item.replace(",", " ").split()),
+    help="Also answer requests whose Host is NAME (localhost always is), e.g. the name other containers reach "
+    "this one by; * answers any. Repeatable; env APITWIN_ALLOWED_HOSTS (comma-separated).",
+)
+@click.option(
+    "--admin-token",
+    envvar="APITWIN_ADMIN_TOKEN",
+    default=None,
+    help="The token the control plane wants (Authorization: Bearer TOKEN). Listening beyond loopback, one is made "
+    "up and printed when none is given. Env APITWIN_ADMIN_TOKEN.",
+)
 def serve(
     host: str,
     port: int,
@@ -109,11 +127,18 @@ def serve(
     journal_size: int,
     cors: bool,
     max_body_mb: int,
+    allowed_hosts: tuple[str, ...],
+    admin_token: str | None,
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
+    from apitwin.access import Access, is_loopback
     from apitwin.serving import PortUnavailable, listen, serve_forever
     from apitwin.store import StoreBusy, StoreCorrupt, lock_store_file
 
+    made_up_token = None
+    if admin_token is None and not is_loopback(host):
+        # Reachable from the network: the control plane (reset, faults, every credential) needs a token.
+        admin_token = made_up_token = secrets.token_urlsafe(24)
     try:
         # Held while serving (the OS drops it if the process dies): a second server on the same file would
         # overwrite this one's writes.
@@ -130,6 +155,7 @@ def serve(
             journal_size=journal_size,
             cors=cors,
             max_body_bytes=max_body_mb * 1024 * 1024,
+            access=Access.of(allowed_hosts, admin_token),
         )
     except StoreBusy as exc:
         hint = "stop that one, or give this one its own --data FILE (or --memory)"
@@ -144,10 +170,21 @@ def serve(
         app.state.runtime.journal.subscribe(lambda entry: click.echo(entry.log_line()))
     origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{listening.getsockname()[1]}"
     with data_lock, listening:
-        serve_forever(app, listening, on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests))
+        token = (admin_token, made_up_token)
+        serve_forever(
+            app, listening, on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token)
+        )
 
 
-def _banner(runtime: Any, origin: str, data: Path, memory: bool, log_requests: bool) -> None:
+def _banner(
+    runtime: Any,
+    origin: str,
+    data: Path,
+    memory: bool,
+    log_requests: bool,
+    admin_token: str | None,
+    made_up_token: str | None,
+) -> None:
     from apitwin.app import describe
 
     overview = describe(runtime, origin)
@@ -156,6 +193,10 @@ def _banner(runtime: Any, origin: str, data: Path, memory: bool, log_requests: b
         click.echo(f"  {twin['name']:<11} {twin['base_url']}")
         click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
     click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, faults, clock; GET it for the list)")
+    if made_up_token:
+        click.echo(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")
+    elif admin_token:
+        click.echo(f"  {'':<11} token as given (Authorization: Bearer TOKEN)")
     journal = "every request, latest first" + ("; --log prints each below" if log_requests else "; --log prints each")
     click.echo(f"  journal     {overview['admin']}/requests  ({journal})")
     sys.stdout.flush()

@@ -3,9 +3,14 @@ so a test can freeze time or jump it forward instead of sleeping."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
+
+# The instants a twin can write in every date format it uses (a year of four digits, after the epoch).
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class Clock:
@@ -35,8 +40,10 @@ class Clock:
         return self._frozen_at is not None
 
     def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward, by a finite number of seconds")
+        if self.timestamp() + seconds >= LATEST.timestamp():
+            raise ValueError(f"the clock cannot go past {LATEST.date()}")
         with self._lock:
             if self._frozen_at is not None:
                 self._frozen_at += seconds
@@ -44,6 +51,8 @@ class Clock:
                 self._offset += seconds
 
     def freeze(self, at: datetime | None = None) -> None:
+        if at is not None and not EARLIEST <= at < LATEST:
+            raise ValueError(f"the clock stays between {EARLIEST.date()} and {LATEST.date()}")
         current = self.timestamp()
         with self._lock:
             self._frozen_at = at.timestamp() if at is not None else current

@@ -22,6 +22,7 @@ from apitwin.errors import ErrorKind, TwinError
 from apitwin.journal import note_fault
 
 MAX_DELAY_MS = 60_000
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 
 @dataclass
@@ -159,6 +160,12 @@ def rule_from_json(body: Any, twins: Mapping[str, Mapping[str, Route]]) -> Fault
     twin = str(body.get("twin"))
     if twin not in twins:
         raise TwinError(ErrorKind.INVALID, f"twin must be one of {sorted(twins)}")
+    for text in ("operation_id", "method", "path"):
+        if body.get(text) is not None and not isinstance(body[text], str):
+            raise TwinError(ErrorKind.INVALID, f"{text} must be a string")
+    method = body.get("method")
+    if method is not None and method.upper() not in _HTTP_METHODS:
+        raise TwinError(ErrorKind.INVALID, f"method must be one of {', '.join(sorted(_HTTP_METHODS))}")
     operation_id = body.get("operation_id")
     if operation_id is not None and operation_id not in twins[twin]:
         raise TwinError(ErrorKind.INVALID, f"{twin} has no operation {operation_id!r}")

@@ -19,9 +19,9 @@ def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) ->
     names = [twin["name"] for twin in index["twins"]]
     assert names == ["datascaphe", "datascale", "dataiku"]
     datascale = index["twins"][1]
-    assert datascale["base_url"] == "http://testserver/datascale/v1"
+    assert datascale["base_url"] == "http://localhost/datascale/v1"
     assert datascale["send_as"] == f"Authorization: Bearer {datascale['credential']}"
-    assert client.get(datascale["spec_url"].replace("http://testserver", "")).json()["info"]["title"]
+    assert client.get(datascale["spec_url"].replace("http://localhost", "")).json()["info"]["title"]
     assert client.get("/datascaphe/api/v1/ui/").status_code == 200
 
 
@@ -92,7 +92,7 @@ def test_clock_rejects_bad_input(client: TestClient) -> None:
 def test_single_twin_is_served_at_its_real_base_path(make_client: object) -> None:
     from apitwin.app import create_app
 
-    client = TestClient(create_app(["datascale"]))
+    client = TestClient(create_app(["datascale"]), base_url="http://localhost")
     token = runtime_of(client).twins["datascale"].credentials()[0]["credential"]
     response = client.put("/v1/ingest", json={"content": "select 1"}, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200

@@ -82,7 +82,9 @@ UNKNOWN = {"SALES_FORECAST": "NO_SUCH_PROJECT", f"/{D}": "/no_such_dataset", J: 
 @pytest.fixture(scope="module")
 def shared_client() -> Iterator[TestClient]:
     """One app for the module (building Dataiku's 50 operations is the slow part), reset before each test."""
-    with TestClient(create_app(["dataiku"], prefixed=True, validate_responses=True)) as client:
+    with TestClient(
+        create_app(["dataiku"], prefixed=True, validate_responses=True), base_url="http://localhost"
+    ) as client:
         yield client
 
 

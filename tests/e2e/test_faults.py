@@ -104,6 +104,10 @@ def test_resetting_a_twin_clears_its_rules_only(client: TestClient) -> None:
     ("rule", "fragment"),
     [
         ({"twin": "nope", "status": 500}, "twin must be one of"),
+        ({"twin": "datascaphe", "status": 503, "method": 123}, "method must be a string"),
+        ({"twin": "datascaphe", "status": 503, "method": "FETCH"}, "method must be one of"),
+        ({"twin": "datascaphe", "status": 503, "path": ["x"]}, "path must be a string"),
+        ({"twin": "datascaphe", "status": 503, "operation_id": ["getReport"]}, "operation_id must be a string"),
         ({"twin": "datascaphe"}, "needs a status"),
         ({"twin": "datascaphe", "operation_id": "getReport", "status": 409}, "not a documented status"),
         ({"twin": "datascaphe", "operation_id": "deleteEverything", "status": 404}, "no operation"),

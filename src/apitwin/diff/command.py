@@ -17,7 +17,7 @@ def exit_code(changes: list[Change], fail_on: Severity) -> int:
     return int(any(SEVERITIES.index(change.severity) <= threshold for change in changes))
 
 
-@click.command("diff")
+@click.command("diff", context_settings={"help_option_names": ["-h", "--help"]})  # also when run alone
 @click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

@@ -58,7 +58,7 @@ def run_drift(
     return 1 if result.disagreeing or result.fidelity is None else 0
 
 
-@click.command("drift")
+@click.command("drift", context_settings={"help_option_names": ["-h", "--help"]})  # also when run alone
 @click.option("--api", required=True, help="The twin to measure, e.g. datascaphe.")
 @click.option(
     "--target",
