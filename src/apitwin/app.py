@@ -195,12 +195,10 @@ class _TwinPaths:
 def _body_media_type(runtime: Runtime) -> MediaTypeOf:
     """How a twin reads a body: as declared, except what its record says of untyped bodies (the official
     Dataiku client sends JSON with no Content-Type) and of form bodies that are JSON (Datascaphe's curl -d).
-    The control plane reads every body as JSON."""
+    The control plane takes JSON as declared only (see apitwin.access)."""
 
     def media_type_of(scope: Scope, body: bytes) -> str | None:
         declared = declared_media_type(scope)
-        if scope["path"].startswith(ADMIN_PREFIX):
-            return "application/json"
         located = runtime.locate(scope["path"])
         twin = located[0].twin if located else None
         if twin is None:

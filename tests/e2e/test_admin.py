@@ -85,7 +85,9 @@ def test_clock_freeze_advance_resume(client: TestClient) -> None:
 
 def test_clock_rejects_bad_input(client: TestClient) -> None:
     assert client.post("/__apitwin/clock/advance", json={"seconds": -5}).status_code == 400
-    assert client.post("/__apitwin/clock/advance", content=b"nope").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert client.post("/__apitwin/clock/advance", content=b"nope", headers=json_type).status_code == 400
+    assert client.post("/__apitwin/clock/advance", content=b"nope").status_code == 415  # not even JSON
     assert client.post("/__apitwin/clock/freeze", json={"at": "yesterday"}).status_code == 400
 
 

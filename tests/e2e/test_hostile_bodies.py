@@ -53,7 +53,9 @@ def test_a_body_over_the_limit_is_413_in_the_apis_shape(make_client: Any) -> Non
 
 
 def test_the_control_plane_refuses_hostile_json_too(client: TestClient) -> None:
-    response = client.post("/__apitwin/clock/advance", content=b'{"seconds": NaN}')
+    response = client.post(
+        "/__apitwin/clock/advance", content=b'{"seconds": NaN}', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and "NaN" in response.json()["message"]
     assert client.get("/__apitwin/clock").json()["offset_seconds"] == 0
 
