@@ -24,7 +24,8 @@ from tinydb.table import Document, Table
 
 Doc = dict[str, Any]
 _SEQUENCES = "__sequences__"
-_SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole: `$` lets a newline end it
+MAX_SNAPSHOTS = 64
 
 
 class StoreError(Exception):
@@ -40,24 +41,53 @@ class StoreBusy(StoreError):
 
 
 class _AtomicJSONStorage(Storage):
-    """TinyDB storage that reads from memory and persists every write with an atomic replace."""
+    """TinyDB storage that reads from memory and persists every write with an atomic replace.
+
+    TinyDB changes the tables it read in place, then asks for the write. So the last state that was written
+    (serialised, and on disk for a file store) is kept as text: when a write fails (a value JSON cannot
+    hold, a full disk), memory goes back to it, and memory and disk never disagree."""
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
         self._data: dict[str, dict[str, Any]] = {}
-        if path is not None and path.exists():
-            self._data = _read_store_file(path)
+        if path is not None:
+            _remove_stale_temp_files(path)
+            if path.exists():
+                self._data = _read_store_file(path)
+        self._written = _serialise(self._data)
 
     def read(self) -> dict[str, dict[str, Any]]:
         return self._data
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        self._data = data
-        if self._path is not None:
-            _write_atomically(self._path, json.dumps(data, separators=(",", ":")))
+        try:
+            text = _serialise(data)
+            if self._path is not None:
+                _write_atomically(self._path, text)
+        except BaseException:
+            self._data = json.loads(self._written)  # memory back to what was written last
+            raise
+        self._data, self._written = data, text
 
     def close(self) -> None:
         pass
+
+
+def _serialise(data: Mapping[str, Any]) -> str:
+    """The store as JSON that reads back the same: no NaN or Infinity, no text UTF-8 cannot encode."""
+    try:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # bytes, NaN, a lone surrogate (UnicodeEncodeError is a ValueError)
+        raise StoreError(f"a value cannot be stored: {exc}") from None
+    return text
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Temp files a killed writer left beside the store (its last complete write is the store itself)."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _read_store_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -237,11 +267,13 @@ class Store:
     def save_snapshot(self, name: str) -> None:
         _check_snapshot_name(name)
         with self._lock:
+            if name not in self.snapshots() and len(self.snapshots()) >= MAX_SNAPSHOTS:
+                raise StoreError(f"at most {MAX_SNAPSHOTS} snapshots are kept: delete one first")
             data = copy.deepcopy(self._storage.read())
             if self.path is None:
                 self._memory_snapshots[name] = data
             else:
-                _write_atomically(self._snapshot_path(name), json.dumps(data, separators=(",", ":")))
+                _write_atomically(self._snapshot_path(name), _serialise(data))
 
     def restore_snapshot(self, name: str) -> None:
         _check_snapshot_name(name)
@@ -283,5 +315,5 @@ class Store:
 
 
 def _check_snapshot_name(name: str) -> None:
-    if not _SNAPSHOT_NAME.match(name):
+    if not _SNAPSHOT_NAME.fullmatch(name):
         raise StoreError("snapshot names are 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")

@@ -69,3 +69,29 @@ def test_acknowledged_writes_survive_kill_9_and_concurrency(tmp_path: Path) -> N
         listed = {p["id"] for p in http.get("/service-principal").json()}
         assert set(acknowledged) <= listed
         assert http.get(f"/service-principal/{acknowledged[-1]}").status_code == 200
+
+
+def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory and disk never disagree: what a GET answers after a failed write is what a restart would load."""
+    from starlette.testclient import TestClient
+
+    import apitwin.store as store_module
+    from apitwin.app import create_app
+
+    app = create_app(["datascaphe"], data=tmp_path / "db.json")
+    client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
+    headers = {"Authorization": admin_credential()}
+    before = client.get("/api/v1/report/1", headers=headers).json()
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "_write_atomically", disk_full)
+    failed = client.patch("/api/v1/report/1", json={"name": "lost"}, headers=headers)
+    assert failed.status_code == 500 and failed.json() == {"status": "error", "message": "Internal error"}
+    assert client.get("/api/v1/report/1", headers=headers).json() == before
+    monkeypatch.undo()
+    restarted = TestClient(create_app(["datascaphe"], data=tmp_path / "db.json"), base_url="http://localhost")
+    assert restarted.get("/api/v1/report/1", headers=headers).json() == before

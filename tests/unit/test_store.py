@@ -78,7 +78,7 @@ def test_snapshots_restore_everything(tmp_path: Path, on_disk: bool) -> None:
         store.restore_snapshot("s1")
 
 
-@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65])
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65, "name\n", "a\nb"])
 def test_snapshot_names_cannot_escape(name: str) -> None:
     with pytest.raises(StoreError):
         Store().save_snapshot(name)
@@ -130,3 +130,57 @@ def test_a_write_reaches_the_disk_before_the_rename_and_the_rename_before_return
     store.insert("t/items", "a", {"id": "a"})
     assert events == ["fsync file", "rename", "fsync folder"]
     assert json.loads((tmp_path / "db.json").read_text())["t/items"]["a"] == {"id": "a"}
+
+
+@pytest.mark.parametrize("value", [b"bytes", float("nan"), float("inf"), "lone \ud800 surrogate"])
+def test_a_value_that_cannot_be_stored_changes_nothing(tmp_path: Path, value: object) -> None:
+    store = Store(tmp_path / "db.json")
+    store.insert("t/items", "a", {"id": "a", "v": 1})
+    with pytest.raises(StoreError, match="cannot be stored"):
+        store.put("t/items", "a", {"id": "a", "v": value})
+    assert store.get("t/items", "a") == {"id": "a", "v": 1}  # memory as before...
+    assert json.loads((tmp_path / "db.json").read_text())["t/items"]["a"]["v"] == 1  # ...as on disk
+    store.put("t/items", "a", {"id": "a", "v": 2})  # and the store goes on working
+    assert Store(tmp_path / "db.json").get("t/items", "a") == {"id": "a", "v": 2}
+
+
+def test_a_failed_disk_write_leaves_memory_as_the_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import apitwin.store as store_module
+
+    store = Store(tmp_path / "db.json")
+    store.insert("t/items", "a", {"id": "a", "v": 1})
+
+    def disk_full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module, "_write_atomically", disk_full)
+    with pytest.raises(OSError):
+        store.put("t/items", "a", {"id": "a", "v": 2})
+    with pytest.raises(OSError):
+        store.insert("t/items", "b", {"id": "b"})
+    assert store.all("t/items") == [{"id": "a", "v": 1}]
+
+
+def test_temp_files_a_killed_writer_left_are_removed_at_start(tmp_path: Path) -> None:
+    Store(tmp_path / "db.json").insert("t/items", "a", {"id": "a"})
+    stale = tmp_path / ".db.json.abc123.tmp"
+    stale.write_text('{"half": ')
+    other = tmp_path / ".other.json.x.tmp"
+    other.write_text("not ours")
+    assert Store(tmp_path / "db.json").get("t/items", "a") == {"id": "a"}
+    assert not stale.exists() and other.exists()
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_snapshots_are_bounded_in_number(tmp_path: Path, on_disk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import apitwin.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_SNAPSHOTS", 3)
+    store = Store(tmp_path / "db.json" if on_disk else None)
+    for name in ("a", "b", "c"):
+        store.save_snapshot(name)
+    with pytest.raises(StoreError, match="at most 3"):
+        store.save_snapshot("d")
+    store.save_snapshot("c")  # replacing one is fine
+    store.delete_snapshot("a")
+    store.save_snapshot("d")
