@@ -162,3 +162,12 @@ def test_the_control_plane_openapi_document_is_valid_and_complete(client: TestCl
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert documented == {(e["method"], e["path"]) for e in client.get("/__apitwin").json()["endpoints"]}
     assert document["paths"]["/__apitwin/requests"]["get"]["parameters"][0]["name"] == "twin"
+
+
+def test_a_reset_of_every_twin_puts_the_clock_back_and_one_twins_reset_leaves_it(client: TestClient) -> None:
+    client.post("/__apitwin/clock/freeze", json={"at": "2030-01-01T00:00:00+00:00"})
+    client.post("/__apitwin/reset/datascale")
+    assert client.get("/__apitwin/clock").json()["frozen"] is True  # shared: one twin's reset may not move it
+    client.post("/__apitwin/reset")
+    clock = client.get("/__apitwin/clock").json()
+    assert clock["frozen"] is False and clock["offset_seconds"] == 0
