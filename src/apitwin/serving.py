@@ -28,11 +28,18 @@ def listen(host: str, port: int) -> socket.socket:
         raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+HEADER_SECONDS = 10.0  # a client gets this long to send a request's headers (slow clients hold a connection)
+MAX_CONNECTIONS = 1000  # beyond, uvicorn answers 503 at once instead of queueing without bound
+
+
 def serve_forever(app: Any, listening: socket.socket, on_started: Callable[[], None]) -> None:
     """Serve an ASGI app on a listening socket until interrupted; `on_started` runs once it accepts requests."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", workers=1))
+    config = uvicorn.Config(
+        app, log_level="warning", workers=1, limit_concurrency=MAX_CONNECTIONS, http=_header_timeout_protocol()
+    )
+    server = uvicorn.Server(config)
     original_startup = server.startup
 
     async def startup(sockets: list[socket.socket] | None = None) -> None:
@@ -41,6 +48,51 @@ def serve_forever(app: Any, listening: socket.socket, on_started: Callable[[], N
 
     server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[listening])
+
+
+def _header_timeout_protocol() -> Any:
+    """uvicorn's httptools protocol, with a deadline for the headers of each request: uvicorn times out only
+    idle keep-alive connections, so a client that connects and sends nothing (or a byte a minute) would hold
+    its connection, and with enough of them the server, for ever. "auto" when httptools is not installed."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "auto"
+
+    class HeaderDeadlineProtocol(HttpToolsProtocol):
+        _deadline: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(HEADER_SECONDS, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if self.cycle is None or self.cycle.response_complete:  # no request of its is being answered
+                self.transport.close()
+
+    return HeaderDeadlineProtocol
 
 
 @contextmanager

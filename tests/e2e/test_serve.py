@@ -86,3 +86,29 @@ def test_log_prints_a_line_per_request_and_no_cors_turns_cors_off() -> None:
         httpx.get(f"{server.origin}/__apitwin/health")  # the control plane is not journalled, so not logged
         httpx.get(f"{server.origin}/v1/nowhere", params={"q": "1"})
         assert server.next_line().startswith("GET /v1/nowhere?q=1 404 ")
+
+
+@pytest.mark.slow
+def test_a_client_that_sends_no_headers_is_cut_off_and_others_are_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slowloris: connections that never finish their headers are closed, so they cannot hold the server."""
+    import socket
+    import threading
+
+    from apitwin import serving
+    from apitwin.app import create_app
+
+    monkeypatch.setattr(serving, "HEADER_SECONDS", 0.5)
+    listening = serving.listen("127.0.0.1", 0)
+    port = listening.getsockname()[1]
+    started = threading.Event()
+    app = create_app(["datascale"], prefixed=False)
+    threading.Thread(target=serving.serve_forever, args=(app, listening, started.set), daemon=True).start()
+    assert started.wait(30)
+    idle = socket.create_connection(("127.0.0.1", port))
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"GET /__apitwin/health HTTP/1.1\r\nHost: localhost\r\n")  # and never the blank line
+    assert httpx.get(f"http://127.0.0.1:{port}/__apitwin/health", timeout=5).status_code == 200
+    for connection in (idle, slow):
+        connection.settimeout(5)
+        assert connection.recv(1024) == b"", "the server kept a connection that sent no complete headers"
+        connection.close()
