@@ -3,8 +3,8 @@ API's shape and never a 500, a stored value that cannot be answered, or a server
 
 - at most `max_body_bytes` (413), counted as it arrives, whatever Content-Length claims;
 - when it is JSON: valid UTF-8 with no lone surrogates (`"\\ud800"` decodes to a string that cannot be
-  encoded again), finite numbers (no NaN, Infinity or 1e999), integers of sane length and nesting of bounded
-  depth (400). JSON Schema validation comes after, in connexion.
+  encoded again), finite numbers (no NaN, Infinity or 1e999), integers of sane length, arrays and objects of
+  bounded size and nesting of bounded depth (400). JSON Schema validation comes after, in connexion.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from apitwin.errors import ErrorKind, TwinError
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 MAX_INTEGER_DIGITS = 100  # far beyond any id, count or amount these APIs carry (2**63 has 19 digits)
+MAX_ITEMS = 100_000  # entries of one array or object: far beyond any list these APIs take in one request
 
 ErrorResponder = Callable[[Scope, TwinError], Response]
 
@@ -73,6 +74,9 @@ def _check_value(value: Any, depth: int) -> None:
         raise _too_deep()
     if isinstance(value, str):
         _check_text(value)
+    elif isinstance(value, dict | list) and len(value) > MAX_ITEMS:
+        kind = "an object" if isinstance(value, dict) else "an array"
+        raise TwinError(ErrorKind.INVALID, f"The JSON body holds {kind} of {len(value)} entries (at most {MAX_ITEMS})")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key)

@@ -30,6 +30,7 @@ from apitwin.guards import MAX_JSON_DEPTH, BodyGuard, check_json_body, declared_
         (b"[" * (MAX_JSON_DEPTH + 2) + b"]" * (MAX_JSON_DEPTH + 2), "nested deeper"),
         (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
         (b'{"a": "\xff"}', "not valid UTF-8"),
+        (b"[" + b"0," * 100_000 + b"0]", "an array of 100001 entries"),
     ],
 )
 def test_hostile_json_is_refused_with_a_reason(body: bytes, fragment: str) -> None:

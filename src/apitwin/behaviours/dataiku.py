@@ -172,15 +172,19 @@ def _stream(ctx: OperationContext, options: dict[str, Any]) -> Reply:
     return Reply(body, media_type=media_type)
 
 
+# Filtering and rendering every row is CPU work that grows with the dataset: in a worker thread, so other
+# callers are answered meanwhile (the store is safe to read from there).
+
+
 @behaviours.operation("getDatasetData")
-def get_dataset_data(ctx: OperationContext) -> Reply:
-    return _stream(ctx, dict(ctx.query))
+async def get_dataset_data(ctx: OperationContext) -> Reply:
+    return await asyncio.to_thread(_stream, ctx, dict(ctx.query))
 
 
 @behaviours.operation("postDatasetData")
-def post_dataset_data(ctx: OperationContext) -> Reply:
+async def post_dataset_data(ctx: OperationContext) -> Reply:
     body = dict(ctx.body or {})
-    return _stream(ctx, {**body, "filter": body.get("filterExpression")})
+    return await asyncio.to_thread(_stream, ctx, {**body, "filter": body.get("filterExpression")})
 
 
 @behaviours.operation("finishDatasetStreaming")
