@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -22,7 +23,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ class Server:
     data: Path
     process: subprocess.Popen[str] | None = None
     origin: str = ""
+    port: int = 0
     peak_rss_kib: int = 0
 
     def start(self) -> None:
@@ -50,6 +51,7 @@ class Server:
             match = re.search(r"(http://[^/\s]+)/datascaphe", line)
             if match:
                 self.origin = match.group(1).replace("localhost", "127.0.0.1")
+                self.port = int(self.origin.rsplit(":", 1)[1])
                 threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
                 return
             if not line and self.process.poll() is not None:
@@ -103,6 +105,22 @@ class Tally:
                 self.unexpected_5xx.append(f"{label}: {response.status_code} {response.text[:200]}")
 
 
+def poll_health(port: Any, paused: Any, stop: Any, measured: Any) -> None:
+    """In a process of its own: /__apitwin/health every 50 ms, a new connection each time; the latencies go
+    to `measured` once `stop` is set."""
+    latencies: list[float] = []
+    while not stop.is_set():
+        if not paused.is_set():
+            started = time.monotonic()
+            try:
+                httpx.get(f"http://127.0.0.1:{port.value}/__apitwin/health", timeout=5)
+                latencies.append(time.monotonic() - started)
+            except httpx.TransportError:
+                pass  # killed in between: the restart, not a slow answer
+        time.sleep(0.05)
+    measured.put(latencies)
+
+
 def credentials(origin: str) -> dict[str, dict[str, str]]:
     headers = {}
     for twin in httpx.get(f"{origin}/", timeout=10).json()["twins"]:
@@ -120,104 +138,71 @@ def install_faults(origin: str) -> None:
         httpx.post(f"{origin}/__apitwin/faults", json=rule, timeout=10).raise_for_status()
 
 
-Request = Callable[[httpx.Client, dict[str, dict[str, str]]], tuple[str, httpx.Response]]
 DSS = "/dataiku/dip/publicapi"
+SP = "/datascaphe/api/v1/service-principal"
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
 
-def _json(client: httpx.Client, method: str, url: str, headers: dict[str, str], raw: bytes) -> httpx.Response:
-    return client.request(method, url, content=raw, headers={**headers, "Content-Type": "application/json"})
+@dataclass(frozen=True)
+class Call:
+    """One request of the mix: `body` goes out as raw JSON text (hostile ones are no valid JSON for httpx)."""
+
+    label: str
+    method: str
+    path: str
+    twin: str | None  # whose credential it carries (None: the control plane)
+    body: bytes | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+    def send(self, client: httpx.Client, credentials: dict[str, dict[str, str]]) -> tuple[str, httpx.Response]:
+        headers = {**(credentials[self.twin] if self.twin else {}), "Content-Type": "application/json"}
+        return self.label, client.request(self.method, self.path, content=self.body, params=self.params,
+                                          headers=headers)  # fmt: skip
 
 
-def valid_requests() -> list[Request]:
-    return [
-        lambda c, h: ("list reports", c.get("/datascaphe/api/v1/report", headers=h["datascaphe"])),
-        lambda c, h: ("get report", c.get("/datascaphe/api/v1/report/1", headers=h["datascaphe"])),
-        lambda c, h: ("list projects", c.get(f"{DSS}/projects/", headers=h["dataiku"])),
-        lambda c, h: (
-            "dataiku data",
-            c.get(
-                f"{DSS}/projects/SALES_FORECAST/datasets/orders/data/",
-                params={"filter": "amount > 100"},
-                headers=h["dataiku"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "dataiku sql",
-            c.post(
-                f"{DSS}/sql/queries/",
-                json={"query": "SELECT count(*) FROM orders", "connection": "warehouse-postgres"},
-                headers=h["dataiku"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "ingest",
-            c.put(
-                "/datascale/v1/ingest",
-                json={"content": "CREATE TABLE t (id INT);", "platform": "postgres"},
-                headers=h["datascale"],
-            ),
-        ),  # fmt: skip
-    ]
+def _sql(label: str, query: str) -> Call:
+    body = json.dumps({"query": query, "connection": "warehouse-postgres"}).encode()
+    return Call(label, "POST", f"{DSS}/sql/queries/", "dataiku", body)
 
 
-def hostile_requests() -> list[Request]:
-    sp = "/datascaphe/api/v1/service-principal"
-    return [
-        lambda c, h: ("NaN body", _json(c, "POST", sp, h["datascaphe"], b'{"client_id": NaN}')),
-        lambda c, h: ("lone surrogate", _json(c, "POST", sp, h["datascaphe"], b'{"description": "x\\ud800"}')),
-        lambda c, h: ("deep nesting", _json(c, "POST", sp, h["datascaphe"], b"[" * 5000 + b"]" * 5000)),
-        lambda c, h: ("huge integer", _json(c, "POST", sp, h["datascaphe"], b'{"a": ' + b"9" * 5000 + b"}")),
-        lambda c, h: ("17 MB body", _json(c, "PUT", "/datascale/v1/ingest", h["datascale"], b" " * (17 << 20))),
-        lambda c, h: (
-            "runaway SQL",
-            c.post(
-                f"{DSS}/sql/queries/", json={"query": RUNAWAY, "connection": "warehouse-postgres"}, headers=h["dataiku"]
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "ATTACH",
-            c.post(
-                f"{DSS}/sql/queries/",
-                json={"query": "ATTACH('/tmp/soak.db') AS p", "connection": "warehouse-postgres"},
-                headers=h["dataiku"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "blob result",
-            c.post(
-                f"{DSS}/sql/queries/",
-                json={"query": "SELECT x'41' AS b", "connection": "warehouse-postgres"},
-                headers=h["dataiku"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "spaces formula",
-            c.get(
-                f"{DSS}/projects/SALES_FORECAST/datasets/orders/data/",
-                params={"filter": "amount" + " " * 30_000 + "> 1"},
-                headers=h["dataiku"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "nested SQL",
-            c.put(
-                "/datascale/v1/ingest",
-                json={"content": "SELECT " + "(" * 60 + "1" + ")" * 60, "platform": "postgres"},
-                headers=h["datascale"],
-            ),
-        ),  # fmt: skip
-        lambda c, h: (
-            "bad fault rule",
-            c.post("/__apitwin/faults", json={"twin": "datascaphe", "method": 123, "status": 503}),
-        ),  # fmt: skip
-        lambda c, h: (
-            "clock NaN",
-            c.post(
-                "/__apitwin/clock/advance", content=b'{"seconds": NaN}', headers={"Content-Type": "application/json"}
-            ),
-        ),  # fmt: skip
-    ]
+def _ingest(label: str, content: str) -> Call:
+    return Call(label, "PUT", "/datascale/v1/ingest", "datascale", json.dumps({"content": content}).encode())
+
+
+VALID = [
+    Call("list reports", "GET", "/datascaphe/api/v1/report", "datascaphe"),
+    Call("get report", "GET", "/datascaphe/api/v1/report/1", "datascaphe"),
+    Call("list projects", "GET", f"{DSS}/projects/", "dataiku"),
+    Call(
+        "dataiku data",
+        "GET",
+        f"{DSS}/projects/SALES_FORECAST/datasets/orders/data/",
+        "dataiku",
+        params={"filter": "amount > 100"},
+    ),  # fmt: skip
+    _sql("dataiku sql", "SELECT count(*) FROM orders"),
+    _ingest("ingest", "CREATE TABLE t (id INT);"),
+]
+HOSTILE = [
+    Call("NaN body", "POST", SP, "datascaphe", b'{"client_id": NaN}'),
+    Call("lone surrogate", "POST", SP, "datascaphe", b'{"description": "x\\ud800"}'),
+    Call("deep nesting", "POST", SP, "datascaphe", b"[" * 5000 + b"]" * 5000),
+    Call("huge integer", "POST", SP, "datascaphe", b'{"a": ' + b"9" * 5000 + b"}"),
+    Call("17 MB body", "PUT", "/datascale/v1/ingest", "datascale", b" " * (17 << 20)),
+    _sql("runaway SQL", RUNAWAY),
+    _sql("ATTACH", "ATTACH('/tmp/soak.db') AS p"),
+    _sql("blob result", "SELECT x'41' AS b"),
+    Call(
+        "spaces formula",
+        "GET",
+        f"{DSS}/projects/SALES_FORECAST/datasets/orders/data/",
+        "dataiku",
+        params={"filter": "amount" + " " * 30_000 + "> 1"},
+    ),  # fmt: skip
+    _ingest("nested SQL", "SELECT " + "(" * 60 + "1" + ")" * 60),
+    Call("bad fault rule", "POST", "/__apitwin/faults", None, b'{"twin": "datascaphe", "method": 123, "status": 503}'),
+    Call("clock NaN", "POST", "/__apitwin/clock/advance", None, b'{"seconds": NaN}'),
+]
 
 
 def create_principal(client: httpx.Client, headers: dict[str, dict[str, str]], n: int) -> tuple[str, httpx.Response]:
@@ -234,10 +219,12 @@ def run(clients: int, per_client: int, seed: int) -> dict[str, Any]:
     headers = credentials(server.origin)
     tally = Tally()
     progress = Counter[str]()
-    stop_health = threading.Event()
-    health_seconds: list[float] = []
     restarting = threading.Event()
-    valid, hostile = valid_requests(), hostile_requests()
+    # The health checks come from a process of their own: polled from this one, they would wait for its GIL
+    # behind the clients' threads, and the server would be blamed for the client's own delays.
+    spawn = multiprocessing.get_context("spawn")
+    port, paused, stop_health, measured = spawn.Value("i", server.port), spawn.Event(), spawn.Event(), spawn.Queue()
+    poller = spawn.Process(target=poll_health, args=(port, paused, stop_health, measured), daemon=True)
 
     def client_loop(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
@@ -254,9 +241,9 @@ def run(clients: int, per_client: int, seed: int) -> dict[str, Any]:
                             with tally.lock:
                                 tally.acknowledged.append(response.json()["id"])
                     elif roll < 0.6:
-                        label, response = rng.choice(valid)(client, headers)
+                        label, response = rng.choice(VALID).send(client, headers)
                     else:
-                        label, response = rng.choice(hostile)(client, headers)
+                        label, response = rng.choice(HOSTILE).send(client, headers)
                     tally.record(label, response)
             except httpx.TransportError:
                 with tally.lock:
@@ -264,38 +251,30 @@ def run(clients: int, per_client: int, seed: int) -> dict[str, Any]:
             with tally.lock:
                 progress["done"] += 1
 
-    def health_loop() -> None:
-        while not stop_health.is_set():
-            if restarting.is_set():
-                time.sleep(0.05)
-                continue
-            started = time.monotonic()
-            try:
-                httpx.get(f"{server.origin}/__apitwin/health", timeout=5)
-                health_seconds.append(time.monotonic() - started)
-            except httpx.TransportError:
-                pass
-            server.sample_rss()
-            time.sleep(0.05)
-
     workers = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
-    poller = threading.Thread(target=health_loop)
     started = time.monotonic()
-    for thread in [*workers, poller]:
+    poller.start()
+    for thread in workers:
         thread.start()
     total = clients * per_client
     for fraction in (1 / 3, 2 / 3):  # two kill -9 restarts, mid-load
         while progress["done"] < total * fraction and any(w.is_alive() for w in workers):
+            server.sample_rss()
             time.sleep(0.05)
         restarting.set()
+        paused.set()
         server.kill_9()
         server.start()
         install_faults(server.origin)  # fault rules are not state: a restart forgets them
+        port.value = server.port
+        paused.clear()
         restarting.clear()
-    for worker in workers:
-        worker.join()
+    while any(worker.is_alive() for worker in workers):
+        server.sample_rss()
+        time.sleep(0.05)
     stop_health.set()
-    poller.join()
+    health_seconds: list[float] = measured.get(timeout=30)
+    poller.join(timeout=10)
     elapsed = time.monotonic() - started
     listing = httpx.get(f"{server.origin}/datascaphe/api/v1/service-principal", headers=headers["datascaphe"],
                         timeout=30)  # fmt: skip
@@ -316,6 +295,9 @@ def run(clients: int, per_client: int, seed: int) -> dict[str, Any]:
         "acknowledged_writes_lost": len(lost),
         "max_health_seconds": round(max(health_seconds, default=0.0), 3),
         "health_checks": len(health_seconds),
+        "health_p99_seconds": round(sorted(health_seconds)[int(len(health_seconds) * 0.99)], 3)
+        if health_seconds
+        else 0,
         "peak_rss_mib": round(server.peak_rss_kib / 1024, 1),
     }
 

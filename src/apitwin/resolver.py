@@ -4,9 +4,11 @@ to the engine's generic handler; an operation with neither stops the build."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 from connexion import request
 from connexion.decorators.parameter import sanitized
@@ -22,6 +24,8 @@ from apitwin.rendering import negotiate, render
 from apitwin.runtime import LiveTwin
 
 Endpoint = Callable[..., Awaitable[ConnexionResponse]]
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apitwin-writer")
 
 
 def resolve_handler(live: LiveTwin, route: Route) -> tuple[Behaviour, str]:
@@ -39,6 +43,9 @@ def resolve_handler(live: LiveTwin, route: Route) -> tuple[Behaviour, str]:
 
 def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> Endpoint:
     handler, _ = resolve_handler(live, route)
+    asynchronous = inspect.iscoroutinefunction(handler)
+    run_async = cast(Callable[[OperationContext], Awaitable[Reply]], handler)
+    run_sync = cast(Callable[[OperationContext], Reply], handler)
     path_keys = {name: sanitized(name) for name in route.path_params}
     query_keys = {name: sanitized(name) for name in route.query_params}
 
@@ -61,9 +68,15 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             permits=lambda required, scope: live.authenticator.permits(principal, required, scope),
             require=lambda required, scope: live.authenticator.authorize(principal, required, scope),
         )
-        reply = handler(ctx)
-        if inspect.isawaitable(reply):
-            reply = await reply
+        if asynchronous:
+            reply = await run_async(ctx)
+        elif route.method in _READS:
+            reply = run_sync(ctx)
+        else:
+            # A write ends in the store's durable write (serialise, fsync): off the event loop, on the one
+            # writer thread, so writes stay one at a time as they were on the loop and other callers are served.
+            context = contextvars.copy_context()
+            reply = await asyncio.get_running_loop().run_in_executor(_WRITER, context.run, run_sync, ctx)
         assert isinstance(reply, Reply)
         headers = dict(reply.headers)
         if reply.body is None:

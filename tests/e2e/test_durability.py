@@ -95,3 +95,28 @@ def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
     monkeypatch.undo()
     restarted = TestClient(create_app(["datascaphe"], data=tmp_path / "db.json"), base_url="http://localhost")
     assert restarted.get("/api/v1/report/1", headers=headers).json() == before
+
+
+@pytest.mark.slow
+def test_a_slow_disk_write_holds_no_other_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes run off the event loop: while one waits for its fsync, the server answers everyone else."""
+    import apitwin.store as store_module
+    from apitwin.app import create_app
+    from apitwin.serving import serve_in_background
+    from tests.support.responsiveness import BLOCKED_SECONDS, slowest_health_during
+
+    write = store_module._write_atomically
+
+    def slow_disk(path: Path, text: str) -> None:
+        time.sleep(2)  # a disk that takes its time to sync
+        write(path, text)
+
+    app = create_app(["datascaphe"], data=tmp_path / "db.json")
+    monkeypatch.setattr(store_module, "_write_atomically", slow_disk)
+    headers = {"Authorization": admin_credential()}
+    with serve_in_background(app) as origin:
+        response, slowest = slowest_health_during(
+            origin, lambda: httpx.patch(f"{origin}/api/v1/report/1", json={"name": "slow"}, headers=headers, timeout=30)
+        )
+    assert response.status_code == 200 and response.json()["name"] == "slow"
+    assert slowest < BLOCKED_SECONDS
