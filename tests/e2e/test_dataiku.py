@@ -22,6 +22,7 @@ DATASET = {"name": "returns", "type": "PostgreSQL", "params": {"connection": "wa
 OPERATIONS: dict[str, tuple[str, str, Any]] = {
     "listProjects": ("GET", "/projects/", None),
     "createProject": ("POST", "/projects/", {"projectKey": "NEW_ONE", "name": "New", "owner": "admin"}),
+    "getProject": ("GET", f"/projects/{P}", None),
     "deleteProject": ("DELETE", f"/projects/{P}", None),
     "getProjectMetadata": ("GET", f"/projects/{P}/metadata", None),
     "setProjectMetadata": ("PUT", f"/projects/{P}/metadata", {"label": "Sales", "tags": []}),
@@ -44,6 +45,7 @@ OPERATIONS: dict[str, tuple[str, str, Any]] = {
     "finishDatasetStreaming": ("GET", f"/projects/{P}/datasets/{D}/finish-streaming/", None),
     "listDatasetPartitions": ("GET", f"/projects/{P}/datasets/{D}/partitions", None),
     "listJobs": ("GET", f"/projects/{P}/jobs/", None),
+    "listRunningJobs": ("GET", f"/projects/{P}/jobs/running/", None),
     "startJob": ("POST", f"/projects/{P}/jobs/", {"outputs": [{"id": D}]}),
     "getJob": ("GET", f"/projects/{P}/jobs/{J}/", None),
     "abortJob": ("POST", f"/projects/{P}/jobs/{J}/abort", None),

@@ -213,3 +213,23 @@ def test_a_narrower_key_sees_only_its_project(twin: tuple[str, Runtime]) -> None
         analyst.get_project("SALES_FORECAST").get_dataset("orders").get_schema()
     with pytest.raises(DataikuException, match="UnauthorizedException"):
         analyst.list_users()
+
+
+def test_project_summary_and_running_jobs_through_the_client(dss: dataikuapi.DSSClient, runtime: Runtime) -> None:
+    project = dss.get_project("SALES_FORECAST")
+    summary = project.get_summary()
+    assert summary["projectKey"] == "SALES_FORECAST" and summary["name"] == "Sales forecast"
+    runtime.clock.freeze()
+    assert project.list_running_jobs() == []  # the seeded jobs are all finished
+    job = project.start_job({"outputs": [{"id": "orders_by_country"}]})
+    assert [item.id for item in project.list_running_jobs(as_type="objects")] == [job.id]
+    runtime.clock.advance(60)
+    assert project.list_running_jobs() == []
+
+
+def test_a_narrower_key_reads_a_summary_without_permissions(twin: tuple[str, Runtime]) -> None:
+    origin, runtime = twin
+    summary = dataikuapi.DSSClient(origin, key(runtime, "analyst")).get_project("CHURN").get_summary()
+    assert summary["projectKey"] == "CHURN" and "permissions" not in summary
+    with pytest.raises(DataikuException):
+        dataikuapi.DSSClient(origin, key(runtime, "analyst")).get_project("SALES_FORECAST").get_summary()

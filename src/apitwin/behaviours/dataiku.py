@@ -45,6 +45,12 @@ def list_projects(ctx: OperationContext) -> Reply:
     return Reply([_as_seen_by(ctx, project) for project in visible], reply.status)
 
 
+@behaviours.operation("getProject")
+def get_project(ctx: OperationContext) -> Reply:
+    reply = handle(ctx)
+    return Reply(_as_seen_by(ctx, reply.body), reply.status)
+
+
 def _as_seen_by(ctx: OperationContext, project: dict[str, Any]) -> dict[str, Any]:
     """A project's permissions and exposed objects are its administrators' to read (GET .../permissions
     requires ADMIN): a key without ADMIN on the project sees the rest."""
@@ -273,6 +279,14 @@ def list_jobs(ctx: OperationContext) -> Reply:
     jobs = sorted(ctx.collection("jobs").all(), key=lambda j: j["startedAt"], reverse=True)
     limit = ctx.query.get("limit") or 0
     return Reply([_job_view(job, now) for job in (jobs[:limit] if limit > 0 else jobs)])
+
+
+@behaviours.operation("listRunningJobs")
+def list_running_jobs(ctx: OperationContext) -> Reply:
+    now = ctx.state.clock.timestamp()
+    jobs = sorted(ctx.collection("jobs").all(), key=lambda j: j["startedAt"], reverse=True)
+    views = [_job_view(job, now) for job in jobs]
+    return Reply([view for view in views if view["baseStatus"]["state"] in ("NOT_STARTED", "RUNNING")])
 
 
 @behaviours.operation("startJob")
