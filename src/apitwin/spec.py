@@ -1,11 +1,15 @@
-"""Loading the hand-written specs: YAML in, every $ref resolved (relative files included)."""
+"""Loading the hand-written specs: YAML in; a root and the common files it refers to bundled into one
+self-contained document, which every consumer reads; every $ref resolved for the engine."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -45,13 +49,211 @@ def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
     return data
 
 
-@cache
 def load_resolved(path: Path) -> dict[str, Any]:
-    """The spec with every $ref inlined, as the engine reads it. Cached: specs do not change at run time."""
+    """The bundled spec with every $ref inlined, as the engine reads it. Shared, not copied: do not change it."""
+    return _resolved(path, _stamp(bundle(path).files))
+
+
+@cache
+def _resolved(path: Path, stamp: tuple[tuple[int, int], ...]) -> dict[str, Any]:
     from connexion.json_schema import resolve_refs
 
-    resolved: dict[str, Any] = resolve_refs(load_raw(path), base_uri=path.as_uri())
+    resolved: dict[str, Any] = resolve_refs(load_bundled(path))
     return resolved
+
+
+class BundleError(ValueError):
+    """A $ref to another file that cannot be followed, or two common components of the same name."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A root component standing in for the common component of the same name."""
+
+    kind: str  # schemas, parameters, responses, ...
+    name: str
+    source: str  # the common file whose component the root replaces, relative to the root's folder
+
+    def __str__(self) -> str:
+        return f"components.{self.kind}.{self.name} overrides {self.source}#/components/{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A root spec with the parts it takes from other files copied in: only local $refs remain."""
+
+    document: dict[str, Any]
+    files: tuple[Path, ...]  # the root first, then every file it took something from
+    overrides: tuple[Override, ...]
+    # where, in the document, a part taken from another file sits -> "common/x.yaml#/pointer" it came from
+    origins: Mapping[Loc, str]
+
+
+Loc = tuple[str, ...]
+
+
+def load_bundled(path: Path) -> dict[str, Any]:
+    """The spec as every consumer reads it: self-contained (a fresh copy each call: callers may change it)."""
+    return copy.deepcopy(bundle(path).document)
+
+
+def bundle(path: Path) -> Bundle:
+    """`path` with what its relative $refs name copied in (see _Bundler); cached while no file used changes."""
+    cached = _bundles.get(path)
+    if cached is not None and cached[0] == _stamp(cached[1].files):
+        return cached[1]
+    made = _Bundler(path).run()
+    _bundles[path] = (_stamp(made.files), made)
+    return made
+
+
+_bundles: dict[Path, tuple[tuple[tuple[int, int], ...], Bundle]] = {}
+
+
+def _stamp(files: tuple[Path, ...]) -> tuple[tuple[int, int], ...]:
+    stats = [file.stat() for file in files]
+    return tuple((stat.st_mtime_ns, stat.st_size) for stat in stats)
+
+
+def bundled_file(path: Path, folder: Path) -> Path:
+    """A file of the bundled spec in `folder` for tools that read files (Schemathesis); `path` itself when
+    it refers to no other file, so those tools read self-contained specs exactly as written."""
+    made = bundle(path)
+    if len(made.files) == 1:
+        return path
+    out = folder / path.name
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    out.write_text(yaml.dump(made.document, Dumper=dumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+class _Bundler:
+    """Copies into the root what its $refs to other files name. A ref to `#/components/<kind>/<name>` of
+    another file becomes a local ref to the same name in the root's components (the component is copied
+    there once; a root component of that name wins); a ref to anything else (a path item, ...) is replaced
+    by a copy of it. Refs inside copied parts are followed the same way, relative to the file they are in."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.document = load_raw(root)
+        self.own = {
+            (kind, name)
+            for kind, table in (self.document.get("components") or {}).items()
+            if isinstance(table, dict)
+            for name in table
+        }
+        self.files: dict[Path, dict[str, Any]] = {root.resolve(): self.document}
+        self.taken: dict[tuple[str, str], str] = {}  # (kind, name) -> the file it was copied from
+        self.overrides: dict[tuple[str, str], Override] = {}
+        self.origins: dict[Loc, str] = {}
+        self.copied: dict[str, dict[str, Any]] = {}  # kind -> name -> component, in the order first met
+        self.inlining: list[str] = []  # refs being inlined, to stop a cycle
+
+    def run(self) -> Bundle:
+        self.document = self._walk(self.document, self.root.resolve(), ())
+        if self.copied:
+            components = self.document.setdefault("components", {})
+            for kind, table in self.copied.items():
+                components.setdefault(kind, {}).update(table)
+        return Bundle(
+            document=self.document,
+            files=tuple(self.files),
+            overrides=tuple(self.overrides.values()),
+            origins=self.origins,
+        )
+
+    def _walk(self, node: Any, file: Path, loc: Loc) -> Any:
+        """`node` (found in `file`) with its $refs made local to the root; `loc` is where it lands in the root."""
+        if isinstance(node, list):
+            return [self._walk(item, file, (*loc, str(index))) for index, item in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and (file != self.root.resolve() or not ref.startswith("#")):
+            return self._follow(node, ref, file, loc)
+        return {key: self._walk(value, file, (*loc, str(key))) for key, value in node.items()}
+
+    def _follow(self, node: dict[str, Any], ref: str, file: Path, loc: Loc) -> Any:
+        target_file, pointer = self._split(ref, file, loc)
+        keys = [unquote(part).replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
+        where = f"{self._name(target_file)}#{pointer}"
+        if len(keys) == 3 and keys[0] == "components":
+            self._take(keys[1], keys[2], target_file, where, loc)
+            siblings = {key: self._walk(value, file, (*loc, key)) for key, value in node.items() if key != "$ref"}
+            return {"$ref": f"#/components/{_escape(keys[1])}/{_escape(keys[2])}", **siblings}
+        if where in self.inlining:
+            raise BundleError(f"{self._at(file, loc)}: $ref {ref!r} refers to itself through {self.inlining}")
+        self.inlining.append(where)
+        target = self._walk(copy.deepcopy(self._resolve(target_file, keys, ref, file, loc)), target_file, loc)
+        self.inlining.pop()
+        self.origins.setdefault(loc, where)  # a chain of refs: the file the content is in was noted first
+        if isinstance(target, dict):  # what the referring object writes beside $ref wins
+            return {**target, **{key: self._walk(v, file, (*loc, key)) for key, v in node.items() if key != "$ref"}}
+        return target
+
+    def _take(self, kind: str, name: str, source: Path, where: str, loc: Loc) -> None:
+        """Copy a common component into the root's components, unless the root has its own or it is there."""
+        key = (kind, name)
+        if key in self.own:
+            self.overrides.setdefault(key, Override(kind, name, self._name(source)))
+            return
+        if key in self.taken:
+            if self.taken[key] != self._name(source):
+                raise BundleError(
+                    f"{self.root.name}: components.{kind}.{name} is defined both in {self.taken[key]} and in "
+                    f"{self._name(source)}; rename one, or define it in {self.root.name} to choose"
+                )
+            return
+        self.taken[key] = self._name(source)  # before its content is walked: a component may refer to itself
+        here: Loc = ("components", kind, name)
+        self.origins[here] = where
+        content = self._resolve(source, ["components", kind, name], where, source, loc)
+        self.copied.setdefault(kind, {})[name] = self._walk(copy.deepcopy(content), source, here)
+
+    def _split(self, ref: str, file: Path, loc: Loc) -> tuple[Path, str]:
+        """The file and JSON pointer a $ref names, relative to the file it is written in."""
+        location, _, pointer = ref.partition("#")
+        if "://" in location or location.startswith("/"):
+            raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: only relative file names are followed")
+        target = (file.parent / unquote(location)).resolve() if location else file
+        if pointer and not pointer.startswith("/"):
+            raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: the part after # must be a JSON pointer")
+        if target not in self.files:
+            if not target.is_file():
+                raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: no file {self._name(target)}")
+            try:
+                self.files[target] = load_raw(target)
+            except (OSError, ValueError, yaml.YAMLError) as exc:
+                raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: {self._name(target)}: {exc}") from exc
+        return target, pointer
+
+    def _resolve(self, file: Path, keys: list[str], ref: str, referrer: Path, loc: Loc) -> Any:
+        node: Any = self.files[file]
+        for depth, key in enumerate(keys):
+            if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            elif isinstance(node, dict) and key in node:
+                node = node[key]
+            else:
+                missing = "/" + "/".join(_escape(part) for part in keys[: depth + 1])
+                raise BundleError(
+                    f"{self._at(referrer, loc)}: $ref {ref!r}: {self._name(file)} has nothing at #{missing}"
+                )
+        return node
+
+    def _name(self, file: Path) -> str:
+        """A file as the root's $refs would name it (relative to the root's folder when inside it)."""
+        try:
+            return file.relative_to(self.root.resolve().parent).as_posix()
+        except ValueError:
+            return str(file)
+
+    def _at(self, file: Path, loc: Loc) -> str:
+        return f"{self._name(file)} (bundled into {self.root.name} at {'.'.join(loc) or 'the root'})"
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def for_connexion(spec: dict[str, Any]) -> dict[str, Any]:
