@@ -32,7 +32,7 @@ from apitwin.journal import DEFAULT_SIZE as DEFAULT_JOURNAL_SIZE
 from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
-from apitwin.spec import for_connexion, load_raw
+from apitwin.spec import for_connexion, load_bundled
 from apitwin.store import Store, StoreCorrupt
 from apitwin.twins import Twin, select
 
@@ -86,7 +86,7 @@ def create_app(
     api = AsyncApp(__name__)
     for live in runtime.twins.values():
         api.add_api(
-            for_connexion(load_raw(live.twin.spec_path)),
+            for_connexion(load_bundled(live.twin.spec_path)),  # also what /openapi.json serves
             base_path=live.mount_path,
             name=live.twin.name,
             resolver=TwinResolver(live, load_resolved(live.twin.spec_path)),

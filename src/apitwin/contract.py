@@ -554,6 +554,8 @@ def _base_path_hint(twin: Twin, base_url: str) -> str:
 
 
 def _run(plan: _Plan, echo: Echo) -> int:
+    from apitwin.spec import bundled_file
+
     twin = plan.twin
     [(header, value)] = twin.credential_header(plan.credential).items()
     tolerated = {op: reason for op, reason in TOLERATED_400.get(twin.name, {}).items() if _selected(plan, op)}
@@ -584,9 +586,11 @@ def _run(plan: _Plan, echo: Echo) -> int:
         events.parent.mkdir(parents=True, exist_ok=True)
         warnings = Path(workdir, "warnings.json")
         # The spec FILE with --url: Schemathesis requests base_url + path and ignores the spec's `servers`.
+        # Bundled: Schemathesis would resolve a $ref to a common file with its own loader, unlike the twin.
+        spec_file = bundled_file(twin.spec_path, Path(workdir))
         command = [
             *(sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color", "run"),
-            *(str(twin.spec_path), "--url", plan.base_url),
+            *(str(spec_file), "--url", plan.base_url),
             *("--checks", "all", "--mode", "all", "--phases", PHASES),
             *("--max-examples", str(plan.max_examples), "--seed", str(plan.seed)),
             *("--generation-database", "none"),  # no failing examples replayed from earlier runs

@@ -13,12 +13,12 @@ def load_spec(path: Path) -> dict[str, Any]:
     """The OpenAPI 3.x document at `path`, every $ref inlined (relative files included)."""
     from connexion.json_schema import resolve_refs
 
-    from apitwin.spec import load_raw
+    from apitwin.spec import load_bundled
 
     try:
-        raw = load_raw(path)
+        raw = load_bundled(path)  # a root and the common files it refers to, as the twin serves them
         version = str(raw.get("openapi", ""))
-        resolved: dict[str, Any] = resolve_refs(raw, base_uri=path.resolve().as_uri())
+        resolved: dict[str, Any] = resolve_refs(raw)
     except Exception as exc:  # unreadable file, bad YAML, a $ref that does not resolve
         raise UnreadableSpec(f"{path}: {type(exc).__name__}: {exc}") from exc
     if not version.startswith("3."):

@@ -85,16 +85,21 @@ def plan_requests(api: str, *, cases: int = 50, seed: int = 1, read_only: bool =
     auth_header = twin.auth_hint.partition(":")[0].strip()
     _HYPOTHESIS_STORAGE.mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONHASHSEED": "0", "HYPOTHESIS_STORAGE_DIRECTORY": str(_HYPOTHESIS_STORAGE)}
-    arguments = [str(twin.spec_path), auth_header, str(cases), str(seed), "read-only" if read_only else "all"]
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, *arguments],
-        capture_output=True,
-        cwd=_HYPOTHESIS_STORAGE,  # away from any configuration file of the caller's
-        env=env,
-        text=True,
-        encoding="utf-8",
-        check=False,
-    )
+    from apitwin.spec import bundled_file
+
+    # The child reads a self-contained file: the spec bundled with the common files it refers to.
+    with tempfile.TemporaryDirectory(prefix="apitwin-drift-") as folder:
+        spec_file = bundled_file(twin.spec_path, Path(folder))
+        arguments = [str(spec_file), auth_header, str(cases), str(seed), "read-only" if read_only else "all"]
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, *arguments],
+            capture_output=True,
+            cwd=_HYPOTHESIS_STORAGE,  # away from any configuration file of the caller's
+            env=env,
+            text=True,
+            encoding="utf-8",
+            check=False,
+        )
     if child.returncode != 0:
         raise RuntimeError(f"generating the requests failed:\n{child.stderr}")
     return [PlannedRequest.from_json(item) for item in json.loads(child.stdout)]

@@ -29,9 +29,14 @@ class _Documented:
     """What the spec documents about answers: their schemas, to judge a body and to guide shape comparison."""
 
     def __init__(self, spec_path: Path) -> None:
-        from apitwin.spec import load_resolved
+        import tempfile
 
-        self.operations = {operation.label: operation for operation in _operations(spec_path)}
+        from apitwin.spec import bundled_file, load_resolved
+
+        with tempfile.TemporaryDirectory(prefix="apitwin-drift-") as folder:  # read whole by Schemathesis
+            self.operations = {
+                operation.label: operation for operation in _operations(bundled_file(spec_path, Path(folder)))
+            }
         self.resolved = load_resolved(spec_path)
 
     def violation(self, operation: str, request_url: str, answer: Answer) -> str | None:
