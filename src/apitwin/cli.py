@@ -256,19 +256,49 @@ def fixtures(out: Path | None, names: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option(
+    "--coverage",
+    "show_coverage",
+    is_flag=True,
+    help="Also print, per twin and operationId, whether the engine or a behaviour serves it and which test covers it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print problems, notes (and coverage) as one JSON document.")
 @click.argument("specs", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def lint(specs: tuple[Path, ...]) -> None:
+def lint(specs: tuple[Path, ...], show_coverage: bool, as_json: bool) -> None:
     """Validate specs (openapi-spec-validator) and check what it misses: links, examples, handlers,
-    fixtures. Without arguments, every twin's spec. Exits 1 on any finding."""
-    from apitwin.lint import lint_specs
+    fixtures, behaviour ceilings. Without arguments, every twin's spec. Notes (root components overriding
+    common ones) are shown but are no problem. Exits 1 on any problem."""
+    import dataclasses
+    import json
 
-    problems = lint_specs(list(specs) or None)
-    for problem in problems:
-        click.echo(str(problem))
-    if problems:
-        click.echo(f"{len(problems)} problem(s)", err=True)
+    from apitwin.lint import coverage, coverage_table, lint_report
+    from apitwin.spec import SPECS_DIR
+    from apitwin.twins import TWINS
+
+    report = lint_report(list(specs) or None)
+    chosen = {path.resolve() for path in specs}
+    twins = [twin for twin in TWINS.values() if not specs or twin.spec_path.resolve() in chosen]
+    tests_dir = SPECS_DIR.parent / "tests"
+    if show_coverage and not tests_dir.is_dir():
+        click.echo(f"apitwin: no {tests_dir} (an installed package): no test is found for any operation", err=True)
+    rows = coverage(twins, tests_dir) if show_coverage else []
+    if as_json:
+        document = {
+            "problems": [dataclasses.asdict(problem) for problem in report.problems],
+            "notes": [dataclasses.asdict(note) for note in report.notes],
+            **({"coverage": [dataclasses.asdict(row) for row in rows]} if show_coverage else {}),
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        for line in coverage_table(rows, twins) if show_coverage else []:
+            click.echo(line)
+        for finding in [*report.problems, *report.notes]:
+            click.echo(str(finding))
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem(s)", err=True)
         raise SystemExit(1)
-    click.echo("no problems")
+    if not as_json:
+        click.echo("no problems" + (f" ({len(report.notes)} note(s))" if report.notes else ""))
 
 
 @main.command()

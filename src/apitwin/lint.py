@@ -1,4 +1,6 @@
-"""`apitwin lint`: openapi-spec-validator, then what it misses, as a registry of small named rules."""
+"""`apitwin lint`: openapi-spec-validator, then what it misses, as a registry of small named rules; notes on what
+is deliberate (a root component overriding a common one); `--coverage`: who serves each operation, which test
+covers it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from apitwin.engine.routes import HTTP_METHODS, SpecError, TwinModel, build_model
 
 if TYPE_CHECKING:
+    from apitwin.spec import Override
     from apitwin.twins import Twin
 
 Loc = tuple[Any, ...]  # keys from the root of the document; YAML may make some of them ints
@@ -41,6 +44,14 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Note(Problem):
+    """A finding that is no problem but worth knowing (lint still exits 0)."""
+
+    def __str__(self) -> str:
+        return f"{self.spec}: {self.where}: [{self.rule}] note: {self.message}"
+
+
+@dataclass(frozen=True)
 class Context:
     """One spec as the rules see it; the twin fields stay None when no twin serves the spec."""
 
@@ -51,6 +62,22 @@ class Context:
     fixtures: Mapping[str, Any] | None = None
     fixtures_file: str = "fixtures.json"
     roles: tuple[str, ...] = ()
+    origins: Mapping[Loc, str] = field(default_factory=dict)  # parts bundled in from common files
+    overrides: tuple[Override, ...] = ()
+    shared_operations: frozenset[str] = frozenset()  # of other twins with the same behaviour module
+    max_behaviours: int | None = None
+
+    def located(self, where: str) -> str:
+        """`where`, with the common file and place it came from when it was bundled in from one."""
+        best = max(
+            (loc for loc in self.origins if where == _dotted(loc) or where.startswith(_dotted(loc) + ".")),
+            key=len,
+            default=None,
+        )
+        if best is None:
+            return where
+        rest = where[len(_dotted(best)) :].replace(".", "/")
+        return f"{where} (in {self.origins[best]}{rest})"
 
     @cached_property
     def resolved(self) -> Mapping[str, Any] | None:
@@ -74,6 +101,7 @@ class Context:
 
 Rule = Callable[[Context], Iterator[Problem]]
 RULES: dict[str, Rule] = {}
+NOTES: dict[str, Rule] = {}
 
 
 def rule(check: Callable[[Context], Findings]) -> Rule:
@@ -82,9 +110,21 @@ def rule(check: Callable[[Context], Findings]) -> Rule:
     @functools.wraps(check)
     def run(ctx: Context) -> Iterator[Problem]:
         for where, message in check(ctx):
-            yield Problem(ctx.spec, where, check.__name__, message)
+            yield Problem(ctx.spec, ctx.located(where), check.__name__, message)
 
     RULES[check.__name__] = run
+    return run
+
+
+def note(check: Callable[[Context], Findings]) -> Rule:
+    """Register a check of what is deliberate; it yields Notes, which do not fail lint."""
+
+    @functools.wraps(check)
+    def run(ctx: Context) -> Iterator[Problem]:
+        for where, message in check(ctx):
+            yield Note(ctx.spec, ctx.located(where), check.__name__, message)
+
+    NOTES[check.__name__] = run
     return run
 
 
@@ -358,8 +398,32 @@ def handlers_exist(ctx: Context) -> Findings:
         if route.operation_id not in ctx.behaviours and route.action is None:
             where = f"paths.{route.path}.{route.method.lower()}"
             yield where, f"{route.operation_id} has no registered behaviour and no x-twin collection action"
-    for stale in sorted(ctx.behaviours - set(ctx.model.routes)):
+    # a module shared by several twins may register operations only some of them have
+    for stale in sorted(ctx.behaviours - set(ctx.model.routes) - ctx.shared_operations):
         yield "paths", f"a behaviour is registered for {stale!r}, which no operation has"
+
+
+@rule
+def behaviour_budget(ctx: Context) -> Findings:
+    """A twin serves at most its declared number of operations with behaviours (the rest: the engine)."""
+    if ctx.behaviours is None or ctx.model is None or ctx.max_behaviours is None:
+        return
+    served = len(set(ctx.model.routes) & ctx.behaviours)
+    if served > ctx.max_behaviours:
+        yield (
+            "paths",
+            (
+                f"{served} of {len(ctx.model.routes)} operations are served by behaviours, over the twin's ceiling of "
+                f"{ctx.max_behaviours}: look for the engine capability several of them share"
+            ),
+        )
+
+
+@note
+def overrides_listed(ctx: Context) -> Findings:
+    """The root's components that stand in for common components of the same name (deliberate differences)."""
+    for override in ctx.overrides:
+        yield f"components.{override.kind}.{override.name}", f"overrides {override.source}"
 
 
 @rule
@@ -412,30 +476,179 @@ def errors_documented(ctx: Context) -> Findings:
 
 
 def _context(path: Path, twin: Twin | None = None) -> Context:
-    """The spec at `path`, with the twin's behaviours, fixtures and roles when a twin serves it."""
-    from apitwin.spec import load_raw
+    """The bundled spec at `path`, with the twin's behaviours, fixtures and roles when a twin serves it."""
+    from apitwin.spec import bundle
 
-    ctx = Context(spec=path.name, raw=load_raw(path), base_uri=path.resolve().as_uri())
+    made = bundle(path)
+    ctx = Context(spec=path.name, raw=made.document, origins=made.origins, overrides=made.overrides)
     if twin is None:
         return ctx
     fixtures = json.loads(twin.fixtures_path.read_text(encoding="utf-8"))
     behaviours = twin.behaviours().operation_ids()
     where = f"{twin.fixtures_path.parent.name}/{twin.fixtures_path.name}"
-    return replace(ctx, behaviours=behaviours, fixtures=fixtures, fixtures_file=where, roles=twin.roles)
+    return replace(
+        ctx,
+        behaviours=behaviours,
+        fixtures=fixtures,
+        fixtures_file=where,
+        roles=twin.roles,
+        shared_operations=_operations_of_siblings(twin),
+        max_behaviours=twin.max_behaviours,
+    )
 
 
-def lint_specs(paths: list[Path] | None = None) -> list[Problem]:
-    """Every rule's findings; None lints each twin's spec, and a twin's own spec also gets the twin rules."""
+def _operations_of_siblings(twin: Twin) -> frozenset[str]:
+    """The operationIds of the other twins whose behaviours live in the same module as `twin`'s."""
+    from apitwin.spec import load_bundled
+    from apitwin.twins import TWINS
+
+    ids: set[str] = set()
+    for other in TWINS.values():
+        if other.name != twin.name and other.behaviours_module == twin.behaviours_module:
+            ids.update(str(op.get("operationId")) for _, _, op in _operations(load_bundled(other.spec_path)))
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class Report:
+    problems: list[Problem]
+    notes: list[Problem]
+
+
+def lint_report(paths: list[Path] | None = None) -> Report:
+    """Every rule's problems and notes; None lints each twin's spec, and a twin's own spec also gets the twin
+    rules."""
+    from apitwin.spec import BundleError
     from apitwin.twins import TWINS
 
     twins = {twin.spec_path.resolve(): twin for twin in TWINS.values()}
-    problems: list[Problem] = []
+    report = Report([], [])
     for path in [twin.spec_path for twin in TWINS.values()] if paths is None else paths:
         try:
             ctx = _context(path, twins.get(path.resolve()))
+        except BundleError as exc:  # a $ref to another file that cannot be followed
+            report.problems.append(Problem(path.name, "(file)", "bundles", str(exc)))
+            continue
         except Exception as exc:  # unreadable YAML or fixtures: nothing else can be checked
-            problems.append(Problem(path.name, "(file)", "readable", _short(f"{type(exc).__name__}: {exc}")))
+            report.problems.append(Problem(path.name, "(file)", "readable", _short(f"{type(exc).__name__}: {exc}")))
             continue
         for check in RULES.values():
-            problems.extend(check(ctx))
-    return problems
+            report.problems.extend(check(ctx))
+        for check in NOTES.values():
+            report.notes.extend(check(ctx))
+    return report
+
+
+def lint_specs(paths: list[Path] | None = None) -> list[Problem]:
+    """Every rule's problems (see lint_report)."""
+    return lint_report(paths).problems
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Who serves one operation of a twin, and which test sends it a request (or names it)."""
+
+    twin: str
+    operation_id: str
+    method: str
+    path: str
+    served_by: str  # "behaviour", "engine", or "none" (handlers_exist reports it)
+    tests: tuple[str, ...]  # "tests/e2e/test_x.py:12", in file order
+
+    def test(self) -> str:
+        if not self.tests:
+            return "none"
+        return self.tests[0] + (f" (+{len(self.tests) - 1})" if len(self.tests) > 1 else "")
+
+
+# A request in a test: client.get("/x/..."), client.post(f"{BASE}/...", ...), client.request("GET", URL, ...).
+_CALL = re.compile(
+    r"\.(?:(get|post|put|patch|delete|head|options)\(|request\(\s*['\"]([A-Za-z]+)['\"]\s*,)"
+    r"\s*(?:f?(['\"])(.*?)\3|([A-Z][A-Z0-9_]*)\b)",
+    re.S,
+)
+_CONSTANT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::\s*str\s*)?=\s*f?(['\"])(.*?)\2\s*(?:#.*)?$", re.M)
+
+
+def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
+    """Per twin and operation: served by a behaviour or the engine (the resolver's order), and the tests that
+    send it a request (a method call with a literal path, constants of the test module expanded) or name its
+    operationId. Requests made through client libraries are not seen: "none" means none written out."""
+    from apitwin.spec import load_resolved
+
+    requests = list(_test_requests(tests_dir)) if tests_dir.is_dir() else []
+    texts = {path: path.read_text(encoding="utf-8") for path in sorted(tests_dir.rglob("*.py"))}
+    rows: list[Coverage] = []
+    for twin in twins:
+        model = build_model(load_resolved(twin.spec_path), twin.spec_file)
+        behaviours = twin.behaviours().operation_ids()
+        prefixes = sorted(
+            {p for base in (twin.base_path, *twin.base_path_aliases) for p in (f"/{twin.name}{base}", base)},
+            key=len,
+            reverse=True,
+        )
+        for route in model.routes.values():
+            served = "behaviour" if route.operation_id in behaviours else "engine" if route.action else "none"
+            template = re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(route.path.rstrip("/"))) + "/?")
+            sent = [
+                where
+                for method, url, where in requests
+                if method == route.method and any(_under(url, prefix, template) for prefix in prefixes)
+            ]
+            named = re.compile(rf"['\"]{re.escape(route.operation_id)}['\"]")
+            mentions = [
+                f"{_shown(path, tests_dir)}:{text.count(chr(10), 0, m.start()) + 1}"
+                for path, text in texts.items()
+                for m in named.finditer(text)
+            ]
+            tests = tuple(dict.fromkeys([*sent, *mentions]))
+            rows.append(Coverage(twin.name, route.operation_id, route.method, route.path, served, tests))
+    return rows
+
+
+def _under(url: str, prefix: str, template: re.Pattern[str]) -> bool:
+    return url.startswith(prefix) and template.fullmatch(url[len(prefix) :]) is not None
+
+
+def _shown(path: Path, tests_dir: Path) -> str:
+    return path.relative_to(tests_dir.parent).as_posix()
+
+
+def _test_requests(tests_dir: Path) -> Iterator[tuple[str, str, str]]:
+    """(METHOD, path without query, "tests/...py:line") of each request written out in the tests."""
+    for path in sorted(tests_dir.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        constants = {m[1]: m[3] for m in _CONSTANT.finditer(text)}
+        for match in _CALL.finditer(text):
+            method = (match[1] or match[2]).upper()
+            url = _expanded(match[4] if match[4] is not None else constants.get(match[5], ""), constants)
+            if url.startswith("/"):
+                line = text.count("\n", 0, match.start()) + 1
+                yield method, url.partition("?")[0], f"{_shown(path, tests_dir)}:{line}"
+
+
+def _expanded(url: str, constants: Mapping[str, str]) -> str:
+    """`url` with the module's constants in f-string fields put in, also constants made of constants."""
+    for _ in range(3):
+        url = re.sub(r"\{([A-Z][A-Z0-9_]*)\}", lambda m: constants.get(m[1], m[0]), url)
+    return url
+
+
+def coverage_table(rows: list[Coverage], twins: list[Twin]) -> list[str]:
+    """The coverage rows as aligned text lines, then one summary line per twin (behaviours against its ceiling)."""
+    header = ("twin", "operationId", "method", "path", "served by", "test")
+    cells = [header, *((r.twin, r.operation_id, r.method, r.path, r.served_by, r.test()) for r in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]) for row in cells
+    ]
+    for twin in twins:
+        mine = [row for row in rows if row.twin == twin.name]
+        behaviours = sum(row.served_by == "behaviour" for row in mine)
+        ceiling = f"ceiling {twin.max_behaviours}" if twin.max_behaviours is not None else "no ceiling"
+        tested = sum(bool(row.tests) for row in mine)
+        lines.append(
+            f"{twin.name}: {len(mine)} operations, {behaviours} served by behaviours ({ceiling}), "
+            f"{len(mine) - behaviours} by the engine; {tested} with a test, {len(mine) - tested} with none"
+        )
+    return lines

@@ -136,11 +136,12 @@ class _Bundler:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.document = load_raw(root)
-        self.own = {
+        self.own = {  # a root component that only imports the common one of its name overrides nothing
             (kind, name)
             for kind, table in (self.document.get("components") or {}).items()
             if isinstance(table, dict)
-            for name in table
+            for name, value in table.items()
+            if not _imports(value, kind, name)
         }
         self.files: dict[Path, dict[str, Any]] = {root.resolve(): self.document}
         self.taken: dict[tuple[str, str], str] = {}  # (kind, name) -> the file it was copied from
@@ -250,6 +251,13 @@ class _Bundler:
 
     def _at(self, file: Path, loc: Loc) -> str:
         return f"{self._name(file)} (bundled into {self.root.name} at {'.'.join(loc) or 'the root'})"
+
+
+def _imports(component: Any, kind: str, name: str) -> bool:
+    """Whether a component is only a $ref to the component of the same kind and name in another file."""
+    ref = component.get("$ref") if isinstance(component, dict) and len(component) == 1 else None
+    location, _, pointer = ref.partition("#") if isinstance(ref, str) else ("", "", "")
+    return bool(location) and unquote(pointer) == f"/components/{_escape(kind)}/{_escape(name)}"
 
 
 def _escape(key: str) -> str:

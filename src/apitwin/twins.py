@@ -32,6 +32,7 @@ class Twin:
     response_headers: Mapping[str, str] = field(default_factory=dict)  # sent with every answer
     untyped_body_is: str | None = None  # media type of a request body sent without Content-Type
     form_body_may_be_json: bool = False  # a form-urlencoded body that is JSON is read as JSON (curl -d '{...}')
+    max_behaviours: int | None = None  # ceiling on operations served by behaviours (`apitwin lint` enforces it)
 
     @property
     def spec_path(self) -> Path:

@@ -138,6 +138,7 @@ def test_the_rules_and_the_problem_format() -> None:
         "links_resolve",
         "examples_match_schemas",
         "handlers_exist",
+        "behaviour_budget",
         "fixtures_match_schemas",
         "errors_documented",
     ]
@@ -365,3 +366,112 @@ def test_the_lint_command_exits_1_on_findings_and_0_when_clean(tmp_path: Path) -
     clean.write_text(yaml.safe_dump(BASE), encoding="utf-8")
     passed = CliRunner().invoke(main, ["lint", str(clean)])
     assert passed.exit_code == 0 and "no problems" in passed.output
+
+
+def _common_thing(tmp_path: Path, thing: dict[str, Any], root_thing: dict[str, Any] | None = None) -> Path:
+    """things.yaml whose Thing comes from common/things.yaml (or is the root's own `root_thing`)."""
+    (tmp_path / "common").mkdir(exist_ok=True)
+    common = {"components": {"schemas": {"Thing": thing}}}
+    (tmp_path / "common" / "things.yaml").write_text(yaml.safe_dump(common), encoding="utf-8")
+    imported = {"$ref": "common/things.yaml#/components/schemas/Thing"}
+    listed = {"type": "array", "items": imported}  # refers to the common Thing, whoever defines Thing
+    doc = edited(lambda doc: doc["components"]["schemas"].update(Thing=root_thing or imported, Things=listed))
+    path = tmp_path / "things.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_bad_example_in_a_common_file_is_reported_with_that_files_name(tmp_path: Path) -> None:
+    thing = copy.deepcopy(BASE["components"]["schemas"]["Thing"])
+    thing["properties"]["name"]["example"] = 5
+
+    assert by_rule(lint_specs([_common_thing(tmp_path, thing)]), "examples_match_schemas") == [
+        "components.schemas.Thing.properties.name.example (in common/things.yaml#/components/schemas/Thing"
+        "/properties/name/example): example does not match its schema: 5 is not of type 'string'"
+    ]
+
+
+def test_a_ref_to_a_missing_common_file_is_a_bundling_problem(tmp_path: Path) -> None:
+    doc = edited(lambda doc: doc["components"]["schemas"].update(Thing={"$ref": "common/nope.yaml#/x"}))
+    [problem] = lint(tmp_path, doc)
+
+    assert (problem.where, problem.rule) == ("(file)", "bundles") and "no file common/nope.yaml" in problem.message
+
+
+def test_an_override_of_a_common_component_is_a_note_not_a_problem(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from apitwin.cli import main
+    from apitwin.lint import lint_report
+
+    thing = copy.deepcopy(BASE["components"]["schemas"]["Thing"])
+    path = _common_thing(tmp_path, {"type": "string"}, root_thing=thing)
+    report = lint_report([path])
+
+    assert report.problems == []
+    assert [str(note) for note in report.notes] == [
+        "things.yaml: components.schemas.Thing: [overrides_listed] note: overrides common/things.yaml"
+    ]
+    result = CliRunner().invoke(main, ["lint", str(path)])
+    assert result.exit_code == 0 and "note: overrides common/things.yaml" in result.output, result.output
+    assert "no problems (1 note(s))" in result.output
+
+
+def _sharing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, registered: set[str]) -> Twin:
+    """datascale and a copy of it named `other` whose spec has one more operation, `extraOp`; both twins'
+    behaviours are `registered` (as from one module)."""
+    shared = Behaviours()
+    for operation_id in sorted(registered):
+        shared.operation(operation_id)(unused)
+    monkeypatch.setattr(Twin, "behaviours", lambda self: shared)
+    spec = yaml.safe_load(TWINS["datascale"].spec_path.read_text(encoding="utf-8"))
+    spec["paths"]["/extra"] = {"get": {"operationId": "extraOp", "responses": {"200": {"description": "ok"}}}}
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    other = Twin(**{**TWINS["datascale"].__dict__, "name": "other", "spec_file": str(tmp_path / "other.yaml")})
+    monkeypatch.setitem(TWINS, "other", other)  # type: ignore[index]
+    return TWINS["datascale"]
+
+
+def test_a_shared_registration_is_not_dangling_for_the_twin_that_lacks_the_operation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = _sharing(monkeypatch, tmp_path, {*TWINS["datascale"].behaviours().operation_ids(), "extraOp", "nobodys"})
+
+    assert [str(problem) for problem in lint_specs([twin.spec_path])] == [
+        "datascale.yaml: paths: [handlers_exist] a behaviour is registered for 'nobodys', which no operation has"
+    ]
+
+
+def test_behaviours_over_the_twins_ceiling_are_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = twin_context(behaviours=frozenset({"ping", "getThing"}), max_behaviours=1)
+
+    assert run("behaviour_budget", ctx) == [
+        "paths: 2 of 3 operations are served by behaviours, over the twin's ceiling of 1: "
+        "look for the engine capability several of them share"
+    ]
+    assert run("behaviour_budget", twin_context(behaviours=frozenset({"ping", "getThing"}), max_behaviours=2)) == []
+
+
+def test_coverage_says_who_serves_each_operation_and_which_test_sends_it(tmp_path: Path) -> None:
+    from apitwin.lint import coverage, coverage_table
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_x.py").write_text(
+        'BASE = "/datascaphe/api/v1"\nREPORT = f"{BASE}/report"\n\n'
+        "def test_a(client):\n    client.get(f\"{BASE}/report/{'r1'}?x=1\")\n"
+        "    client.post(\n        REPORT, json={})\n"
+        '    client.get("/datascaphe/api/v1/report/r1/refresh")  # wrong method\n'
+        '    assert "updateReport"\n',
+        encoding="utf-8",
+    )
+    twin = TWINS["datascaphe"].__class__(**{**TWINS["datascaphe"].__dict__, "max_behaviours": 3})
+    rows = {row.operation_id: row for row in coverage([twin], tests)}
+
+    assert (rows["getReport"].served_by, rows["getReport"].tests) == ("engine", ("tests/test_x.py:5",))
+    assert rows["createReport"].tests == ("tests/test_x.py:6",)
+    assert rows["updateReport"].tests == ("tests/test_x.py:9",)
+    assert (rows["refreshReport"].served_by, rows["refreshReport"].test()) == ("behaviour", "none")
+    assert coverage_table(list(rows.values()), [twin])[-1] == (
+        "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 3 with a test, 6 with none"
+    )

@@ -82,6 +82,13 @@ def test_a_root_ref_to_a_common_component_becomes_a_local_ref(tmp_path: Path) ->
     assert document["components"]["schemas"] == {"Page": {"$ref": "#/components/schemas/User"}, "User": USER}
 
 
+def test_a_root_component_that_imports_the_common_one_of_its_name_is_no_override(tmp_path: Path) -> None:
+    root = _root(components={"schemas": {"User": {"$ref": "common/schemas.yaml#/components/schemas/User"}}})
+    made = bundle(_write(tmp_path, root))
+
+    assert made.overrides == () and made.document["components"]["schemas"]["User"] == USER
+
+
 def test_a_common_component_may_refer_to_itself(tmp_path: Path) -> None:
     tree = {
         "type": "object",
