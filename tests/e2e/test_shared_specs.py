@@ -40,6 +40,7 @@ COMMON: dict[str, Any] = {
                             }
                         },
                     },
+                    "400": ERROR,
                     "401": ERROR,
                 },
             },
@@ -197,3 +198,12 @@ def test_a_self_contained_spec_is_served_as_before_bundling(name: str, make_clie
         expected = plain.get(url).content
 
     assert make_client(name).get(url).content == expected
+
+
+def test_check_fuzzes_the_bundled_spec(specs: Path) -> None:
+    from apitwin.contract import run_check
+
+    output: list[str] = []
+    code = run_check("portal_b", max_examples=5, echo=lambda line, **_: output.append(str(line)))
+
+    assert code == 0, "\n".join(output)
