@@ -21,7 +21,7 @@ owning twin's `ErrorShape`, so a client always sees its own API's error body:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,7 @@ class TwinError(Exception):
     details: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     status: int | None = None  # overrides kind.status, e.g. a documented 422 for INVALID
+    field_errors: Mapping[str, Sequence[str]] = field(default_factory=dict)  # what is wrong, by input field
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

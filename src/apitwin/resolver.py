@@ -65,6 +65,7 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             body=kwargs.get("body"),
             principal=principal,
             media_type=media_type,
+            url=str(request.url),
             permits=lambda required, scope: live.authenticator.permits(principal, required, scope),
             require=lambda required, scope: live.authenticator.authorize(principal, required, scope),
         )

@@ -2,7 +2,8 @@
 
 A Collection applies what the resource schema says: read-only fields are ignored on input, write-only
 fields never leave the store, unset properties take their schema default or null, ids and timestamps are
-set by the server, and declared references must point at existing documents.
+set by the server (with who created and last changed it, when the caller is given), declared references must
+point at existing documents, and declared unique fields hold values no other item of the collection has.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Doc, Store
 
-_TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
 
 
 class TwinState:
@@ -63,10 +64,13 @@ class TwinState:
 
 
 class Collection:
-    def __init__(self, state: TwinState, definition: CollectionDef, parent_id: Any = None) -> None:
+    def __init__(
+        self, state: TwinState, definition: CollectionDef, parent_id: Any = None, caller: str | None = None
+    ) -> None:
         self.state = state
         self.definition = definition
         self.parent_id = parent_id
+        self.caller = caller  # who writes: recorded in the created_by/updated_by fields
         self.table = f"{state.name}/{definition.name}"
         self._store = state.store
 
@@ -76,7 +80,11 @@ class Collection:
         if parent is None:
             raise ValueError(f"{self.definition.name} has no parent collection")
         self.state.collection(parent.collection).get(parent_id)
-        return Collection(self.state, self.definition, parent_id)
+        return Collection(self.state, self.definition, parent_id, self.caller)
+
+    def by(self, caller: str | None) -> Collection:
+        """The same items, written on behalf of `caller` (a username)."""
+        return Collection(self.state, self.definition, self.parent_id, caller)
 
     def _key(self, doc_id: Any) -> str:
         return f"{self.parent_id}/{doc_id}" if self.parent_id is not None else str(doc_id)
@@ -122,17 +130,21 @@ class Collection:
                 doc_id = self._store.next_serial(self.table)
             elif self.definition.id_style == "uuid" and not doc_id:
                 doc_id = str(uuid.uuid4())
-            elif self.definition.id_style == "token" and not doc_id:
-                doc_id = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(15))
+            elif self.definition.id_style in ("token", "prefixed") and not doc_id:
+                doc_id = self._new_token()
             if doc_id is None or doc_id == "":
                 raise TwinError(ErrorKind.INVALID, f"{self.definition.id_field} is required")
             if self.find(doc_id) is not None:
                 raise TwinError(ErrorKind.CONFLICT, f"{self._noun} {doc_id} already exists")
             doc[self.definition.id_field] = doc_id
+            self._check_unique(doc)
             now = self.state.timestamp()
             for stamp in (self.definition.created, self.definition.updated):
                 if stamp:
                     doc[stamp] = now
+            for author in (self.definition.created_by, self.definition.updated_by):
+                if author:
+                    doc[author] = self.caller
             self._store.insert(self.table, self._key(doc_id), doc)
             return doc
 
@@ -143,6 +155,7 @@ class Collection:
             changes = _with_write_only_kept(self._writable(body), doc, self.definition.schema)
             self._check_references(changes)
             doc.update(changes)
+            self._check_unique(doc)
             return self._save(doc_id, doc)
 
     def replace(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
@@ -160,6 +173,7 @@ class Collection:
             doc[self.definition.id_field] = doc_id
             if self.definition.parent is not None:
                 doc[self.definition.parent.field] = self.parent_id
+            self._check_unique(doc)
             return self._save(doc_id, doc)
 
     def get_part(self, doc_id: Any, part: str) -> Any:
@@ -230,9 +244,36 @@ class Collection:
             if value is not None and self.state.collection(target).find(value) is None:
                 raise TwinError(ErrorKind.INVALID, f"{name}: no {target.rstrip('s').replace('_', ' ')} with id {value}")
 
+    def _new_token(self) -> str:
+        """A random id of the declared prefix, alphabet and length that no item of the collection has, under
+        any parent."""
+        definition = self.definition
+        taken = {str(doc.get(definition.id_field)) for doc in self._store.all(self.table)}
+        for _ in range(_ID_ATTEMPTS):
+            token = definition.id_prefix + "".join(
+                secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
+            )
+            if token not in taken:
+                return token
+        raise TwinError(ErrorKind.SERVER, f"no free {definition.name} id left of length {definition.id_length}")
+
+    def _check_unique(self, doc: Mapping[str, Any]) -> None:
+        """A 400 naming the field when another item (under the same parent) already holds a unique value."""
+        if not self.definition.unique:
+            return
+        own_id = doc[self.definition.id_field]
+        others = [other for other in self.all() if other.get(self.definition.id_field) != own_id]
+        for name in self.definition.unique:
+            value = doc.get(name)
+            if value is not None and any(other.get(name) == value for other in others):
+                message = f"{self._noun} with this {name} already exists."
+                raise TwinError(ErrorKind.INVALID, f"{name}: {message}", field_errors={name: [message]})
+
     def _save(self, doc_id: Any, doc: Doc) -> Doc:
         if self.definition.updated:
             doc[self.definition.updated] = self.state.timestamp()
+        if self.definition.updated_by and self.caller is not None:  # a change by no caller keeps the last author
+            doc[self.definition.updated_by] = self.caller
         self._store.put(self.table, self._key(doc_id), doc)
         return doc
 

@@ -19,6 +19,7 @@ class OperationContext:
     body: Any = None
     principal: Mapping[str, Any] = field(default_factory=dict)
     media_type: str = "application/json"  # the representation the client accepts, among those documented
+    url: str = ""  # the request's absolute URL, query string included: links to other pages are made from it
     permits: Callable[[str, Mapping[str, Any]], bool] = lambda required, path: True
     """Whether the caller holds `required` for the given path parameters (e.g. to filter a list)."""
     require: Callable[[str, Mapping[str, Any]], None] = lambda required, path: None
@@ -26,16 +27,22 @@ class OperationContext:
     route's own `requires` cannot name (a second one, or one on another project)."""
 
     def collection(self, name: str | None = None) -> Collection:
-        """The named collection, or the one the route declares; scoped to its parent item when the path
-        names one (404 if that parent does not exist)."""
+        """The named collection, or the one the route declares, written on behalf of the caller; scoped to its
+        parent item when the path names one (404 if that parent does not exist)."""
         name = name or self.route.collection
         if name is None:
             raise KeyError(f"{self.route.operation_id} declares no collection")
-        collection = self.state.collection(name)
+        collection = self.state.collection(name).by(self.caller)
         parent = collection.definition.parent
         if parent is not None and parent.field in self.path:
             return collection.under(self.path[parent.field])
         return collection
+
+    @property
+    def caller(self) -> str | None:
+        """Who asks, as created_by/updated_by record it: the principal's username, else its name."""
+        name = self.principal.get("username") or self.principal.get("name")
+        return None if name is None else str(name)
 
     @property
     def item_id(self) -> Any:

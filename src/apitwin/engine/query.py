@@ -1,4 +1,4 @@
-"""List semantics declared in the spec: filters and field projection."""
+"""List semantics declared in the spec: filters, sorting, pages and field projection."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from apitwin.engine.routes import Filter
+from apitwin.engine.routes import Filter, Paginate, Sort, sort_keys
 from apitwin.errors import ErrorKind, TwinError
 
 _DIRECTIVE_SHAPES = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}"}
@@ -49,13 +50,104 @@ def _parse_date(text: str, date_format: str) -> datetime | None:
 
 
 def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[str, Any]) -> bool:
-    """True when the document satisfies every filter whose query parameter was given."""
+    """True when the document satisfies every filter whose query parameter was given (or has a default); a
+    filter on several fields is satisfied by any of them."""
     for flt in filters:
-        if flt.param not in query or query[flt.param] is None:
+        wanted = query.get(flt.param)
+        if wanted is None:
+            wanted = flt.default
+        if wanted is None:
             continue
-        if not _compare(doc.get(flt.field), flt.op, query[flt.param]):
+        if not any(_compare(doc.get(target), flt.op, wanted) for target in flt.targets):
             return False
     return True
+
+
+def sort_docs(docs: list[Mapping[str, Any]], sort: Sort | None, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The documents in the order the sort parameter (or its default) asks; a name the operation does not sort
+    on is a 400, never silently ignored."""
+    if sort is None:
+        return docs
+    wanted = query.get(sort.param)
+    keys = sort_keys(sort.default if wanted in (None, "", [], ()) else wanted, sort.fields)
+    if isinstance(keys, str):
+        raise TwinError(ErrorKind.INVALID, f"{sort.param}: {keys}")
+    ordered = list(docs)
+    for name, descending in reversed(keys):  # stable sorts, last key first: the first key decides most
+        path = sort.fields[name]
+        try:
+            ordered.sort(key=lambda doc: _sortable(_dotted(doc, path)), reverse=descending)
+        except TypeError:  # values of mixed types: compared as text
+            ordered.sort(key=lambda doc: _sortable(_text(_dotted(doc, path))), reverse=descending)
+    return ordered
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    return (value is None, 0 if value is None else value)  # missing values last (first when descending)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dotted(doc: Mapping[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def page(
+    docs: Sequence[Any], paginate: Paginate, query: Mapping[str, Any], url: str
+) -> tuple[int, Sequence[Any], str | None, str | None]:
+    """(total count, the page's items, next link, previous link) for the limit and offset asked; the links are
+    `url` with other query parameters kept, None at either end (and both None with limit 0)."""
+    limit = _count(query, paginate.limit, paginate.default_limit)
+    offset = _count(query, paginate.offset, 0) or 0
+    if limit is not None and (
+        limit < paginate.min_limit or (paginate.max_limit is not None and limit > paginate.max_limit)
+    ):
+        highest = "" if paginate.max_limit is None else f" and {paginate.max_limit}"
+        raise TwinError(ErrorKind.INVALID, f"{paginate.limit}: must be between {paginate.min_limit}{highest}")
+    if offset < 0:
+        raise TwinError(ErrorKind.INVALID, f"{paginate.offset}: must be 0 or more")
+    total = len(docs)
+    if limit is None:
+        return total, docs[offset:], None, None
+    following = previous = None
+    if limit > 0 and offset + limit < total:
+        following = _link(url, {paginate.limit: limit, paginate.offset: offset + limit})
+    if limit > 0 and offset > 0:
+        # the first page's link names no offset, as Django REST framework (which ODS answers from) writes it
+        back = offset - limit if offset - limit > 0 else None
+        previous = _link(url, {paginate.limit: limit, paginate.offset: back})
+    return total, docs[offset : offset + limit], following, previous
+
+
+def _count(query: Mapping[str, Any], param: str | None, default: int | None) -> int | None:
+    raw = query.get(param) if param is not None else None
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise TwinError(ErrorKind.INVALID, f"{param}: {raw!r} is not an integer") from None
+
+
+def _link(url: str, changes: Mapping[str | None, int | None]) -> str:
+    """`url` with each changed query parameter set where it stood (or appended), or removed for None."""
+    parts = urlsplit(url)
+    pairs: list[tuple[str, str]] = []
+    done: set[str] = set()
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name not in changes:
+            pairs.append((name, value))
+        elif name not in done:
+            done.add(name)
+            if changes[name] is not None:
+                pairs.append((name, str(changes[name])))
+    pairs += [(name, str(value)) for name, value in changes.items() if name and name not in done and value is not None]
+    return urlunsplit(parts._replace(query=urlencode(pairs)))
 
 
 def _compare(value: Any, op: str, wanted: Any) -> bool:

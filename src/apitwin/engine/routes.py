@@ -6,15 +6,25 @@ spec location in the message.
 Root `x-twin`:
     date_format: strftime pattern, or "epoch_ms" / "iso"   (how server-set timestamps are written)
     projection: [query parameter names that select returned fields]
-    collections: {name: {schema, id: {field, style: serial|uuid|token|given}, created, updated, references,
+    collections: {name: {schema, id, created, updated, created_by, updated_by, references, unique,
                          parent: {collection, field}}}
+        id: {field, style: serial|uuid|given} | {field, style: token, alphabet, length}
+            | {field, style: prefixed, prefix, alphabet, length}   (e.g. prefix da_ + 6 of a-z0-9: da_qf2hyt;
+            generated ids are unique in the collection; alphabet defaults to a-z0-9, length to 15 / 6)
+        created_by, updated_by: fields set to the caller's name (its username, else its credential name)
+        unique: [fields whose value no two items share; within the parent for nested collections] (400)
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
 Path item or operation `x-twin` (operation keys override path keys):
     collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
     part (the operation reads or replaces this sub-document of the item), filters ({query parameter: op |
-    {field, op}}, ops eq|like|gte|lte|any), requires (what the caller needs: a role or a privilege, as the
-    twin's authorizer understands it)
+    {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when any of them does: a search;
+    an absent parameter with a schema `default` filters on that default), requires (what the caller needs: a
+    role or a privilege, as the twin's authorizer understands it),
+    paginate ({limit, offset}: the query parameters, both optional; a list answers {total_count, next,
+    previous, results}, `next`/`previous` absolute links; the limit's default and bounds are its schema's),
+    sort ({param, fields}: `param` (default `sort`) takes `a,-b` or repeats, `-` for descending; `fields` a list
+    or {name: dotted document field}; any other name is a 400; the parameter's schema `default` applies)
 """
 
 from __future__ import annotations
@@ -27,12 +37,25 @@ from typing import Any
 
 ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set"})
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
-ID_STYLES = frozenset({"serial", "uuid", "token", "given"})
+ID_STYLES = frozenset({"serial", "uuid", "token", "prefixed", "given"})
+_ID_KEYS = {
+    "serial": frozenset({"field", "style"}),
+    "uuid": frozenset({"field", "style"}),
+    "given": frozenset({"field", "style"}),
+    "token": frozenset({"field", "style", "alphabet", "length"}),
+    "prefixed": frozenset({"field", "style", "prefix", "alphabet", "length"}),
+}
+TOKEN_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
-_COLLECTION_KEYS = frozenset({"schema", "id", "created", "updated", "references", "parent"})
-_ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires"})
+_COLLECTION_KEYS = frozenset(
+    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent"}
+)
+_ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort"})
+_FILTER_KEYS = frozenset({"field", "fields", "op"})
+_PAGINATE_KEYS = frozenset({"limit", "offset"})
+_SORT_KEYS = frozenset({"param", "fields"})
 
 
 class SpecError(ValueError):
@@ -44,6 +67,30 @@ class Filter:
     param: str
     field: str
     op: str
+    fields: tuple[str, ...] = ()  # several fields, any of which may match (a search); `field` is the first
+    default: Any = None  # the parameter's schema default: the filter applies it when the parameter is absent
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.fields or (self.field,)
+
+
+@dataclass(frozen=True)
+class Paginate:
+    """A list answered as {total_count, next, previous, results}, a page at a time."""
+
+    limit: str | None = None  # the query parameters; None when the operation documents none
+    offset: str | None = None
+    default_limit: int | None = None  # None: every item on one page
+    min_limit: int = 0
+    max_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Sort:
+    param: str
+    fields: Mapping[str, str]  # sort name -> document field (dotted for a nested one)
+    default: tuple[str, ...] = ()  # e.g. ("-created_at",)
 
 
 @dataclass(frozen=True)
@@ -62,6 +109,12 @@ class CollectionDef:
     updated: str | None = None
     references: Mapping[str, str] = field(default_factory=dict)
     parent: ParentDef | None = None
+    id_prefix: str = ""
+    id_alphabet: str = TOKEN_ALPHABET
+    id_length: int = 15
+    created_by: str | None = None
+    updated_by: str | None = None
+    unique: tuple[str, ...] = ()
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
@@ -103,6 +156,8 @@ class Route:
     part: str | None = None
     filters: tuple[Filter, ...] = ()
     requires: str | None = None
+    paginate: Paginate | None = None
+    sort: Sort | None = None
     success_status: int = 200
     media_types: tuple[str, ...] = ("application/json",)
     statuses: tuple[int, ...] = ()  # every documented status code
@@ -163,6 +218,11 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     style = id_spec.get("style", "serial")
     if style not in ID_STYLES:
         raise SpecError(f"{where}.id: style {style!r} is not one of {sorted(ID_STYLES)}")
+    _check_keys(id_spec, _ID_KEYS[style], f"{where}.id (style {style})")
+    prefix, alphabet, length = _id_shape(id_spec, style, f"{where}.id")
+    unique = raw.get("unique", [])
+    if not isinstance(unique, list) or not all(isinstance(name, str) for name in unique):
+        raise SpecError(f"{where}.unique: expected a list of field names")
     parent = None
     if "parent" in raw:
         parent_spec = _mapping(raw["parent"], f"{where}.parent")
@@ -177,12 +237,40 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         updated=raw.get("updated"),
         references=dict(_mapping(raw.get("references", {}), f"{where}.references")),
         parent=parent,
+        id_prefix=prefix,
+        id_alphabet=alphabet,
+        id_length=length,
+        created_by=raw.get("created_by"),
+        updated_by=raw.get("updated_by"),
+        unique=tuple(unique),
     )
-    declared_fields = (definition.id_field, definition.created, definition.updated, *definition.references)
+    declared_fields = (
+        definition.id_field,
+        definition.created,
+        definition.updated,
+        definition.created_by,
+        definition.updated_by,
+        *definition.references,
+        *definition.unique,
+    )
     for declared in (*declared_fields, parent.field if parent else None):
         if declared is not None and declared not in definition.properties:
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
+
+
+def _id_shape(id_spec: Mapping[str, Any], style: str, where: str) -> tuple[str, str, int]:
+    """(prefix, alphabet, length) of generated ids."""
+    prefix = id_spec.get("prefix", "")
+    if style == "prefixed" and (not isinstance(prefix, str) or not prefix):
+        raise SpecError(f"{where}: style prefixed needs a prefix (a non-empty string)")
+    alphabet = id_spec.get("alphabet", TOKEN_ALPHABET)
+    if not isinstance(alphabet, str) or len(set(alphabet)) < 2 or len(set(alphabet)) != len(alphabet):
+        raise SpecError(f"{where}: alphabet must be a string of at least two distinct characters")
+    length = id_spec.get("length", 6 if style == "prefixed" else 15)
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        raise SpecError(f"{where}: length must be a positive integer")
+    return prefix, alphabet, length
 
 
 def _route(
@@ -227,7 +315,13 @@ def _route(
                 f"{where}: {collection!r} lives under {definition.parent.collection!r}; the path needs "
                 f"the parameter {definition.parent.field!r}"
             )
-    filters = tuple(_filter(param, spec, query_params, where) for param, spec in twin.get("filters", {}).items())
+    query_schemas = {p["name"]: p.get("schema", {}) for p in parameters if p.get("in") == "query"}
+    filters = tuple(
+        _filter(param, spec, query_schemas, where)
+        for param, spec in _mapping(twin.get("filters", {}), f"{where}: x-twin filters").items()
+    )
+    if action != "list" and ("paginate" in twin or "sort" in twin):
+        raise SpecError(f"{where}: x-twin paginate and sort apply to a list action only")
     return Route(
         operation_id=operation_id,
         method=method.upper(),
@@ -239,6 +333,8 @@ def _route(
         part=part,
         filters=filters,
         requires=twin.get("requires"),
+        paginate=_paginate(twin["paginate"], query_schemas, where) if "paginate" in twin else None,
+        sort=_sort(twin["sort"], query_schemas, where) if "sort" in twin else None,
         success_status=success_status,
         media_types=media_types,
         statuses=tuple(sorted(int(code) for code in operation.get("responses", {}) if str(code).isdigit())),
@@ -253,17 +349,86 @@ def _infer_action(method: str, is_item: bool) -> str | None:
     return {"get": "list", "post": "create"}.get(method)
 
 
-def _filter(param: str, raw: Any, query_params: tuple[str, ...], where: str) -> Filter:
-    if param not in query_params:
+def _filter(param: str, raw: Any, query_schemas: Mapping[str, Mapping[str, Any]], where: str) -> Filter:
+    if param not in query_schemas:
         raise SpecError(f"{where}: x-twin filter {param!r} is not a query parameter of the operation")
+    fields: tuple[str, ...] = ()
     if isinstance(raw, str):
         op, target = raw, re.sub(r"_(min|max)$", "", param)
     else:
         raw = _mapping(raw, f"{where}: x-twin filters.{param}")
-        op, target = raw.get("op", "eq"), raw.get("field", param)
+        _check_keys(raw, _FILTER_KEYS, f"{where}: x-twin filters.{param}")
+        if "field" in raw and "fields" in raw:
+            raise SpecError(f"{where}: x-twin filters.{param}: give field or fields, not both")
+        fields = tuple(_names(raw.get("fields", []), f"{where}: x-twin filters.{param}.fields"))
+        op, target = raw.get("op", "eq"), raw.get("field", fields[0] if fields else param)
     if op not in FILTER_OPS:
         raise SpecError(f"{where}: x-twin filter {param!r} op {op!r} is not one of {sorted(FILTER_OPS)}")
-    return Filter(param=param, field=target, op=op)
+    return Filter(param=param, field=target, op=op, fields=fields, default=query_schemas[param].get("default"))
+
+
+def _paginate(raw: Any, query_schemas: Mapping[str, Mapping[str, Any]], where: str) -> Paginate:
+    raw = _mapping(raw, f"{where}: x-twin paginate")
+    _check_keys(raw, _PAGINATE_KEYS, f"{where}: x-twin paginate")
+    for role in ("limit", "offset"):
+        if role in raw and raw[role] not in query_schemas:
+            raise SpecError(f"{where}: x-twin paginate {role} {raw[role]!r} is not a query parameter of the operation")
+    if "limit" in raw and "offset" not in raw:
+        raise SpecError(f"{where}: x-twin paginate: a limit needs an offset parameter to page with")
+    limit_schema = query_schemas.get(raw.get("limit", ""), {})
+    bounds = {name: limit_schema.get(name) for name in ("default", "minimum", "maximum")}
+    if not all(value is None or isinstance(value, int) for value in bounds.values()):
+        raise SpecError(f"{where}: x-twin paginate: the limit's default, minimum and maximum must be integers")
+    return Paginate(
+        limit=raw.get("limit"),
+        offset=raw.get("offset"),
+        default_limit=bounds["default"],
+        min_limit=bounds["minimum"] or 0,
+        max_limit=bounds["maximum"],
+    )
+
+
+def _sort(raw: Any, query_schemas: Mapping[str, Mapping[str, Any]], where: str) -> Sort:
+    raw = _mapping(raw, f"{where}: x-twin sort")
+    _check_keys(raw, _SORT_KEYS, f"{where}: x-twin sort")
+    param = raw.get("param", "sort")
+    if param not in query_schemas:
+        raise SpecError(f"{where}: x-twin sort param {param!r} is not a query parameter of the operation")
+    declared = raw.get("fields")
+    if isinstance(declared, Mapping):
+        fields = {str(name): str(target) for name, target in declared.items()}
+    else:
+        fields = {name: name for name in _names(declared, f"{where}: x-twin sort.fields")}
+    if not fields:
+        raise SpecError(f"{where}: x-twin sort needs the fields it may sort on")
+    default = query_schemas[param].get("default")
+    keys = sort_keys(default, fields) if default is not None else ()
+    if isinstance(keys, str):
+        raise SpecError(f"{where}: x-twin sort: the parameter's default {default!r} {keys}")
+    return Sort(param=param, fields=fields, default=tuple(f"{'-' if desc else ''}{name}" for name, desc in keys))
+
+
+def sort_keys(wanted: Any, fields: Mapping[str, str]) -> list[tuple[str, bool]] | str:
+    """(sort name, descending) pairs from `a,-b` or a list of such; or, for a name not among `fields`, why."""
+    items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    keys: list[tuple[str, bool]] = []
+    for item in items:
+        for part in str(item).split(","):
+            name = part.strip()
+            descending = name.startswith("-")
+            name = name.lstrip("-+").strip()
+            if not name:
+                continue
+            if name not in fields:
+                return f"sorts on {name!r}, which is not one of {sorted(fields)}"
+            keys.append((name, descending))
+    return keys
+
+
+def _names(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not all(isinstance(name, str) and name for name in raw):
+        raise SpecError(f"{where}: expected a list of names")
+    return list(raw)
 
 
 def _success(operation: Mapping[str, Any], where: str) -> tuple[int, tuple[str, ...]]:
