@@ -53,11 +53,11 @@ class Note(Problem):
 
 @dataclass(frozen=True)
 class Context:
-    """One spec as the rules see it; the twin fields stay None when no twin serves the spec."""
+    """One spec, bundled with its common parts, as the rules see it; the twin fields stay None when no twin serves
+    the spec."""
 
     spec: str
     raw: Mapping[str, Any]
-    base_uri: str = ""
     behaviours: frozenset[str] | None = None
     fixtures: Mapping[str, Any] | None = None
     fixtures_file: str = "fixtures.json"
@@ -85,7 +85,7 @@ class Context:
         from connexion.json_schema import resolve_refs
 
         try:
-            resolved: Mapping[str, Any] = resolve_refs(self.raw, base_uri=self.base_uri)
+            resolved: Mapping[str, Any] = resolve_refs(self.raw)
         except Exception:
             return None
         return resolved
@@ -192,7 +192,7 @@ def openapi_valid(ctx: Context) -> Findings:
         if not version.startswith("3."):
             return  # the validator cannot even tell which schema applies
     try:
-        validate(ctx.raw, base_uri=ctx.base_uri)
+        validate(ctx.raw)  # bundled: only local $refs
     except Exception as exc:  # a missing $ref raises referencing's PointerToNowhere, not a validation error
         ref = getattr(exc, "ref", None)
         if isinstance(ref, str):
