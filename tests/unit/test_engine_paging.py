@@ -105,7 +105,9 @@ SPEC: dict[str, Any] = {
                     "filters": {"search": {"fields": ["dataset_id", "title", "description"], "op": "like"},
                                 "theme": "eq"},
                 },
-                "parameters": [*PAGE, query("sort"), query("search"), query("theme")],
+                "parameters": [*PAGE, {**query("sort", {"type": "array", "items": {"type": "string"}}),
+                                       "style": "form", "explode": True},
+                               query("search"), query("theme")],
                 "responses": OK,
             },
             "post": {"operationId": "createDataset", "requestBody": BODY, "responses": CREATED},
@@ -219,7 +221,8 @@ def test_limit_zero_gives_the_count_and_no_results(state: TwinState) -> None:
 @pytest.mark.parametrize(("params", "message"), [({"limit": 1001}, "between 0 and 1000"),
                                                  ({"limit": -1}, "between 0 and 1000"),
                                                  ({"offset": -3}, "0 or more"),
-                                                 ({"limit": "ten"}, "not an integer")])  # fmt: skip
+                                                 ({"limit": "ten"}, "not an integer"),
+                                                 ({"limit": 2.5}, "not an integer")])  # fmt: skip
 def test_a_limit_or_offset_out_of_range_is_a_400(state: TwinState, params: dict[str, Any], message: str) -> None:
     with pytest.raises(TwinError, match=message) as info:
         call(state, "listDatasets", query=params)
@@ -300,15 +303,26 @@ def test_prefixed_ids_have_the_declared_shape_and_are_unique(state: TwinState) -
     assert re.fullmatch(r"df_[a-z0-9]{6}", feedback["uid"])
 
 
-def test_a_prefixed_id_never_repeats_one_the_collection_has(state: TwinState) -> None:
-    tiny = spec_with(lambda s: s["x-twin"]["collections"]["datasets"]["id"].update(alphabet="ab", length=1))
-    model = build_model(tiny)
+def narrow_ids(spec: dict[str, Any]) -> None:
+    for collection in spec["x-twin"]["collections"].values():
+        collection["id"].update(alphabet="ab", length=1)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_prefixed_id_never_repeats_one_the_collection_has(nested: bool) -> None:
+    model = build_model(spec_with(narrow_ids))
     narrow = TwinState("narrow", Store(), Clock(), model.conventions, model.collections)
     datasets = narrow.collection("datasets")
-    made = {datasets.create({"dataset_id": name})["uid"] for name in ("x", "y")}
-    assert made == {"da_a", "da_b"}
+    parents = [datasets.create({"dataset_id": name})["uid"] for name in ("x", "y")]
+    assert set(parents) == {"da_a", "da_b"}
+    if nested:  # unique in the collection, not only under one parent
+        made = {narrow.collection("feedbacks").under(uid).create({"title": "t"})["uid"] for uid in parents}
+        assert made == {"df_a", "df_b"}
     with pytest.raises(TwinError) as info:
-        datasets.create({"dataset_id": "z"})
+        if nested:
+            narrow.collection("feedbacks").under(parents[0]).create({"title": "u"})
+        else:
+            datasets.create({"dataset_id": "z"})
     assert info.value.kind is ErrorKind.SERVER
 
 
@@ -378,7 +392,7 @@ def test_created_by_and_updated_by_name_the_caller(state: TwinState) -> None:
         (lambda s: s["paths"]["/datasets/"]["get"]["x-twin"]["sort"].update(param="order"), "'order' is not a"),
         (lambda s: s["paths"]["/datasets/"]["get"]["x-twin"]["sort"].update(fields=[]), "needs the fields"),
         (lambda s: s["paths"]["/datasets/"]["get"]["x-twin"]["sort"].update(default="title"), r"\['default'\]"),
-        (lambda s: s["paths"]["/datasets/"]["get"]["parameters"][2]["schema"].update(default="-size"), "'-size'"),
+        (lambda s: s["paths"]["/datasets/"]["get"]["parameters"][2]["schema"].update(default=["-size"]), "'-size'"),
         (lambda s: s["paths"]["/datasets/"]["get"]["x-twin"]["filters"]["search"].update(field="x"), "not both"),
         (lambda s: s["paths"]["/datasets/"]["get"]["x-twin"]["filters"]["search"].update(fuzzy=True), r"\['fuzzy'\]"),
         (lambda s: s["x-twin"]["collections"]["datasets"].update(unique=["doi"]), "'doi' is not a property"),
@@ -442,6 +456,9 @@ def test_over_http_limits_sorts_and_duplicates_are_the_twins_400(http: TestClien
         answer = http.get(f"/tiny/api/datasets/?apikey=K&{bad}")
         assert answer.status_code == 400 and answer.json()["error_code"] == "invalid", bad
     assert http.get("/tiny/api/datasets/?apikey=K&limit=0").json()["results"] == []
+    repeated = http.get("/tiny/api/datasets/?apikey=K&theme=health&sort=-owner&sort=title&limit=3").json()
+    assert uids(repeated) == ["da_000003", "da_000015", "da_000006"]
+    assert "sort=-owner&sort=title" in repeated["next"]
     made = http.post("/tiny/api/datasets/?apikey=K", json={"dataset_id": "fresh"})
     assert made.status_code == 201 and re.fullmatch(r"da_[a-z0-9]{6}", made.json()["uid"])
     assert made.json()["created_by"] == "louise.data"

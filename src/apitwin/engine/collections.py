@@ -248,12 +248,14 @@ class Collection:
         """A random id of the declared prefix, alphabet and length that no item of the collection has, under
         any parent."""
         definition = self.definition
-        taken = {str(doc.get(definition.id_field)) for doc in self._store.all(self.table)}
+        # a top-level item's id is its store key; items under parents are keyed by both, so they are listed
+        nested = definition.parent is not None
+        taken = {str(doc.get(definition.id_field)) for doc in self._store.all(self.table)} if nested else set()
         for _ in range(_ID_ATTEMPTS):
             token = definition.id_prefix + "".join(
                 secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
             )
-            if token not in taken:
+            if token not in taken and (nested or self._store.get(self.table, token) is None):
                 return token
         raise TwinError(ErrorKind.SERVER, f"no free {definition.name} id left of length {definition.id_length}")
 

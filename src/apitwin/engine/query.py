@@ -128,10 +128,11 @@ def _count(query: Mapping[str, Any], param: str | None, default: int | None) -> 
     raw = query.get(param) if param is not None else None
     if raw is None or raw == "":
         return default
-    try:
+    if isinstance(raw, float) and raw.is_integer():  # a parameter the spec types as a number
         return int(raw)
-    except (TypeError, ValueError):
-        raise TwinError(ErrorKind.INVALID, f"{param}: {raw!r} is not an integer") from None
+    if isinstance(raw, int) or (isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw)):
+        return int(raw)
+    raise TwinError(ErrorKind.INVALID, f"{param}: {raw!r} is not an integer")
 
 
 def _link(url: str, changes: Mapping[str | None, int | None]) -> str:
