@@ -499,13 +499,17 @@ def _context(path: Path, twin: Twin | None = None) -> Context:
 
 def _operations_of_siblings(twin: Twin) -> frozenset[str]:
     """The operationIds of the other twins whose behaviours live in the same module as `twin`'s."""
-    from apitwin.spec import load_bundled
+    from apitwin.spec import BundleError, load_bundled
     from apitwin.twins import TWINS
 
     ids: set[str] = set()
     for other in TWINS.values():
         if other.name != twin.name and other.behaviours_module == twin.behaviours_module:
-            ids.update(str(op.get("operationId")) for _, _, op in _operations(load_bundled(other.spec_path)))
+            try:
+                spec = load_bundled(other.spec_path)
+            except BundleError:
+                continue  # the other twin's own lint says why
+            ids.update(str(op.get("operationId")) for _, _, op in _operations(spec))
     return frozenset(ids)
 
 
@@ -573,14 +577,18 @@ _CONSTANT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::\s*str\s*)?=\s*f?(['\"])(.*?)\
 def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
     """Per twin and operation: served by a behaviour or the engine (the resolver's order), and the tests that
     send it a request (a method call with a literal path, constants of the test module expanded) or name its
-    operationId. Requests made through client libraries are not seen: "none" means none written out."""
-    from apitwin.spec import load_resolved
+    operationId. Requests made through client libraries are not seen: "none" means none written out. A twin
+    whose spec does not bundle or build is left out (lint reports why)."""
+    from apitwin.spec import BundleError, load_resolved
 
     requests = list(_test_requests(tests_dir)) if tests_dir.is_dir() else []
     texts = {path: path.read_text(encoding="utf-8") for path in sorted(tests_dir.rglob("*.py"))}
     rows: list[Coverage] = []
     for twin in twins:
-        model = build_model(load_resolved(twin.spec_path), twin.spec_file)
+        try:
+            model = build_model(load_resolved(twin.spec_path), twin.spec_file)
+        except (BundleError, SpecError):
+            continue
         behaviours = twin.behaviours().operation_ids()
         prefixes = sorted(
             {p for base in (twin.base_path, *twin.base_path_aliases) for p in (f"/{twin.name}{base}", base)},

@@ -475,3 +475,19 @@ def test_coverage_says_who_serves_each_operation_and_which_test_sends_it(tmp_pat
     assert coverage_table(list(rows.values()), [twin])[-1] == (
         "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 3 with a test, 6 with none"
     )
+
+
+def test_the_lint_command_prints_coverage_as_a_table_or_json() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from apitwin.cli import main
+
+    spec = str(TWINS["datascale"].spec_path)
+    table = CliRunner().invoke(main, ["lint", "--coverage", spec])
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[0].split() == ["twin", "operationId", "method", "path", "served", "by", "test"]
+    assert "datascale  ingestContent  PUT     /ingest  behaviour  tests/" in table.output
+    document = json.loads(CliRunner().invoke(main, ["lint", "--coverage", "--json", spec]).output)
+    assert document["problems"] == [] and [row["operation_id"] for row in document["coverage"]] == ["ingestContent"]
