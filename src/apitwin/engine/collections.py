@@ -3,19 +3,22 @@
 A Collection applies what the resource schema says: read-only fields are ignored on input, write-only
 fields never leave the store, unset properties take their schema default or null, ids and timestamps are
 set by the server (with who created and last changed it, when the caller is given), declared references must
-point at existing documents, and declared unique fields hold values no other item of the collection has.
+point at existing documents, and a client's write may not give a declared unique field a value that another item
+(under the same parent) holds.
 """
 
 from __future__ import annotations
 
+import copy
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from apitwin.clock import Clock
+from apitwin.engine import schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Doc, Store
@@ -110,8 +113,12 @@ class Collection:
         return docs
 
     def public(self, doc: Mapping[str, Any]) -> Doc:
-        """The document as the API shows it: write-only fields (nested ones too) removed."""
-        shown: Doc = _without_write_only(doc, self.definition.schema)
+        """The document as the API shows it: write-only fields removed (or null) at every depth, and a parent
+        link the API does not show left out."""
+        shown: Doc = schemas.public(doc, self.definition.schema, self.definition.write_only)
+        parent = self.definition.parent
+        if parent is not None and not parent.public:
+            shown.pop(parent.field, None)
         return shown
 
     # writing
@@ -152,7 +159,7 @@ class Collection:
         """Partial update from client input; fields the client may not write are ignored."""
         with self._store.transaction():
             doc = self.get(doc_id)
-            changes = _with_write_only_kept(self._writable(body), doc, self.definition.schema)
+            changes = self._write_only_kept(self._writable(body), doc)
             self._check_references(changes)
             doc.update(changes)
             self._check_unique(doc)
@@ -162,13 +169,9 @@ class Collection:
         """Whole-document replace: writable fields not given fall back to their defaults."""
         with self._store.transaction():
             doc = self.get(doc_id)
-            read_only = self.definition.read_only()
-            given = _with_write_only_kept(self._writable(body), doc, self.definition.schema)
+            given = self._write_only_kept(self._writable(body), doc)
             self._check_references(given)
-            for name, prop in self.definition.properties.items():
-                if name not in read_only and prop.get("writeOnly") is not True:
-                    doc[name] = given.get(name, self._default(prop))
-            doc.update(given)
+            doc = schemas.replacement(doc, given, self.definition.schema)
             # the id (and the parent) name the document: a body cannot rename it
             doc[self.definition.id_field] = doc_id
             if self.definition.parent is not None:
@@ -176,12 +179,43 @@ class Collection:
             self._check_unique(doc)
             return self._save(doc_id, doc)
 
-    def get_part(self, doc_id: Any, part: str) -> Any:
-        return self.get(doc_id).get(part)
+    def get_part(self, doc_id: Any, keys: Sequence[str]) -> Any:
+        """The public form of a part of a document: a property, or deeper along `keys` (404 where one is
+        absent)."""
+        return self._part(self.public(self.get(doc_id)), keys, doc_id)
 
-    def set_part(self, doc_id: Any, part: str, value: Any) -> Doc:
-        """Replace one sub-document (metadata, permissions, schema) as the client sent it."""
-        return self.set(doc_id, {part: value})
+    def set_part(self, doc_id: Any, keys: Sequence[str], value: Any) -> Any:
+        """Replace a part of a document (metadata, permissions, one metadata field) from client input: the
+        objects that hold it must exist, the last key may be new. Returns the part's public form."""
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            holder = self._part(doc, keys[:-1], doc_id)
+            if not isinstance(holder, dict):
+                raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys)}")
+            schema = schemas.at(self.definition.schema, doc, keys)
+            given = schemas.writable(value, schema, f"{'.'.join(keys)}.")
+            holder[keys[-1]] = schemas.keep_write_only(given, holder.get(keys[-1]), schema, self.definition.write_only)
+            return self._part(self.public(self._save(doc_id, doc)), keys, doc_id)
+
+    def update_part(self, doc_id: Any, keys: Sequence[str], changes: Mapping[str, Any] | None) -> Any:
+        """Merge client input into an object part of a document."""
+        with self._store.transaction():
+            current = self._part(self.get(doc_id), keys, doc_id)
+            return self.set_part(doc_id, keys, {**(current or {}), **(changes or {})})
+
+    def delete_part(self, doc_id: Any, keys: Sequence[str]) -> None:
+        """Remove a part of a document (404 when absent); a property itself goes back to its default."""
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            holder = self._part(doc, keys[:-1], doc_id)
+            if not isinstance(holder, dict) or keys[-1] not in holder:
+                raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys)}")
+            if len(keys) == 1:
+                default = schemas.flatten(schemas.at(self.definition.schema, doc, keys)).get("default")
+                holder[keys[0]] = copy.deepcopy(default)
+            else:
+                del holder[keys[-1]]
+            self._save(doc_id, doc)
 
     def set(self, doc_id: Any, fields: Mapping[str, Any]) -> Doc:
         """Server-side change of any fields, read-only ones included (refresh, state transitions)."""
@@ -234,9 +268,22 @@ class Collection:
             return {}
         if not isinstance(body, Mapping):
             raise TwinError(ErrorKind.INVALID, "the request body must be a JSON object")
-        read_only = self.definition.read_only()
-        known = self.definition.properties
-        return {key: value for key, value in body.items() if key in known and key not in read_only}
+        given: dict[str, Any] = schemas.writable(body, self.definition.schema)
+        parent = self.definition.parent
+        if parent is not None and not parent.public:
+            given.pop(parent.field, None)
+        return given
+
+    def _write_only_kept(self, given: Mapping[str, Any], stored: Mapping[str, Any]) -> Doc:
+        kept: Doc = schemas.keep_write_only(given, stored, self.definition.schema, self.definition.write_only)
+        return kept
+
+    def _part(self, doc: Any, keys: Sequence[str], doc_id: Any) -> Any:
+        for depth, key in enumerate(keys):
+            if not isinstance(doc, Mapping) or key not in doc:
+                raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[: depth + 1])}")
+            doc = doc[key]
+        return doc
 
     def _check_references(self, fields: Mapping[str, Any]) -> None:
         for name, target in self.definition.references.items():
@@ -278,34 +325,3 @@ class Collection:
             doc[self.definition.updated_by] = self.caller
         self._store.put(self.table, self._key(doc_id), doc)
         return doc
-
-    @staticmethod
-    def _default(prop: Mapping[str, Any]) -> Any:
-        return prop.get("default")
-
-
-def _without_write_only(value: Any, schema: Mapping[str, Any]) -> Any:
-    if isinstance(value, Mapping):
-        properties = schema.get("properties", {})
-        return {
-            key: _without_write_only(item, properties.get(key, {}))
-            for key, item in value.items()
-            if not properties.get(key, {}).get("writeOnly")
-        }
-    if isinstance(value, list):
-        return [_without_write_only(item, schema.get("items", {})) for item in value]
-    return value
-
-
-def _with_write_only_kept(given: Mapping[str, Any], stored: Mapping[str, Any], schema: Mapping[str, Any]) -> Doc:
-    """Write-only values the client could not have read (passwords) stay as stored when a body omits them,
-    so a GET-then-PUT round-trip keeps them."""
-    kept = dict(given)
-    for key, prop in schema.get("properties", {}).items():
-        if key not in kept or key not in stored:
-            if prop.get("writeOnly") and key in stored and key not in kept:
-                kept[key] = stored[key]
-            continue
-        if isinstance(kept[key], Mapping) and isinstance(stored[key], Mapping):
-            kept[key] = _with_write_only_kept(kept[key], stored[key], prop)
-    return kept

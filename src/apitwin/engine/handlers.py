@@ -13,7 +13,7 @@ def handle(ctx: OperationContext) -> Reply:
     fields = requested_fields(ctx.query, ctx.state.conventions.projection)
     status = route.success_status
     if route.part is not None:
-        return _handle_part(ctx, coll, route.part, status)
+        return _handle_part(ctx, coll, route.part_keys(ctx.path), status)
     match route.action:
         case "list":
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
@@ -41,15 +41,17 @@ def handle(ctx: OperationContext) -> Reply:
     return Reply(project(coll.public(doc), fields), status)
 
 
-def _handle_part(ctx: OperationContext, coll: Collection, part: str, status: int) -> Reply:
+def _handle_part(ctx: OperationContext, coll: Collection, keys: tuple[str, ...], status: int) -> Reply:
     match ctx.route.action:
         case "get":
-            return Reply(coll.get_part(ctx.item_id, part), status)
+            return Reply(coll.get_part(ctx.item_id, keys), status)
         case "replace":
-            value = coll.set_part(ctx.item_id, part, ctx.body)[part]
+            value = coll.set_part(ctx.item_id, keys, ctx.body)
         case "update":
-            current = coll.get_part(ctx.item_id, part) or {}
-            value = coll.set_part(ctx.item_id, part, {**current, **(ctx.body or {})})[part]
+            value = coll.update_part(ctx.item_id, keys, ctx.body)
+        case "delete":
+            coll.delete_part(ctx.item_id, keys)
+            return Reply(None, status)
         case _:
             raise ValueError(f"{ctx.route.operation_id}: action {ctx.route.action!r} does not apply to a part")
     return Reply(None if status == 204 else value, status)

@@ -7,7 +7,7 @@ Root `x-twin`:
     date_format: strftime pattern, or "epoch_ms" / "iso"   (how server-set timestamps are written)
     projection: [query parameter names that select returned fields]
     collections: {name: {schema, id, created, updated, created_by, updated_by, references, unique,
-                         parent: {collection, field}}}
+                         parent: {collection, field, public}, write_only}}
         id: {field, style: serial|uuid|given} | {field, style: token, alphabet, length}
             | {field, style: prefixed, prefix, alphabet, length}   (e.g. prefix da_ + 6 of a-z0-9: da_qf2hyt;
             generated ids are unique in the collection; alphabet defaults to a-z0-9, length to 15 / 6)
@@ -15,9 +15,16 @@ Root `x-twin`:
         unique: [fields whose value no two items share; within the parent for nested collections] (400)
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
+        `public: false` keeps that field in the store only: not in the schema, never shown nor written.
+        write_only: omit (default) | null — whether write-only fields leave removed or shown as null.
+        schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
+        a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
+        readOnly ignored on input and writeOnly withheld on output at every depth.
 Path item or operation `x-twin` (operation keys override path keys):
     collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
-    part (the operation reads or replaces this sub-document of the item), filters ({query parameter: op |
+    part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
+    keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
+    only the last one), filters ({query parameter: op |
     {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when any of them does: a search;
     an absent parameter with a schema `default` filters on that default), requires (what the caller needs: a
     role or a privilege, as the twin's authorizer understands it),
@@ -29,11 +36,12 @@ Path item or operation `x-twin` (operation keys override path keys):
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from apitwin.engine.schemas import WRITE_ONLY_MODES, SchemaError, check_subtypes, defaults, every_property
 
 ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set"})
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
@@ -50,7 +58,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
-    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent"}
+    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only"}
 )
 _ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort"})
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
@@ -97,6 +105,7 @@ class Sort:
 class ParentDef:
     collection: str
     field: str
+    public: bool = True  # false: the store keeps the parent's id in `field`, the API never shows it
 
 
 @dataclass(frozen=True)
@@ -115,27 +124,22 @@ class CollectionDef:
     created_by: str | None = None
     updated_by: str | None = None
     unique: tuple[str, ...] = ()
+    write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
-        props: Mapping[str, Mapping[str, Any]] = self.schema.get("properties", {})
-        return props
+        """Every property a document may have: allOf merged, every subtype's."""
+        return every_property(self.schema)
 
     def with_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """A whole document as the API holds one: every property of the schema, its default (or null) where
-        `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge."""
-        return {**{name: copy.deepcopy(prop.get("default")) for name, prop in self.properties.items()}, **given}
+        """A whole document as the API holds one: every property of its effective schema, its default (or null)
+        where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge."""
+        return defaults(self.schema, given)
 
     def store_key(self, doc: Mapping[str, Any]) -> str:
         """Where a document lives in its table: its id, under its parent's id for nested collections."""
         own = str(doc[self.id_field])
         return f"{doc[self.parent.field]}/{own}" if self.parent is not None else own
-
-    def read_only(self) -> frozenset[str]:
-        return frozenset(name for name, prop in self.properties.items() if prop.get("readOnly"))
-
-    def write_only(self) -> frozenset[str]:
-        return frozenset(name for name, prop in self.properties.items() if prop.get("writeOnly"))
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,11 @@ class Route:
     statuses: tuple[int, ...] = ()  # every documented status code
     path_params: tuple[str, ...] = ()
     query_params: tuple[str, ...] = ()
+
+    def part_keys(self, path: Mapping[str, Any]) -> tuple[str, ...]:
+        """The keys that lead to the route's part of the document, its {parameters} taken from `path`."""
+        segments = (self.part or "").split("/")
+        return tuple(str(path[s[1:-1]]) if s.startswith("{") and s.endswith("}") else s for s in segments)
 
 
 @dataclass(frozen=True)
@@ -226,8 +235,21 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     parent = None
     if "parent" in raw:
         parent_spec = _mapping(raw["parent"], f"{where}.parent")
-        _check_keys(parent_spec, frozenset({"collection", "field"}), f"{where}.parent")
-        parent = ParentDef(collection=str(parent_spec.get("collection")), field=str(parent_spec.get("field")))
+        _check_keys(parent_spec, frozenset({"collection", "field", "public"}), f"{where}.parent")
+        if not isinstance(parent_spec.get("public", True), bool):
+            raise SpecError(f"{where}.parent: public must be true or false")
+        parent = ParentDef(
+            collection=str(parent_spec.get("collection")),
+            field=str(parent_spec.get("field")),
+            public=parent_spec.get("public", True),
+        )
+    write_only = raw.get("write_only", "omit")
+    if write_only not in WRITE_ONLY_MODES:
+        raise SpecError(f"{where}.write_only: {write_only!r} is not one of {sorted(WRITE_ONLY_MODES)}")
+    try:
+        check_subtypes(schemas[schema_name], f"{where}: schema {schema_name}")
+    except SchemaError as error:
+        raise SpecError(str(error)) from None
     definition = CollectionDef(
         name=name,
         schema=schemas[schema_name],
@@ -243,6 +265,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         created_by=raw.get("created_by"),
         updated_by=raw.get("updated_by"),
         unique=tuple(unique),
+        write_only=write_only,
     )
     declared_fields = (
         definition.id_field,
@@ -253,7 +276,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         *definition.references,
         *definition.unique,
     )
-    for declared in (*declared_fields, parent.field if parent else None):
+    for declared in (*declared_fields, parent.field if parent and parent.public else None):
         if declared is not None and declared not in definition.properties:
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
@@ -301,15 +324,18 @@ def _route(
         raise SpecError(f"{where}: x-twin action {action!r} is not one of {sorted(ACTIONS)}")
     if action is not None and collection is None:
         raise SpecError(f"{where}: x-twin action {action!r} needs a collection")
-    id_param = twin.get("id") or (path_params[-1] if path_params else None)
+    part_params = _part_params(part, path_params, where)
+    item_params = [name for name in path_params if name not in part_params]
+    id_param = twin.get("id") or (item_params[-1] if item_params else None)
     if id_param is not None and id_param not in path_params:
         raise SpecError(f"{where}: x-twin id {id_param!r} is not a path parameter")
     if action in {"get", "replace", "update", "delete", "set"} and id_param is None:
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
     if collection is not None:
         definition = collections[collection]
-        if part is not None and part not in definition.properties:
-            raise SpecError(f"{where}: x-twin part {part!r} is not a property of {collection!r}")
+        first = None if part is None else part.split("/")[0]
+        if first is not None and not first.startswith("{") and first not in definition.properties:
+            raise SpecError(f"{where}: x-twin part {part!r} does not start at a property of {collection!r}")
         if definition.parent is not None and definition.parent.field not in path_params:
             raise SpecError(
                 f"{where}: {collection!r} lives under {definition.parent.collection!r}; the path needs "
@@ -341,6 +367,20 @@ def _route(
         path_params=path_params,
         query_params=query_params,
     )
+
+
+def _part_params(part: Any, path_params: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """The path parameters a part's path names: `metadata/{template}/{field}` -> (template, field)."""
+    if part is None:
+        return ()
+    segments = part.split("/") if isinstance(part, str) else [""]
+    if not all(segments):
+        raise SpecError(f"{where}: x-twin part {part!r} must be keys and {{parameters}} joined by /")
+    params = tuple(segment[1:-1] for segment in segments if segment.startswith("{") and segment.endswith("}"))
+    for name in params:
+        if name not in path_params:
+            raise SpecError(f"{where}: x-twin part {part!r} names {name!r}, which is not a path parameter")
+    return params
 
 
 def _infer_action(method: str, is_item: bool) -> str | None:

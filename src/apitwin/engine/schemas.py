@@ -1,0 +1,317 @@
+"""Effective schemas: what a resolved OpenAPI schema says about one document, at any depth.
+
+`allOf` members are merged (properties, required, additionalProperties; readOnly/writeOnly when any member
+says so); a `oneOf`/`anyOf` with a `discriminator` resolves to the subtype whose `enum` holds the document's
+discriminator value (each subtype must pin it so), one without to the first subtype the value fits. On that
+effective schema, at every depth: readOnly fields are ignored on input, writeOnly fields are removed (or shown
+as null) on output, undeclared fields are kept where `additionalProperties` allows them (or where the object
+declares no properties at all) and dropped otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from apitwin.errors import ErrorKind, TwinError
+
+Schema = Mapping[str, Any]
+WRITE_ONLY_MODES = frozenset({"omit", "null"})  # how write-only fields leave: removed, or shown as null
+
+_SUBTYPING = frozenset({"oneOf", "anyOf", "discriminator"})
+_FLAT_CACHE: dict[int, tuple[Schema, Schema]] = {}  # id -> (schema, flattened); the schema kept alive
+
+
+class SchemaError(ValueError):
+    """A schema the engine cannot interpret (a discriminated subtype that does not pin its value)."""
+
+
+def flatten(schema: Schema) -> Schema:
+    """The schema with its `allOf` merged in; subtypes (`oneOf`/`anyOf`) are left to `effective`."""
+    if "allOf" not in schema:
+        return schema
+    cached = _FLAT_CACHE.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    flat = _flatten(schema, frozenset())
+    if len(_FLAT_CACHE) > 4096:
+        _FLAT_CACHE.clear()
+    _FLAT_CACHE[id(schema)] = (schema, flat)
+    return flat
+
+
+def effective(schema: Schema, value: Any) -> Schema:
+    """The schema that applies to `value`: allOf merged and, for subtypes, the one `value` selects (every
+    subtype's properties together when it selects none)."""
+    flat = flatten(schema)
+    alternatives = [flatten(alt) for alt in flat.get("oneOf") or flat.get("anyOf") or ()]
+    if not alternatives:
+        return flat
+    chosen = _choose(flat, alternatives, value)
+    subtype = _strip(chosen) if chosen is not None else _union(alternatives)
+    return _merge([_strip(flat), subtype])
+
+
+def every_property(schema: Schema) -> Mapping[str, Schema]:
+    """Every property a document of this schema may have, whatever its subtype."""
+    flat = flatten(schema)
+    alternatives = [flatten(alt) for alt in flat.get("oneOf") or flat.get("anyOf") or ()]
+    merged = _merge([_strip(flat), _union(alternatives)]) if alternatives else flat
+    props: Mapping[str, Schema] = merged.get("properties", {})
+    return props
+
+
+def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` completed with every other property of its effective schema: its default, or null."""
+    props = effective(schema, given).get("properties", {})
+    return {**{name: copy.deepcopy(flatten(prop).get("default")) for name, prop in props.items()}, **given}
+
+
+def writable(value: Any, schema: Schema, where: str = "") -> Any:
+    """Client input as the schema lets a client write it: readOnly fields dropped at every depth, undeclared
+    ones kept only where additionalProperties allows; an unknown discriminator value is a 400."""
+    if isinstance(value, Mapping):
+        _check_subtype(flatten(schema), value, where)
+    return _writable(value, effective(schema, value), where)
+
+
+def public(value: Any, schema: Schema, write_only: str = "omit") -> Any:
+    """A stored value as the API shows it: writeOnly fields removed at every depth, or null for "null"."""
+    return _public(value, effective(schema, value), write_only)
+
+
+def keep_write_only(given: Any, stored: Any, schema: Schema, write_only: str = "omit") -> Any:
+    """Write-only values the client could not have read (passwords) stay as stored when a body omits them, or
+    sends back the null it was shown: a GET-then-PUT round-trip keeps them. Nested objects too."""
+    if not isinstance(given, Mapping) or not isinstance(stored, Mapping):
+        return given
+    eff = effective(schema, {**stored, **given})
+    kept = dict(given)
+    for key, stored_item in stored.items():
+        sub = _property(eff, key)
+        if sub is None:
+            continue
+        if effective(sub, stored_item).get("writeOnly"):
+            if key not in kept or (write_only == "null" and kept[key] is None):
+                kept[key] = stored_item
+        elif key in kept:
+            kept[key] = keep_write_only(kept[key], stored_item, sub, write_only)
+    return kept
+
+
+def replacement(stored: Mapping[str, Any], given: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
+    """The document a whole-document replace leaves: readOnly fields as stored, writable ones as given or
+    their default; a change of subtype drops the fields only the former subtype had."""
+    before = effective(schema, stored).get("properties", {})
+    after = effective(schema, {**stored, **given}).get("properties", {})
+    doc = {key: item for key, item in stored.items() if key in after or key not in before}
+    for name, prop in after.items():
+        flat = flatten(prop)
+        if not flat.get("readOnly") and not flat.get("writeOnly"):
+            doc[name] = copy.deepcopy(flat.get("default"))
+    doc.update(given)
+    return doc
+
+
+def at(schema: Schema, value: Any, keys: Sequence[str]) -> Schema:
+    """The schema of the part of `value` found along `keys` ({} where the schema says nothing)."""
+    for key in keys:
+        sub = _property(effective(schema, value), key) if isinstance(value, Mapping) else None
+        schema, value = (sub or {}), (value.get(key) if isinstance(value, Mapping) else None)
+    return schema
+
+
+def check_subtypes(schema: Schema, where: str) -> None:
+    """Stop the build for subtypes the engine could not tell apart: each subtype of a discriminated
+    `oneOf`/`anyOf` pins the discriminator property with an `enum` of its own values."""
+    _check(schema, where, set())
+
+
+# helpers
+
+
+def _writable(value: Any, eff: Schema, where: str) -> Any:
+    if isinstance(value, Mapping):
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = _property(eff, key)
+            if sub is None:
+                if _free_form(eff):
+                    kept[key] = item
+                continue
+            if isinstance(item, Mapping):
+                _check_subtype(flatten(sub), item, f"{where}{key}.")
+            sub_eff = effective(sub, item)
+            if not sub_eff.get("readOnly"):
+                kept[key] = _writable(item, sub_eff, f"{where}{key}.")
+        return kept
+    if isinstance(value, list) and isinstance(eff.get("items"), Mapping):
+        return [writable(item, eff["items"], f"{where}{index}.") for index, item in enumerate(value)]
+    return value
+
+
+def _public(value: Any, eff: Schema, write_only: str) -> Any:
+    if isinstance(value, Mapping):
+        shown: dict[str, Any] = {}
+        for key, item in value.items():
+            sub = _property(eff, key)
+            if sub is None:
+                shown[key] = item
+                continue
+            sub_eff = effective(sub, item)
+            if not sub_eff.get("writeOnly"):
+                shown[key] = _public(item, sub_eff, write_only)
+            elif write_only == "null":
+                shown[key] = None
+        return shown
+    if isinstance(value, list) and isinstance(eff.get("items"), Mapping):
+        return [public(item, eff["items"], write_only) for item in value]
+    return value
+
+
+def _flatten(schema: Schema, expanding: frozenset[int]) -> Schema:
+    if "allOf" not in schema:
+        return schema
+    if id(schema) in expanding:  # a cycle through allOf: take the schema's own keys once
+        return {key: value for key, value in schema.items() if key != "allOf" and key not in _SUBTYPING}
+    expanding = expanding | {id(schema)}
+    members = [_flatten(member, expanding) for member in schema["allOf"] if isinstance(member, Mapping)]
+    return _merge([*members, {key: value for key, value in schema.items() if key != "allOf"}])
+
+
+def _merge(parts: Sequence[Schema]) -> Schema:
+    """allOf semantics for what the engine reads; later parts win for annotations (default, description)."""
+    merged: dict[str, Any] = {}
+    props: dict[str, Schema] = {}
+    required: list[str] = []
+    for part in parts:
+        for key, value in part.items():
+            if key == "properties":
+                for name, prop in value.items():
+                    props[name] = {"allOf": [props[name], prop]} if name in props else prop
+            elif key == "required":
+                required.extend(name for name in value if name not in required)
+            elif key in ("readOnly", "writeOnly"):
+                merged[key] = bool(merged.get(key)) or bool(value)
+            elif key == "additionalProperties":
+                merged[key] = _merge_additional(merged[key], value) if key in merged else value
+            else:
+                merged[key] = value
+    if props:
+        merged["properties"] = props
+    if required:
+        merged["required"] = required
+    return merged
+
+
+def _merge_additional(first: Any, second: Any) -> Any:
+    if first is False or second is False:
+        return False
+    if isinstance(first, Mapping) and isinstance(second, Mapping):
+        return {"allOf": [first, second]}
+    return first if isinstance(first, Mapping) else second
+
+
+def _strip(schema: Schema) -> Schema:
+    return {key: value for key, value in schema.items() if key not in _SUBTYPING}
+
+
+def _union(alternatives: Sequence[Schema]) -> Schema:
+    """What any subtype may hold: for a value that selects none (a partial update without its type)."""
+    props: dict[str, Schema] = {}
+    for alt in alternatives:
+        for name, prop in alt.get("properties", {}).items():
+            props[name] = {"allOf": [props[name], prop]} if name in props else prop
+    extra = any(alt.get("additionalProperties") is not False for alt in alternatives)
+    return {"properties": props, "additionalProperties": extra}
+
+
+def _choose(flat: Schema, alternatives: Sequence[Schema], value: Any) -> Schema | None:
+    name = _discriminator(flat)
+    if name is not None:
+        if not isinstance(value, Mapping) or name not in value:
+            return None
+        return next((alt for alt in alternatives if value[name] in _pinned(alt, name)), None)
+    return next((alt for alt in alternatives if _fits(alt, value)), None)
+
+
+def _discriminator(schema: Schema) -> str | None:
+    discriminator = schema.get("discriminator")
+    return str(discriminator["propertyName"]) if isinstance(discriminator, Mapping) else None
+
+
+def _pinned(alternative: Schema, name: str) -> list[Any]:
+    prop = alternative.get("properties", {}).get(name)
+    return list(flatten(prop).get("enum") or ()) if isinstance(prop, Mapping) else []
+
+
+def _fits(alternative: Schema, value: Any) -> bool:
+    """A cheap match for subtypes without a discriminator: the type, required fields and pinned enums."""
+    if alternative.get("type") == "object" or "properties" in alternative:
+        if not isinstance(value, Mapping) or any(name not in value for name in alternative.get("required", ())):
+            return False
+        props = alternative.get("properties", {})
+        for key, item in value.items():
+            if key not in props:
+                if alternative.get("additionalProperties") is False:
+                    return False
+            elif "enum" in (flat := flatten(props[key])) and item not in flat["enum"]:
+                return False
+        return True
+    if alternative.get("type") == "array":
+        return isinstance(value, list)
+    return not isinstance(value, Mapping | list)
+
+
+def _check_subtype(schema: Schema, value: Mapping[str, Any], where: str) -> None:
+    name = _discriminator(schema)
+    if name is None or name not in value:
+        return
+    known = [v for alt in schema.get("oneOf") or schema.get("anyOf") or () for v in _pinned(flatten(alt), name)]
+    if value[name] not in known:
+        message = f"{value[name]!r} is not one of {known}"
+        raise TwinError(ErrorKind.INVALID, f"{where}{name}: {message}", field_errors={f"{where}{name}": [message]})
+
+
+def _property(schema: Schema, key: str) -> Schema | None:
+    """The schema of a field: declared, or the additionalProperties schema; None when it has none."""
+    props = schema.get("properties", {})
+    if key in props:
+        prop: Schema = props[key]
+        return prop
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, Mapping) else None
+
+
+def _free_form(schema: Schema) -> bool:
+    """Whether undeclared fields are kept: additionalProperties true, or an object that declares none."""
+    extra = schema.get("additionalProperties")
+    return extra is True or (extra is None and not schema.get("properties"))
+
+
+def _check(schema: Any, where: str, seen: set[int]) -> None:
+    if not isinstance(schema, Mapping) or id(schema) in seen:
+        return
+    seen.add(id(schema))
+    flat = flatten(schema)
+    name = _discriminator(flat)
+    alternatives = flat.get("oneOf") or flat.get("anyOf") or ()
+    if name is not None:
+        if not alternatives:
+            raise SchemaError(f"{where}: a discriminator needs oneOf or anyOf subtypes")
+        claimed: dict[Any, int] = {}
+        for index, alt in enumerate(alternatives):
+            values = _pinned(flatten(alt), name)
+            if not values:
+                raise SchemaError(f"{where}.oneOf[{index}]: a subtype must pin {name!r} with an enum")
+            for value in values:
+                if value in claimed:
+                    raise SchemaError(f"{where}: subtypes {claimed[value]} and {index} both pin {name}={value!r}")
+                claimed[value] = index
+    for index, alt in enumerate(alternatives):
+        _check(alt, f"{where}.oneOf[{index}]", seen)
+    for key, prop in flat.get("properties", {}).items():
+        _check(prop, f"{where}.{key}", seen)
+    for key in ("items", "additionalProperties"):
+        _check(flat.get(key), f"{where}.{key}", seen)
