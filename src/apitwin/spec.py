@@ -35,7 +35,12 @@ def spec_path(file_name: str) -> Path:
 
 def load_raw(path: Path) -> dict[str, Any]:
     """The spec as written (a fresh copy each call: callers may change it)."""
-    return copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
+    return copy.deepcopy(_read(path))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The parsed file itself, shared: not to be changed."""
+    return _parsed(path, path.stat().st_mtime_ns)
 
 
 @cache
@@ -58,7 +63,7 @@ def load_resolved(path: Path) -> dict[str, Any]:
 def _resolved(path: Path, stamp: tuple[tuple[int, int], ...]) -> dict[str, Any]:
     from connexion.json_schema import resolve_refs
 
-    resolved: dict[str, Any] = resolve_refs(load_bundled(path))
+    resolved: dict[str, Any] = resolve_refs(bundle(path).document)  # which it copies
     return resolved
 
 
@@ -135,7 +140,7 @@ class _Bundler:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.document = load_raw(root)
+        self.document = _read(root)  # never changed: _walk builds new containers throughout
         self.own = {  # a root component that only imports the common one of its name overrides nothing
             (kind, name)
             for kind, table in (self.document.get("components") or {}).items()
@@ -185,7 +190,7 @@ class _Bundler:
         if where in self.inlining:
             raise BundleError(f"{self._at(file, loc)}: $ref {ref!r} refers to itself through {self.inlining}")
         self.inlining.append(where)
-        target = self._walk(copy.deepcopy(self._resolve(target_file, keys, ref, file, loc)), target_file, loc)
+        target = self._walk(self._resolve(target_file, keys, ref, file, loc), target_file, loc)
         self.inlining.pop()
         self.origins.setdefault(loc, where)  # a chain of refs: the file the content is in was noted first
         if isinstance(target, dict):  # what the referring object writes beside $ref wins
@@ -209,7 +214,7 @@ class _Bundler:
         here: Loc = ("components", kind, name)
         self.origins[here] = where
         content = self._resolve(source, ["components", kind, name], where, source, loc)
-        self.copied.setdefault(kind, {})[name] = self._walk(copy.deepcopy(content), source, here)
+        self.copied.setdefault(kind, {})[name] = self._walk(content, source, here)
 
     def _split(self, ref: str, file: Path, loc: Loc) -> tuple[Path, str]:
         """The file and JSON pointer a $ref names, relative to the file it is written in."""
@@ -223,7 +228,7 @@ class _Bundler:
             if not target.is_file():
                 raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: no file {self._name(target)}")
             try:
-                self.files[target] = load_raw(target)
+                self.files[target] = _read(target)
             except (OSError, ValueError, yaml.YAMLError) as exc:
                 raise BundleError(f"{self._at(file, loc)}: $ref {ref!r}: {self._name(target)}: {exc}") from exc
         return target, pointer

@@ -180,3 +180,11 @@ def test_a_self_contained_spec_bundles_to_itself(name: str, tmp_path: Path) -> N
     assert made.files == (path.resolve(),) and made.overrides == ()
     assert made.document == load_raw(path) and list(made.document) == list(load_raw(path))
     assert bundled_file(path, tmp_path) == path  # Schemathesis reads the file as written
+
+
+def test_bundling_leaves_the_files_as_parsed(tmp_path: Path) -> None:
+    path = _write(tmp_path, _root(components={"schemas": {"Dataset": USER}}))
+    bundle(path)
+
+    assert load_raw(tmp_path / "common" / "datasets.yaml") == COMMON["datasets.yaml"]  # its refs not rewritten
+    assert load_raw(path)["paths"]["/datasets/"] == {"$ref": "common/datasets.yaml#/paths/~1datasets~1"}
