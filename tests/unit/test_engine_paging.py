@@ -4,27 +4,20 @@ Automation API's lists and objects need, declared in x-twin."""
 from __future__ import annotations
 
 import copy
-import json
 import re
-import sys
-import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
-import apitwin.twins
-from apitwin.app import create_app
-from apitwin.behaviours import Behaviours
 from apitwin.clock import Clock
 from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Store
-from apitwin.twins import Twin
+from tests.support.tiny_twin import tiny_twin
 
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 OK = {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}
@@ -417,22 +410,12 @@ def tiny_error(error: TwinError) -> Mapping[str, Any]:
 
 @pytest.fixture
 def http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """A temporary twin `tiny` at /tiny/api, 25 datasets, the key K of louise.data."""
-    spec = tmp_path / "tiny.yaml"
-    spec.write_text(yaml.safe_dump(SPEC), encoding="utf-8")
+    """The tiny twin over HTTP at /tiny/api, 25 datasets, the key K of louise.data."""
     fixtures = {
         "credentials": [{"name": "ci-louise", "username": "louise.data", "credential": "K"}],
         "collections": {"datasets": [dataset(n) for n in range(1, 26)]},
     }
-    (tmp_path / "tiny.json").write_text(json.dumps(fixtures), encoding="utf-8")
-    module = types.ModuleType("tiny_twin_behaviours")
-    module.behaviours = Behaviours()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, module.__name__, module)
-    twin = Twin("tiny", "Tiny catalogue", str(spec), "/api", tiny_error, module.__name__)
-    monkeypatch.setattr(apitwin.twins, "TWINS", {"tiny": twin})
-    monkeypatch.setattr(apitwin.twins, "FIXTURES_DIR", tmp_path)
-    app = create_app(["tiny"], prefixed=True, validate_responses=True)
-    with TestClient(app, base_url="http://localhost") as client:
+    with tiny_twin(tmp_path, monkeypatch, SPEC, fixtures, tiny_error, validate_responses=True) as client:
         yield client
 
 
