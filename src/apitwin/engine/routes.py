@@ -24,12 +24,13 @@ Path item or operation `x-twin` (operation keys override path keys):
     collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
-    only the last one), filters ({query parameter: op |
-    {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when any of them does: a search;
-    an absent parameter with a schema `default` filters on that default), requires (what the caller needs: a
-    role or a privilege, as the twin's authorizer understands it),
-    paginate ({limit, offset}: the query parameters, both optional; a list answers {total_count, next,
-    previous, results}, `next`/`previous` absolute links; the limit's default and bounds are its schema's),
+    only the last one),
+    filters ({query parameter: op | {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when
+    any of them does: a search; an absent parameter with a schema `default` filters on that default),
+    requires (what the caller needs: a role or a privilege, as the twin's authorizer understands it),
+    paginate ({limit, offset}: the query parameters, both optional, a limit needs an offset; a list answers
+    {total_count, next, previous, results}, `next`/`previous` absolute links; the limit's default and bounds
+    are its schema's),
     sort ({param, fields}: `param` (default `sort`) takes `a,-b` or repeats, `-` for descending; `fields` a list
     or {name: dotted document field}; any other name is a 400; the parameter's schema `default` applies)
 """
