@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,19 @@ def organization_key(kind: str, extracted: Any) -> str | None:
     value = str(extracted or "")
     org, sep, key = value.partition(":")
     return value if sep and org.strip() and key.strip() else None
+
+
+_APIKEY = re.compile(r"apikey\s+(\S+)", re.IGNORECASE)
+
+
+def apikey_header_or_query(kind: str, extracted: Any) -> str | None:
+    """Opendatasoft/Huwise: `Authorization: apikey KEY` (the scheme word in any case, as clients send it) or
+    `?apikey=KEY` (connexion hands both over as the apiKey value; only the header carries the word)."""
+    value = str(extracted or "").strip()
+    matched = _APIKEY.fullmatch(value)
+    if matched:
+        return matched.group(1)
+    return value if value and " " not in value and value.lower() != "apikey" else None
 
 
 Authorizer = Callable[[Principal, str, Mapping[str, Any]], None]

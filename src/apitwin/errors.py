@@ -138,6 +138,36 @@ def dataiku_error(error: TwinError) -> Mapping[str, Any]:
     return {"errorType": error_type, "message": error.message, "detailedMessage": f"{error_type}: {error.message}"}
 
 
+# The Automation API answers as Django REST framework does: its own snake_case code and the framework's
+# sentence where the document shows one ({"error_code": "not_found", "message": "Not found."}); a validation
+# error carries per-field `detail` (`{"dataset_id": ["..."]}`). Shared by Opendatasoft and Huwise.
+_AUTOMATION_CODES = {
+    ErrorKind.INVALID: "bad_request",
+    ErrorKind.UNAUTHENTICATED: "authentication_failed",
+    ErrorKind.FORBIDDEN: "permission_denied",
+    ErrorKind.NOT_FOUND: "not_found",
+    ErrorKind.METHOD_NOT_ALLOWED: "method_not_allowed",
+    ErrorKind.NOT_ACCEPTABLE: "not_acceptable",
+    ErrorKind.CONFLICT: "conflict",
+    ErrorKind.TOO_LARGE: "request_too_large",
+    ErrorKind.UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    ErrorKind.PARSE_FAILED: "bad_request",
+    ErrorKind.RATE_LIMITED: "throttled",
+    ErrorKind.SERVER: "internal_error",
+}
+
+
+def automation_error(error: TwinError) -> Mapping[str, Any]:
+    if error.field_errors:
+        return {"error_code": "validation_error", "message": "Invalid input", "detail": dict(error.field_errors)}
+    if error.kind is ErrorKind.NOT_FOUND:
+        return {"error_code": "not_found", "message": "Not found."}
+    body: dict[str, Any] = {"error_code": _AUTOMATION_CODES[error.kind], "message": error.message}
+    if error.details:
+        body["detail"] = error.details
+    return body
+
+
 def plain_error(error: TwinError) -> Mapping[str, Any]:
     """apitwin's own format, for its admin API and paths outside every twin."""
     body: dict[str, Any] = {"error": error.kind.value, "message": error.message}

@@ -94,3 +94,34 @@ def test_xml_stays_well_formed_whatever_the_text_holds() -> None:
     text = "bell\x07 nul\x00 esc\x1b tab\t newline\n surrogate\ud800 end"
     parsed = ElementTree.fromstring(to_xml({"name": text}, {}))
     assert parsed.findtext("name") == "bell\ufffd nul\ufffd esc\ufffd tab\t newline\n surrogate\ufffd end"
+
+
+@pytest.mark.parametrize(
+    ("sent", "key"),
+    [
+        ("apikey K1", "K1"),
+        ("ApiKey K1", "K1"),
+        ("APIKEY  K1", "K1"),
+        ("K1", "K1"),
+        ("apikey", None),
+        ("Bearer K1", None),
+    ],
+)
+def test_automation_api_keys_are_read_with_the_scheme_word_in_any_case(sent: str, key: str | None) -> None:
+    from apitwin.auth import apikey_header_or_query
+
+    assert apikey_header_or_query("apiKey", sent) == key
+
+
+def test_automation_errors_are_drf_shaped_with_per_field_detail() -> None:
+    from apitwin.errors import automation_error
+
+    missing = automation_error(TwinError(ErrorKind.NOT_FOUND, "dataset da_x not found"))
+    assert missing == {"error_code": "not_found", "message": "Not found."}
+    invalid = automation_error(TwinError(ErrorKind.INVALID, "dup", field_errors={"dataset_id": ["already used"]}))
+    assert invalid == {
+        "error_code": "validation_error",
+        "message": "Invalid input",
+        "detail": {"dataset_id": ["already used"]},
+    }
+    assert automation_error(TwinError(ErrorKind.UNAUTHENTICATED, "no key"))["error_code"] == "authentication_failed"
