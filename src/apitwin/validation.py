@@ -1,5 +1,6 @@
 """connexion's request validation, with messages a client developer can act on: connexion reports a bad
-parameter as the whole jsonschema error (schema dump included); we name the parameter in one line."""
+parameter as the whole jsonschema error (schema dump included); we name the parameter in one line. Response
+validation (tests, --validate-responses) lets a write-only field leave as null."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
-from connexion.json_schema import format_error_with_path
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator
+from connexion.json_schema import Draft4ResponseValidator, format_error_with_path
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator
 from connexion.validators.parameter import ParameterValidator
-from jsonschema import ValidationError
+from jsonschema import Draft4Validator, ValidationError
+from jsonschema.validators import extend
 
 MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
 
@@ -42,6 +44,24 @@ class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             raise BadRequestProblem(detail=f"{message}{format_error_with_path(exception)}") from None
 
 
+def _write_only_unless_null(validator: Any, write_only: Any, instance: Any, schema: Any) -> Any:
+    if write_only and instance is not None:
+        yield ValidationError("Property is write-only")
+
+
+# A write-only field may leave as null: APIs that show secrets that way (Opendatasoft) declare it so in x-twin.
+_ResponseValidator = extend(
+    Draft4ResponseValidator, {"writeOnly": _write_only_unless_null, "x-writeOnly": _write_only_unless_null}
+)
+
+
+class TwinJSONResponseBodyValidator(JSONResponseBodyValidator):  # type: ignore[misc]
+    @property
+    def validator(self) -> Any:
+        return _ResponseValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
 def validator_map() -> dict[str, Any]:
     body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": TwinJSONBodyValidator})
-    return {**VALIDATOR_MAP, "parameter": TwinParameterValidator, "body": body}
+    response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": TwinJSONResponseBodyValidator})
+    return {**VALIDATOR_MAP, "parameter": TwinParameterValidator, "body": body, "response": response}

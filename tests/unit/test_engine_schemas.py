@@ -14,8 +14,11 @@ from starlette.testclient import TestClient
 
 from apitwin.clock import Clock
 from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle
+from apitwin.engine.schemas import writable
 from apitwin.errors import ErrorKind, TwinError
+from apitwin.spec import load_resolved
 from apitwin.store import Store
+from apitwin.twins import TWINS
 from tests.support.tiny_twin import tiny_twin
 
 OK = {"200": {"description": "ok", "content": {"application/json": {"schema": {}}}}}
@@ -75,6 +78,7 @@ SPEC: dict[str, Any] = {
                                      {"field": TEXT, "old": TEXT, "new": TEXT}),
             "HttpEnrich": subtype("http_enrich", ["url"], {
                 "url": TEXT,
+                "options": {"type": "object", "additionalProperties": True, "properties": {"mode": TEXT}},
                 "auth": {"type": "object", "properties": {"username": TEXT,
                                                           "password": {"type": "string", "writeOnly": True}}},
                 "headers": {"type": "array", "items": {"type": "object", "properties": {
@@ -85,9 +89,9 @@ SPEC: dict[str, Any] = {
                           "discriminator": {"propertyName": "type"}},
             "Connection": {"type": "object", "properties": {
                 "name": TEXT,
-                "token": {"type": "string", "writeOnly": True},
-                "credentials": {"type": "object", "properties": {"user": TEXT,
-                                                                 "secret": {"type": "string", "writeOnly": True}}},
+                "token": {"type": "string", "nullable": True, "writeOnly": True},
+                "credentials": {"type": "object", "properties": {
+                    "user": TEXT, "secret": {"type": "string", "nullable": True, "writeOnly": True}}},
             }},
         },
     },
@@ -121,7 +125,9 @@ SPEC: dict[str, Any] = {
         },
         "/connections/": {
             "x-twin": {"collection": "connections"},
-            "post": {"operationId": "createConnection", "responses": CREATED},
+            "post": {"operationId": "createConnection", "requestBody": body("Connection"),
+                     "responses": {"201": {"description": "made", "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/Connection"}}}}}},
         },
         "/connections/{name}": {
             "x-twin": {"collection": "connections"}, "parameters": [path_param("name")],
@@ -193,6 +199,17 @@ def test_read_only_fields_are_ignored_at_every_depth(state: TwinState) -> None:
 def test_undeclared_fields_are_dropped_where_the_schema_allows_none(state: TwinState) -> None:
     made = create_processor(state, {**REPLACE, "url": "https://elsewhere.example", "stats": {"extra": 1}})
     assert "url" not in made and made["stats"] == {}
+
+
+def test_undeclared_fields_are_kept_where_additional_properties_allows(state: TwinState) -> None:
+    made = create_processor(state, {**ENRICH, "options": {"mode": "batch", "retries": 3}})
+    assert made["options"] == {"mode": "batch", "retries": 3}
+
+
+def test_dataiku_partitioning_keeps_the_settings_its_client_adds() -> None:
+    datasets = build_model(load_resolved(TWINS["dataiku"].spec_path)).collections["datasets"]
+    given = {"name": "orders", "partitioning": {"dimensions": [], "filePathPattern": "%Y/%M/.*"}}
+    assert writable(given, datasets.schema)["partitioning"]["filePathPattern"] == "%Y/%M/.*"
 
 
 def test_write_only_fields_are_withheld_at_every_depth_and_kept_in_the_store(state: TwinState) -> None:
@@ -343,7 +360,7 @@ def http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient
         "credentials": [{"name": "ci", "credential": "K"}],
         "collections": {"datasets": [{"uid": "da_one", "metadata": {"default": {}}}]},
     }
-    with tiny_twin(tmp_path, monkeypatch, SPEC, fixtures, tiny_error) as client:
+    with tiny_twin(tmp_path, monkeypatch, SPEC, fixtures, tiny_error, validate_responses=True) as client:
         yield client
 
 
@@ -357,6 +374,13 @@ def test_over_http_a_processor_keeps_its_type_fields_and_another_types_body_is_a
         refused = http.post(f"{processors}?apikey=K", json=wrong)
         assert refused.status_code == 400 and refused.json()["error_code"] == "invalid", wrong
     assert len(http.get(f"{processors}?apikey=K").json()) == 1
+
+
+def test_over_http_secrets_shown_as_null_pass_response_validation(http: TestClient) -> None:
+    given = {"name": "geo", "token": "t", "credentials": {"user": "u", "secret": "s"}}
+    made = http.post("/tiny/api/connections/?apikey=K", json=given)
+    assert made.status_code == 201, made.text
+    assert made.json() == {"name": "geo", "token": None, "credentials": {"user": "u", "secret": None}}
 
 
 def test_over_http_a_metadata_field_put_then_deleted_is_not_found(http: TestClient) -> None:
