@@ -79,8 +79,12 @@ SPEC: dict[str, Any] = {
             "HttpEnrich": subtype("http_enrich", ["url"], {
                 "url": TEXT,
                 "options": {"type": "object", "additionalProperties": True, "properties": {"mode": TEXT}},
-                "auth": {"type": "object", "properties": {"username": TEXT,
-                                                          "password": {"type": "string", "writeOnly": True}}},
+                "auth": {"oneOf": [  # no discriminator: the variant is the one the value fits
+                    {"type": "object", "required": ["username"], "properties": {
+                        "username": TEXT, "password": {"type": "string", "writeOnly": True}}},
+                    {"type": "object", "required": ["token"], "properties": {
+                        "token": {"type": "string", "writeOnly": True}, "scheme": {"enum": ["bearer"]}}},
+                ]},
                 "headers": {"type": "array", "items": {"type": "object", "properties": {
                     "name": TEXT, "value": {"type": "string", "writeOnly": True}}}},
             }),
@@ -216,6 +220,8 @@ def test_write_only_fields_are_withheld_at_every_depth_and_kept_in_the_store(sta
     made = create_processor(state, ENRICH)
     shown = call(state, "getProcessor", path=processor_path(made))
     assert shown["auth"] == {"username": "geo"} and shown["headers"] == [{"name": "X-Key"}]
+    bearer = create_processor(state, {**ENRICH, "auth": {"token": "t-1", "scheme": "bearer"}})
+    assert call(state, "getProcessor", path=processor_path(bearer))["auth"] == {"scheme": "bearer"}
     stored = state.collection("processors").under("da_one").get(made["uid"])
     assert stored["auth"]["password"] == "s3cret" and stored["headers"][0]["value"] == "k-123"
 
@@ -243,6 +249,12 @@ def test_an_unknown_subtype_is_a_400(state: TwinState) -> None:
     assert info.value.kind is ErrorKind.INVALID
     assert info.value.message == "type: 'regex_replace' is not one of ['string_replace', 'http_enrich']"
     assert info.value.field_errors == {"type": ["'regex_replace' is not one of ['string_replace', 'http_enrich']"]}
+
+
+def test_a_partial_update_writes_only_fields_of_the_stored_subtype(state: TwinState) -> None:
+    made = create_processor(state, REPLACE)
+    updated = call(state, "updateProcessor", path=processor_path(made), body={"new": "Paname", "url": "https://x"})
+    assert updated["new"] == "Paname" and "url" not in updated
 
 
 def test_replacing_with_another_subtype_drops_the_former_fields(state: TwinState) -> None:

@@ -159,7 +159,7 @@ class Collection:
         """Partial update from client input; fields the client may not write are ignored."""
         with self._store.transaction():
             doc = self.get(doc_id)
-            changes = self._write_only_kept(self._writable(body), doc)
+            changes = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(changes)
             doc.update(changes)
             self._check_unique(doc)
@@ -169,7 +169,7 @@ class Collection:
         """Whole-document replace: writable fields not given fall back to their defaults."""
         with self._store.transaction():
             doc = self.get(doc_id)
-            given = self._write_only_kept(self._writable(body), doc)
+            given = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(given)
             doc = schemas.replacement(doc, given, self.definition.schema)
             # the id (and the parent) name the document: a body cannot rename it
@@ -263,12 +263,12 @@ class Collection:
     def _noun(self) -> str:
         return self.definition.name.rstrip("s").replace("_", " ").capitalize()
 
-    def _writable(self, body: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _writable(self, body: Mapping[str, Any] | None, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
         if not body:
             return {}
         if not isinstance(body, Mapping):
             raise TwinError(ErrorKind.INVALID, "the request body must be a JSON object")
-        given: dict[str, Any] = schemas.writable(body, self.definition.schema)
+        given: dict[str, Any] = schemas.writable(body, self.definition.schema, stored=stored)
         parent = self.definition.parent
         if parent is not None and not parent.public:
             given.pop(parent.field, None)

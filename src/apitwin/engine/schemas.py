@@ -2,10 +2,11 @@
 
 `allOf` members are merged (properties, required, additionalProperties; readOnly/writeOnly when any member
 says so); a `oneOf`/`anyOf` with a `discriminator` resolves to the subtype whose `enum` holds the document's
-discriminator value (each subtype must pin it so), one without to the first subtype the value fits. On that
-effective schema, at every depth: readOnly fields are ignored on input, writeOnly fields are removed (or shown
-as null) on output, undeclared fields are kept where `additionalProperties` allows them (or where the object
-declares no properties at all) and dropped otherwise.
+discriminator value (each subtype must pin it so), one without (or a value that names no subtype) to every
+subtype's properties together, readOnly or writeOnly where any subtype says so. On that effective schema, at
+every depth: readOnly fields are ignored on input, writeOnly fields are removed (or shown as null) on output,
+undeclared fields are kept where `additionalProperties` allows them (or where the object declares no
+properties at all) and dropped otherwise.
 """
 
 from __future__ import annotations
@@ -68,12 +69,14 @@ def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     return {**{name: copy.deepcopy(flatten(prop).get("default")) for name, prop in props.items()}, **given}
 
 
-def writable(value: Any, schema: Schema, where: str = "") -> Any:
+def writable(value: Any, schema: Schema, where: str = "", stored: Mapping[str, Any] | None = None) -> Any:
     """Client input as the schema lets a client write it: readOnly fields dropped at every depth, undeclared
-    ones kept only where additionalProperties allows; an unknown discriminator value is a 400."""
-    if isinstance(value, Mapping):
-        _check_subtype(flatten(schema), value, where)
-    return _writable(value, effective(schema, value), where)
+    ones kept only where additionalProperties allows; an unknown discriminator value is a 400. For changes to
+    a `stored` document, the subtype is the one both select together (a partial body may omit its type)."""
+    if not isinstance(value, Mapping):
+        return _writable(value, effective(schema, value), where)
+    _check_subtype(flatten(schema), value, where)
+    return _writable(value, effective(schema, {**(stored or {}), **value}), where)
 
 
 def public(value: Any, schema: Schema, write_only: str = "omit") -> Any:
@@ -218,7 +221,7 @@ def _strip(schema: Schema) -> Schema:
 
 
 def _union(alternatives: Sequence[Schema]) -> Schema:
-    """What any subtype may hold: for a value that selects none (a partial update without its type)."""
+    """What any subtype may hold: for subtypes without a discriminator, or a value that selects none."""
     props: dict[str, Schema] = {}
     for alt in alternatives:
         for name, prop in alt.get("properties", {}).items():
@@ -229,11 +232,9 @@ def _union(alternatives: Sequence[Schema]) -> Schema:
 
 def _choose(flat: Schema, alternatives: Sequence[Schema], value: Any) -> Schema | None:
     name = _discriminator(flat)
-    if name is not None:
-        if not isinstance(value, Mapping) or name not in value:
-            return None
-        return next((alt for alt in alternatives if value[name] in _pinned(alt, name)), None)
-    return next((alt for alt in alternatives if _fits(alt, value)), None)
+    if name is None or not isinstance(value, Mapping) or name not in value:
+        return None
+    return next((alt for alt in alternatives if value[name] in _pinned(alt, name)), None)
 
 
 def _discriminator(schema: Schema) -> str | None:
@@ -244,24 +245,6 @@ def _discriminator(schema: Schema) -> str | None:
 def _pinned(alternative: Schema, name: str) -> list[Any]:
     prop = alternative.get("properties", {}).get(name)
     return list(flatten(prop).get("enum") or ()) if isinstance(prop, Mapping) else []
-
-
-def _fits(alternative: Schema, value: Any) -> bool:
-    """A cheap match for subtypes without a discriminator: the type, required fields and pinned enums."""
-    if alternative.get("type") == "object" or "properties" in alternative:
-        if not isinstance(value, Mapping) or any(name not in value for name in alternative.get("required", ())):
-            return False
-        props = alternative.get("properties", {})
-        for key, item in value.items():
-            if key not in props:
-                if alternative.get("additionalProperties") is False:
-                    return False
-            elif "enum" in (flat := flatten(props[key])) and item not in flat["enum"]:
-                return False
-        return True
-    if alternative.get("type") == "array":
-        return isinstance(value, list)
-    return not isinstance(value, Mapping | list)
 
 
 def _check_subtype(schema: Schema, value: Mapping[str, Any], where: str) -> None:
