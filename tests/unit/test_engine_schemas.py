@@ -67,7 +67,8 @@ SPEC: dict[str, Any] = {
                                  "$ref": "#/components/schemas/MetadataValue"}}},
             }},
             "MetadataValue": {"type": "object", "properties": {
-                "value": {}, "remote_value": {"readOnly": True, "nullable": True}}},
+                "value": {}, "remote_value": {"readOnly": True, "nullable": True},
+                "override_remote_value": {"type": "boolean"}}},
             "ProcessorBase": {"type": "object", "properties": {
                 "uid": {"type": "string", "readOnly": True},
                 "label": {"type": "string", "nullable": True},
@@ -114,6 +115,7 @@ SPEC: dict[str, Any] = {
             "parameters": [DATASET_UID, path_param("template"), path_param("field")],
             "get": {"operationId": "getMetadataField", "responses": OK},
             "put": {"operationId": "setMetadataField", "requestBody": body("MetadataValue"), "responses": OK},
+            "patch": {"operationId": "updateMetadataField", "responses": OK},
             "delete": {"operationId": "deleteMetadataField", "responses": GONE},
         },
         "/datasets/{dataset_uid}/processors/": {
@@ -301,6 +303,16 @@ def test_a_metadata_field_is_put_read_and_deleted_by_its_path(state: TwinState) 
         call(state, "getMetadataField", path=where)
     assert info.value.kind is ErrorKind.NOT_FOUND
     assert info.value.message == "Dataset da_one has no metadata/default/title"
+
+
+def test_a_patch_merges_into_an_object_part_and_refuses_other_values(state: TwinState) -> None:
+    where = {"dataset_uid": "da_one", "template": "default", "field": "title"}
+    call(state, "setMetadataField", path=where, body={"value": "Trees"})
+    merged = call(state, "updateMetadataField", path=where, body={"override_remote_value": True})
+    assert merged == {"value": "Trees", "override_remote_value": True}
+    with pytest.raises(TwinError) as info:
+        call(state, "updateMetadataField", path=where, body=["not", "an", "object"])
+    assert info.value.kind is ErrorKind.INVALID
 
 
 @pytest.mark.parametrize("operation_id", ["getMetadataField", "setMetadataField", "deleteMetadataField"])

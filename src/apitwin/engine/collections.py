@@ -200,8 +200,10 @@ class Collection:
     def update_part(self, doc_id: Any, keys: Sequence[str], changes: Mapping[str, Any] | None) -> Any:
         """Merge client input into an object part of a document."""
         with self._store.transaction():
-            current = self._part(self.get(doc_id), keys, doc_id)
-            return self.set_part(doc_id, keys, {**(current or {}), **(changes or {})})
+            current = self._part(self.get(doc_id), keys, doc_id) or {}
+            if not isinstance(current, Mapping) or not isinstance(changes or {}, Mapping):
+                raise TwinError(ErrorKind.INVALID, f"{'/'.join(keys)}: only an object merges with an object")
+            return self.set_part(doc_id, keys, {**current, **(changes or {})})
 
     def delete_part(self, doc_id: Any, keys: Sequence[str]) -> None:
         """Remove a part of a document (404 when absent); a property itself goes back to its default."""
