@@ -8,6 +8,7 @@ user/password); `Authenticator` decides who that is, or answers 401, or 429 past
 from __future__ import annotations
 
 import collections
+import contextvars
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +69,12 @@ class RateLimiter:
     def reset(self) -> None:
         self._hits.clear()
 
+
+# Set when a credential the request presents is refused, even if another one it presents is accepted (connexion
+# accepts a request when any of the spec's security alternatives does). Read by twins whose service refuses
+# a request with any bad credential (`Twin.every_credential_checked`). Each request runs in a task of its own,
+# so the value never leaks into the next request.
+REFUSED_CREDENTIAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("refused_credential", default=None)
 
 CredentialReader = Callable[[str, Any], str | None]
 """Turns what connexion extracted for a scheme kind ('apiKey', 'bearer', 'basic') into the credential
@@ -161,9 +168,11 @@ class Authenticator:
     def authenticate(self, kind: str, extracted: Any) -> dict[str, Any]:
         credential = self._read(kind, extracted)
         if credential is None:
+            REFUSED_CREDENTIAL.set(self._malformed)
             raise TwinError(ErrorKind.UNAUTHENTICATED, self._malformed)
         record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
         if record is None or not record.get("active", True):
+            REFUSED_CREDENTIAL.set(self._invalid)
             raise TwinError(ErrorKind.UNAUTHENTICATED, self._invalid)
         self._limiter.hit(credential)
         return {**record, "sub": record.get("name", "caller")}

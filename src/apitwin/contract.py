@@ -89,6 +89,10 @@ TOLERATED_400: dict[str, dict[str, str]] = {
         "clearDatasetData": "partitions must be partitions of the dataset (NP when it is not partitioned)",
         "setConnection": "a connection's name and type cannot be changed",
     },
+    "opendatasoft": {
+        operation: "dataset_id must be unique in the domain, and a published dataset keeps its own"
+        for operation in ("createDataset", "updateDataset")
+    },
 }
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
 # Schemathesis 4.32's defaults for missing_required_header, plus 429: the one check whose defaults lack it

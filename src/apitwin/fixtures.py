@@ -149,10 +149,17 @@ def dataiku() -> dict[str, Any]:
     return generate(_faker("dataiku"))
 
 
+def opendatasoft() -> dict[str, Any]:
+    from apitwin.fixtures_automation import portal
+
+    return portal(_faker("opendatasoft"))
+
+
 GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     "datascaphe": datascaphe,
     "datascale": datascale,
     "dataiku": dataiku,
+    "opendatasoft": opendatasoft,
 }
 
 

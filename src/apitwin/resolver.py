@@ -16,6 +16,7 @@ from connexion.exceptions import ResolverError
 from connexion.lifecycle import ConnexionResponse
 from connexion.resolver import Resolution, Resolver
 
+from apitwin.auth import REFUSED_CREDENTIAL
 from apitwin.behaviours import Behaviour
 from apitwin.engine import OperationContext, Reply, Route, handle
 from apitwin.errors import ErrorKind, TwinError
@@ -50,6 +51,9 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
     query_keys = {name: sanitized(name) for name in route.query_params}
 
     async def endpoint(**kwargs: Any) -> ConnexionResponse:
+        refused = REFUSED_CREDENTIAL.get()
+        if refused is not None and live.twin.every_credential_checked:
+            raise TwinError(ErrorKind.UNAUTHENTICATED, refused)
         principal = kwargs.get("token_info") or {}
         path = {name: kwargs[key] for name, key in path_keys.items() if key in kwargs}
         live.authenticator.authorize(principal, route.requires, path)

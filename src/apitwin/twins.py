@@ -7,9 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apitwin.auth import Authorizer, CredentialReader, RateLimit, organization_key, project_privileges, whole_value
+from apitwin.auth import (
+    Authorizer,
+    CredentialReader,
+    RateLimit,
+    apikey_header_or_query,
+    organization_key,
+    project_privileges,
+    whole_value,
+)
 from apitwin.behaviours import Behaviours
-from apitwin.errors import ErrorShape, dataiku_error, datascale_error, datascaphe_error
+from apitwin.errors import ErrorShape, automation_error, dataiku_error, datascale_error, datascaphe_error
 from apitwin.spec import FIXTURES_DIR, SPECS_DIR
 
 
@@ -32,6 +40,9 @@ class Twin:
     response_headers: Mapping[str, str] = field(default_factory=dict)  # sent with every answer
     untyped_body_is: str | None = None  # media type of a request body sent without Content-Type
     form_body_may_be_json: bool = False  # a form-urlencoded body that is JSON is read as JSON (curl -d '{...}')
+    # A request presenting several credentials (a header and a query key) is refused when any is bad, as a
+    # service that checks every authenticator in turn does (Django REST framework), not served on the good one.
+    every_credential_checked: bool = False
     max_behaviours: int | None = None  # ceiling on operations served by behaviours (`apitwin lint` enforces it)
 
     @property
@@ -103,6 +114,20 @@ TWINS: Mapping[str, Twin] = {
             malformed_credentials="No API key in the request",
             invalid_credentials="Unknown API Key",
             auth_hint="Authorization: Bearer {credential}",
+        ),
+        Twin(
+            name="opendatasoft",
+            title="Opendatasoft Automation API",
+            spec_file="opendatasoft.yaml",
+            base_path="/api/automation/v1.0",
+            error_shape=automation_error,
+            behaviours_module="apitwin.behaviours.automation",
+            read_credential=apikey_header_or_query,
+            every_credential_checked=True,
+            max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
+            malformed_credentials="Authentication credentials were not provided.",
+            invalid_credentials="Incorrect authentication credentials.",
+            auth_hint="Authorization: apikey {credential}",
         ),
     )
 }

@@ -17,7 +17,7 @@ REPORTS = "/datascaphe/api/v1/report"
 def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) -> None:
     index = client.get("/").json()
     names = [twin["name"] for twin in index["twins"]]
-    assert names == ["datascaphe", "datascale", "dataiku"]
+    assert names == ["datascaphe", "datascale", "dataiku", "opendatasoft"]
     datascale = index["twins"][1]
     assert datascale["base_url"] == "http://localhost/datascale/v1"
     assert datascale["send_as"] == f"Authorization: Bearer {datascale['credential']}"
@@ -26,7 +26,8 @@ def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) ->
 
 
 def test_health(client: TestClient) -> None:
-    assert client.get("/__apitwin/health").json() == {"status": "ok", "twins": ["dataiku", "datascale", "datascaphe"]}
+    twins = ["dataiku", "datascale", "datascaphe", "opendatasoft"]
+    assert client.get("/__apitwin/health").json() == {"status": "ok", "twins": twins}
 
 
 def test_reset_one_twin_restores_its_fixtures_only(client: TestClient) -> None:

@@ -172,7 +172,18 @@ def test_the_bundled_file_for_schemathesis_holds_the_bundle(tmp_path: Path) -> N
     assert written.parent == out and load_raw(written) == load_bundled(path)
 
 
-@pytest.mark.parametrize("name", list(TWINS))
+SELF_CONTAINED = [name for name, twin in TWINS.items() if "common/" not in twin.spec_path.read_text(encoding="utf-8")]
+
+
+def test_the_twins_on_common_files_bundle_them() -> None:
+    shared = [name for name in TWINS if name not in SELF_CONTAINED]
+    assert shared == ["opendatasoft"]
+    made = bundle(TWINS["opendatasoft"].spec_path)
+    assert [path.name for path in made.files] == ["opendatasoft.yaml", "automation.yaml"]
+    assert "automation.yaml" not in str(made.document)  # every $ref is local
+
+
+@pytest.mark.parametrize("name", SELF_CONTAINED)
 def test_a_self_contained_spec_bundles_to_itself(name: str, tmp_path: Path) -> None:
     path = TWINS[name].spec_path
     made = bundle(path)

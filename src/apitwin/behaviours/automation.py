@@ -1,0 +1,40 @@
+"""The Automation API (Opendatasoft and Huwise, one module for both): what CRUD cannot express.
+
+The dataset catalogue is the engine's (paged lists, prefixed uids, a unique dataset_id) but for the
+rules of `dataset_id` below. The dataset status machine, publishing, versions, copies and files arrive with
+the next parts.
+"""
+
+from __future__ import annotations
+
+from apitwin.behaviours import Behaviours
+from apitwin.engine import OperationContext, Reply, handle
+from apitwin.errors import ErrorKind, TwinError
+
+behaviours = Behaviours()
+
+
+@behaviours.operation("createDataset")
+def create_dataset(ctx: OperationContext) -> Reply:
+    """A dataset created without a `dataset_id` still has one: the contract does not require it, the platform
+    always shows one. The twin uses the dataset's uid, unique by construction (the real platform's choice
+    of identifier for such a dataset is not documented)."""
+    reply = handle(ctx)
+    if not reply.body.get("dataset_id"):
+        datasets = ctx.collection()
+        reply = Reply(datasets.public(datasets.set(reply.body["uid"], {"dataset_id": reply.body["uid"]})), reply.status)
+    return reply
+
+
+@behaviours.operation("updateDataset")
+def update_dataset(ctx: OperationContext) -> Reply:
+    """`dataset_id` "can be modified when the dataset is not published"; absent from the body, it is kept."""
+    datasets = ctx.collection()
+    current = datasets.get(ctx.item_id)
+    body = dict(ctx.body or {})
+    wanted = body.get("dataset_id") or current["dataset_id"]
+    if wanted != current["dataset_id"] and current.get("is_published"):
+        message = "The dataset_id of a published dataset cannot be changed; unpublish it first."
+        raise TwinError(ErrorKind.INVALID, message, field_errors={"dataset_id": [message]})
+    ctx.body = {**body, "dataset_id": wanted}
+    return handle(ctx)
