@@ -179,8 +179,11 @@ def test_the_twins_on_common_files_bundle_them() -> None:
     shared = [name for name in TWINS if name not in SELF_CONTAINED]
     assert shared == ["opendatasoft"]
     made = bundle(TWINS["opendatasoft"].spec_path)
-    assert [path.name for path in made.files] == ["opendatasoft.yaml", "automation.yaml"]
-    assert "automation.yaml" not in str(made.document)  # every $ref is local
+    assert made.files[0].name == "opendatasoft.yaml"
+    assert {"automation.yaml", "metadata.yaml", "schedules.yaml", "feedbacks.yaml"} <= {
+        path.name for path in made.files[1:]
+    }
+    assert not any(f"{path.name}#" in str(made.document) for path in made.files[1:])  # every $ref is local
 
 
 @pytest.mark.parametrize("name", SELF_CONTAINED)
