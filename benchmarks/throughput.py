@@ -28,6 +28,7 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -560,6 +561,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+STARTUP_TARGET_SECONDS = 2.0
+_STARTUP_PROBE = """
+import time
+started = time.perf_counter()
+from apitwin.app import create_app
+app = create_app()
+print(time.perf_counter() - started, len(app.state.runtime.twins))
+"""
+
+
+def startup_seconds(rounds: int = 3) -> tuple[float, int]:
+    """Median seconds from the first import to an app serving every twin, each round in a fresh process (no
+    cache of an earlier round helps), and how many twins that was."""
+    times, twins = [], 0
+    for _ in range(rounds):
+        done = subprocess.run([sys.executable, "-c", _STARTUP_PROBE], capture_output=True, text=True, check=True)
+        seconds, count = done.stdout.split()
+        times.append(float(seconds))
+        twins = int(count)
+    return statistics.median(times), twins
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     _quiet_sniffio_probe()
@@ -576,6 +599,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "The load generator shares these CPUs with the servers and is the bottleneck for the bare app, so the\n"
         "req/s ratio understates the twin's overhead: 'CPU/req' (server CPU time per request) is the fairer cost.\n"
         "'server CPU' and 'client CPU' are % of one core over the measured window. Compare ratios, not req/s.\n",
+        flush=True,
+    )
+    startup, twins = startup_seconds()
+    verdict = "within" if startup < STARTUP_TARGET_SECONDS else "OVER"
+    print(
+        f"start-up: {startup:.2f} s to an app serving all {twins} twins (fresh process, median of 3; "
+        f"{verdict} the {STARTUP_TARGET_SECONDS:g} s target)\n",
         flush=True,
     )
     if (env["busy_cpus_before"] or 0) > 0.25:
@@ -605,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "results": [asdict(r) for r in results],
             "twin_over_bare": ratios(results),
             "in_process": [asdict(r) for r in in_process],
+            "startup_seconds": startup,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
