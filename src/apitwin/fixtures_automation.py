@@ -41,6 +41,59 @@ def _value(value: Any) -> dict[str, Any]:
     return {"value": value, "remote_value": None, "override_remote_value": False}
 
 
+# when a city portal reprocesses a dataset: hourly counters, nightly and weekday extracts, monthly budgets
+_CRON_SCHEDULES = ("0 * * * *", "15 3 * * *", "30 6 * * 1-5", "0 0 1 * *", "*/30 7-19 * * MON-FRI", "0 4 * * SUN")
+EXAMPLE_SCHEDULE, EXAMPLE_FEEDBACK = "sc_qf2hyt", "df_qf2hyt"
+_FEEDBACK_COMMENTS = (
+    "The opening hours changed last month.", "This location closed in the spring.",
+    "The coordinates point to the wrong side of the street.", "A new one opened near the station.",
+    "The name is misspelt.", "The value looks ten times too high.",
+)  # fmt: skip
+
+
+def activity(fake: Faker, datasets: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Some datasets' processing schedules, and the published ones' feedbacks from the portal's visitors (some
+    archived, some asking for a new record and so on no record yet). The first dataset, which the spec's
+    dataset_uid example names, has the schedule and the feedback its examples name (the document's own uids):
+    no operation creates a feedback, so Schemathesis reaches them only through these."""
+    uids: set[str] = {EXAMPLE_SCHEDULE, EXAMPLE_FEEDBACK}
+    first = datasets[0]
+    schedules = [{"uid": EXAMPLE_SCHEDULE, "dataset_uid": first["uid"], "cron_schedule": "0 * * * *"}]
+    feedbacks: list[dict[str, Any]] = [
+        {
+            "uid": EXAMPLE_FEEDBACK,
+            "dataset_uid": first["uid"],
+            "record_id": "95969ddab924fc5db5e39c3fb2a7634f4d7dd51c",
+            "user": {"username": "louise.data"},
+            "comment": "I like this record, it provides meaningful insights",
+            "values": None,
+            "is_archived": False,
+            "created_at": first["updated_at"],
+        }
+    ]
+    for dataset in datasets:
+        for cron in fake.random_elements(_CRON_SCHEDULES, length=fake.random_int(0, 2), unique=True):
+            schedules.append({"uid": _uid(fake, "sc_", uids), "dataset_uid": dataset["uid"], "cron_schedule": cron})
+        if not dataset["is_published"]:
+            continue
+        created = datetime.strptime(dataset["created_at"], _DATE).replace(tzinfo=UTC)
+        for _ in range(fake.random_int(0, 3)):
+            new_record = fake.boolean(25)
+            feedbacks.append(
+                {
+                    "uid": _uid(fake, "df_", uids),
+                    "dataset_uid": dataset["uid"],
+                    "record_id": None if new_record else fake.sha1(),
+                    "user": {"username": f"{fake.first_name()}.{fake.last_name()}".lower()},
+                    "comment": fake.random_element(_FEEDBACK_COMMENTS),
+                    "values": {"value": fake.street_address(), "type": "text"} if new_record else None,
+                    "is_archived": fake.boolean(30),
+                    "created_at": (created + timedelta(days=fake.random_int(1, 600))).strftime(_DATE),
+                }
+            )
+    return {"dataset_schedules": schedules, "dataset_feedbacks": feedbacks}
+
+
 def portal(fake: Faker) -> dict[str, Any]:
     city = fake.city()
     publisher = f"City of {city}"
@@ -75,4 +128,4 @@ def portal(fake: Faker) -> dict[str, Any]:
     credentials = [
         {"name": "admin", "credential": "".join(fake.random_element(_ALPHABET) for _ in range(48))},
     ]
-    return {"credentials": credentials, "collections": {"datasets": datasets}}
+    return {"credentials": credentials, "collections": {"datasets": datasets, **activity(fake, datasets)}}

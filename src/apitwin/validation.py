@@ -14,6 +14,8 @@ from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
 
+from apitwin.errors import ErrorKind, TwinError
+
 MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
 
 
@@ -28,7 +30,8 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 
 class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     """jsonschema's message starts with the refused value itself: a 1 MB string came back whole in the error.
-    The value is cut to its start and its size."""
+    The value is cut to its start and its size, and so is a long pattern it did not match. The error names the
+    field it is about, for APIs that answer what is wrong by field (Django REST framework's `detail`)."""
 
     def _validate(self, body: Any) -> Any:
         if not self._nullable and body is None:
@@ -41,7 +44,21 @@ class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             if len(shown) > MAX_ECHOED_VALUE and message.startswith(shown):
                 size = f"{len(exception.instance)} long" if hasattr(exception.instance, "__len__") else "long"
                 message = f"{shown[:MAX_ECHOED_VALUE]}... ({size}){message[len(shown) :]}"
-            raise BadRequestProblem(detail=f"{message}{format_error_with_path(exception)}") from None
+            if exception.validator == "pattern" and len(str(exception.validator_value)) > MAX_ECHOED_VALUE:
+                message = f"{shown[:MAX_ECHOED_VALUE]} does not match the pattern its schema gives"
+            raise TwinError(
+                ErrorKind.INVALID,
+                f"{message}{format_error_with_path(exception)}",
+                field_errors={_field_of(exception): [message]},
+            ) from None
+
+
+def _field_of(error: ValidationError) -> str:
+    """The dotted path of the body field an error is about; DRF's `non_field_errors` for the body itself."""
+    path = [str(key) for key in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        path += [next(name for name in error.validator_value if name not in error.instance)]
+    return ".".join(path) or "non_field_errors"
 
 
 def _write_only_unless_null(validator: Any, write_only: Any, instance: Any, schema: Any) -> Any:
