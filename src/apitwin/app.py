@@ -143,6 +143,9 @@ def create_app(
             ),
         ],
     )
+    # Trailing slashes are _TwinPaths' business: the router's own redirect would loop on a segment ending in a
+    # line break (its mount pattern matches one form only, before that line break), 307 after 307.
+    app.router.redirect_slashes = False
     app.state.runtime = runtime
     return app
 
@@ -174,6 +177,11 @@ class _TwinPaths:
         located = self.runtime.locate(scope["path"])
         if located is None:
             await self.app(scope, receive, send)
+            return
+        if "\n" in scope["path"] or "\r" in scope["path"]:
+            # no documented path holds a line break, and routers misread one (`$` matches before it): a 404
+            missing = TwinError(ErrorKind.NOT_FOUND, "The requested resource could not be found")
+            await _error_response(self.runtime)(scope, missing)(scope, receive, send)
             return
         live, relative = located
         path = live.mount_path + relative

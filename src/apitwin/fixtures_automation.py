@@ -128,4 +128,125 @@ def portal(fake: Faker) -> dict[str, Any]:
     credentials = [
         {"name": "admin", "credential": "".join(fake.random_element(_ALPHABET) for _ in range(48))},
     ]
-    return {"credentials": credentials, "collections": {"datasets": datasets, **activity(fake, datasets)}}
+    return {
+        "credentials": credentials,
+        "collections": {"datasets": datasets, **processing(datasets), **activity(fake, datasets)},
+    }
+
+
+def _parameter(kind: str, name: str, label: str, mandatory: bool = False, **more: str) -> dict[str, Any]:
+    return {"type": kind, "is_mandatory": mandatory, "name": name, "label": label, **more}
+
+
+# The domain's catalogues, served as static collections: the processor types the twin serves, and the
+# extractors the vendor's contract describes in its examples (the csvfile parameters its resources show).
+_FIELD = _parameter("field", "field", "Field", True, description="The field to process")
+PROCESSOR_TYPES = [
+    {
+        "type": "string_replace",
+        "label": "Replace a text",
+        "description": "Replaces a text by another in the values of a field.",
+        "parameters": [
+            _FIELD,
+            _parameter("string", "old", "Old text", True, description="The text to replace"),
+            _parameter("string", "new", "New text", True, description="Its replacement"),
+        ],
+    },
+    {
+        "type": "regexp_replace",
+        "label": "Replace via regular expression",
+        "description": "Replaces what a regular expression matches in the values of a field.",
+        "parameters": [
+            _FIELD,
+            _parameter("string", "regexp", "Regular expression", True, description="What to match"),
+            _parameter("string", "new", "New text", True, description="Each match's replacement"),
+        ],
+    },
+]
+EXTRACTORS = [
+    {
+        "type": "csvfile",
+        "label": "CSV File",
+        "parameters": [
+            _parameter("string", "separator", "Separator"),
+            _parameter("string", "encoding", "Encoding", default="utf-8"),
+            _parameter("integer", "first_row_no", "First line", default="1"),
+            _parameter("boolean", "headers_first_row", "Headers on the first line", default="true"),
+            _parameter("boolean", "doublequote", "Double quote", default="true"),
+        ],
+    },
+    {
+        "type": "jsonfile",
+        "label": "JSON File",
+        "parameters": [
+            _parameter(
+                "boolean", "extract_filename", "Extract filename", description="Extract the filename in a field"
+            ),
+            _parameter("string", "json_root", "JSON root", description="Path to the array of the records' objects"),
+            _parameter("string", "json_object", "JSON object", description="Relative path to the object to extract"),
+        ],
+    },
+]
+_PROCESSING_SEED = 10
+_PROCESSORS = (
+    {"type": "string_replace", "label": "Spell out N/A", "field": "status", "old": "N/A", "new": "Not available"},
+    {
+        "type": "string_replace",
+        "label": "Use the district's full name",
+        "field": "district",
+        "old": "Arr.",
+        "new": "Arrondissement",
+    },
+    {
+        "type": "regexp_replace",
+        "label": "Keep the digits of the phone number",
+        "field": "phone",
+        "regexp": "[^0-9+]",
+        "new": "",
+    },
+    {"type": "regexp_replace", "label": "Trim the address", "field": "address", "regexp": "^\\s+|\\s+$", "new": ""},
+)
+_FIELD_CONFIGURATIONS = (
+    {"type": "rename", "label": "Renaming field nom", "from_name": "nom", "to_name": "name", "field_label": "Name"},
+    {"type": "type", "label": "Typing field count to integer", "field": "count", "type_param": "int"},
+    {"type": "annotate", "label": "Filter by district", "field": "district", "annotation": "facet"},
+    {
+        "type": "annotate",
+        "label": "Surface in square kilometers",
+        "field": "surface",
+        "annotation": "unit",
+        "args": ["km2"],
+    },
+    {
+        "type": "description",
+        "label": "Describing field updated",
+        "field": "updated",
+        "description": "When the record last changed",
+    },
+    {"type": "delete", "label": "Deleting field internal_id", "field": "internal_id"},
+)
+
+
+def processing(datasets: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Some datasets' processors and field configurations (both pr_, one namespace), the stacks in order, and
+    the domain's catalogues. Drawn from a fixed seed of their own, so that neither these uids (the spec's
+    examples name the first dataset's) nor the rest of the portal move when the other changes."""
+    fake = Faker()
+    fake.seed_instance(_PROCESSING_SEED)
+    uids: set[str] = set()
+    processors: list[dict[str, Any]] = []
+    field_configurations: list[dict[str, Any]] = []
+    for number, dataset in enumerate(datasets):
+        owner = {"dataset_uid": dataset["uid"]}
+        if number % 3 == 0:
+            for template in fake.random_sample(_PROCESSORS, length=fake.random_int(1, 3)):
+                processors.append({"uid": _uid(fake, "pr_", uids), **template, **owner})
+        if number % 2 == 0:
+            for configuration in fake.random_sample(_FIELD_CONFIGURATIONS, length=fake.random_int(2, 4)):
+                field_configurations.append({"uid": _uid(fake, "pr_", uids), **configuration, **owner})
+    return {
+        "processors": processors,
+        "field_configurations": field_configurations,
+        "processor_types": PROCESSOR_TYPES,
+        "extractors": EXTRACTORS,
+    }

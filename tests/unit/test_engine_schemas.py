@@ -305,6 +305,14 @@ def test_a_metadata_field_is_put_read_and_deleted_by_its_path(state: TwinState) 
     assert info.value.message == "Dataset da_one has no metadata/default/title"
 
 
+def test_a_put_of_a_part_keeps_the_read_only_fields_the_client_cannot_write(state: TwinState) -> None:
+    state.collection("datasets").set(
+        "da_one", {"metadata": {"default": {"title": {"value": "a", "remote_value": "r"}}}}
+    )
+    where = {"dataset_uid": "da_one", "template": "default", "field": "title"}
+    assert call(state, "setMetadataField", path=where, body={"value": "b"}) == {"value": "b", "remote_value": "r"}
+
+
 def test_a_patch_merges_into_an_object_part_and_refuses_other_values(state: TwinState) -> None:
     where = {"dataset_uid": "da_one", "template": "default", "field": "title"}
     call(state, "setMetadataField", path=where, body={"value": "Trees"})

@@ -190,10 +190,16 @@ class Collection:
         with self._store.transaction():
             doc = self.get(doc_id)
             holder = self._part(doc, keys[:-1], doc_id)
-            if not isinstance(holder, dict):
+            # a key the holder's schema cannot have (additionalProperties: false) names nothing that could exist
+            if not isinstance(holder, dict) or (
+                keys[-1] not in holder
+                and not schemas.allows(schemas.at(self.definition.schema, doc, keys[:-1]), holder, keys[-1])
+            ):
                 raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys)}")
             schema = schemas.at(self.definition.schema, doc, keys)
-            given = schemas.writable(value, schema, f"{'.'.join(keys)}.")
+            given = schemas.part_replacement(
+                holder.get(keys[-1]), schemas.writable(value, schema, f"{'.'.join(keys)}."), schema
+            )
             holder[keys[-1]] = schemas.keep_write_only(given, holder.get(keys[-1]), schema, self.definition.write_only)
             return self._part(self.public(self._save(doc_id, doc)), keys, doc_id)
 

@@ -24,7 +24,7 @@ Path item or operation `x-twin` (operation keys override path keys):
     collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
-    only the last one),
+    only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404),
     filters ({query parameter: op | {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when
     any of them does: a search; an absent parameter with a schema `default` filters on that default),
     requires (what the caller needs: a role or a privilege, as the twin's authorizer understands it),

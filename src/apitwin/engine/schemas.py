@@ -117,12 +117,34 @@ def replacement(stored: Mapping[str, Any], given: Mapping[str, Any], schema: Sch
     return doc
 
 
+def part_replacement(stored: Any, given: Any, schema: Schema) -> Any:
+    """What a replace of a part leaves: `given`, with the stored part's readOnly fields kept and the declared
+    defaults of the fields it omits (no null for the others: a part's fields are often optional objects)."""
+    if not isinstance(given, Mapping):
+        return given
+    old = stored if isinstance(stored, Mapping) else {}
+    doc = dict(given)
+    for name, prop in effective(schema, {**old, **given}).get("properties", {}).items():
+        flat = flatten(prop)
+        if flat.get("readOnly") and name in old:
+            doc[name] = copy.deepcopy(old[name])
+        elif name not in doc and "default" in flat and not flat.get("writeOnly"):
+            doc[name] = copy.deepcopy(flat["default"])
+    return doc
+
+
 def at(schema: Schema, value: Any, keys: Sequence[str]) -> Schema:
     """The schema of the part of `value` found along `keys` ({} where the schema says nothing)."""
     for key in keys:
         sub = _property(effective(schema, value), key) if isinstance(value, Mapping) else None
         schema, value = (sub or {}), (value.get(key) if isinstance(value, Mapping) else None)
     return schema
+
+
+def allows(schema: Schema, value: Any, key: str) -> bool:
+    """Whether an object of this schema (holding `value`) may have the field `key`: declared, or additional."""
+    eff = effective(schema, value)
+    return _property(eff, key) is not None or _free_form(eff)
 
 
 def check_subtypes(schema: Schema, where: str) -> None:
