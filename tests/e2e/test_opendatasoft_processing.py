@@ -48,6 +48,7 @@ def test_a_string_replace_processor_keeps_its_own_fields_and_shows_no_dataset_ui
     [
         {**REGEXP, "type": "string_replace"},  # a regexp_replace's fields under another type
         {**REPLACE, "regexp": ".*"},  # a field its type does not have
+        {key: value for key, value in REPLACE.items() if key != "old"},  # one of its type's fields missing
         {"type": "geocode", "label": "Unknown type", "field": "address"},
         RENAME,  # a field configuration is no processor
         {key: value for key, value in REPLACE.items() if key != "label"},
@@ -170,3 +171,12 @@ def test_the_catalogues_are_bare_arrays_naming_each_type_and_its_parameters(clie
 def test_a_uid_ending_in_a_line_break_is_a_404_not_a_redirect_loop(client: TestClient, path: str) -> None:
     answer = client.put(f"{BASE}/datasets/da_kxbtjj/{path}", json=REPLACE, headers=auth(client), follow_redirects=False)
     assert answer.status_code == 404 and answer.json()["error_code"] == "not_found"
+
+
+def test_every_processor_type_of_the_catalogue_is_accepted_with_its_mandatory_parameters(client: TestClient) -> None:
+    uid = new_dataset(client)
+    for processor_type in client.get(f"{BASE}/processors/", headers=auth(client)).json():
+        mandatory = {p["name"]: "x" for p in processor_type["parameters"] if p["is_mandatory"]}
+        body = {"type": processor_type["type"], "label": processor_type["label"], **mandatory}
+        created = client.post(f"{BASE}/datasets/{uid}/processors/", json=body, headers=auth(client))
+        assert created.status_code == 201 and set(created.json()) == {"uid", *body}, created.text
