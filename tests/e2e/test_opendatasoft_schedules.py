@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.e2e.test_opendatasoft import BASE, NEW, auth
+from tests.e2e.test_opendatasoft import NEW, auth
+
+BASE = "/opendatasoft/api/automation/v1.0"
 
 
 @pytest.fixture
@@ -43,22 +45,28 @@ def with_feedbacks(client: TestClient) -> str:
 
 def test_a_schedule_is_created_read_replaced_and_deleted_under_its_dataset(client: TestClient) -> None:
     dataset = dataset_uids(client)[0]
-    schedules = f"{BASE}/datasets/{dataset}/schedules/"
-    before = client.get(schedules, headers=auth(client)).json()["total_count"]
+    before = client.get(f"{BASE}/datasets/{dataset}/schedules/", headers=auth(client)).json()["total_count"]
 
-    created = client.post(schedules, json={"cron_schedule": "0 * * * *"}, headers=auth(client))
+    created = client.post(
+        f"{BASE}/datasets/{dataset}/schedules/", json={"cron_schedule": "0 * * * *"}, headers=auth(client)
+    )
     assert created.status_code == 201, created.text
     uid = created.json()["uid"]
     assert re.fullmatch(r"sc_[a-z0-9]{6}", uid) and created.json() == {"uid": uid, "cron_schedule": "0 * * * *"}
-    listed = client.get(schedules, params={"limit": 100}, headers=auth(client)).json()
+    listed = client.get(f"{BASE}/datasets/{dataset}/schedules/", params={"limit": 100}, headers=auth(client)).json()
     assert listed["total_count"] == before + 1 and uid in [schedule["uid"] for schedule in listed["results"]]
 
-    replaced = client.put(f"{schedules}{uid}/", json={"cron_schedule": "30 6 * * MON-FRI"}, headers=auth(client))
+    replaced = client.put(
+        f"{BASE}/datasets/{dataset}/schedules/{uid}/", json={"cron_schedule": "30 6 * * MON-FRI"}, headers=auth(client)
+    )
     assert replaced.status_code == 200 and replaced.json() == {"uid": uid, "cron_schedule": "30 6 * * MON-FRI"}
-    assert client.get(f"{schedules}{uid}", headers=auth(client)).json()["cron_schedule"] == "30 6 * * MON-FRI"
+    assert (
+        client.get(f"{BASE}/datasets/{dataset}/schedules/{uid}", headers=auth(client)).json()["cron_schedule"]
+        == "30 6 * * MON-FRI"
+    )
 
-    assert client.delete(f"{schedules}{uid}/", headers=auth(client)).status_code == 204
-    gone = client.get(f"{schedules}{uid}/", headers=auth(client))
+    assert client.delete(f"{BASE}/datasets/{dataset}/schedules/{uid}/", headers=auth(client)).status_code == 204
+    gone = client.get(f"{BASE}/datasets/{dataset}/schedules/{uid}/", headers=auth(client))
     assert gone.status_code == 404 and gone.json()["error_code"] == "not_found"
 
 
@@ -146,12 +154,13 @@ def test_feedbacks_on_one_record_are_found_by_its_id(client: TestClient) -> None
 def test_an_archived_feedback_leaves_the_default_list(client: TestClient) -> None:
     dataset = with_feedbacks(client)
     feedback = feedbacks(client, dataset)[0]
-    url = f"{BASE}/datasets/{dataset}/feedbacks/{feedback['uid']}/"
+    uid = feedback["uid"]
 
-    archived = client.post(f"{url}archive/", headers=auth(client))
+    archived = client.post(f"{BASE}/datasets/{dataset}/feedbacks/{uid}/archive/", headers=auth(client))
     assert archived.status_code == 200 and archived.json() == {**feedback, "is_archived": True}
-    assert client.post(f"{url}archive", headers=auth(client)).json()["is_archived"] is True  # again: no error
-    assert client.get(url, headers=auth(client)).json()["is_archived"] is True
+    again = client.post(f"{BASE}/datasets/{dataset}/feedbacks/{uid}/archive", headers=auth(client))
+    assert again.json()["is_archived"] is True  # again: no error
+    assert client.get(f"{BASE}/datasets/{dataset}/feedbacks/{uid}/", headers=auth(client)).json()["is_archived"] is True
     assert feedback["uid"] not in [other["uid"] for other in feedbacks(client, dataset)]
     assert feedback["uid"] in [other["uid"] for other in feedbacks(client, dataset, is_archived="true")]
     missing = client.post(f"{BASE}/datasets/{dataset}/feedbacks/df_nope00/archive/", headers=auth(client))
