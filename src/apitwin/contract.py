@@ -94,6 +94,8 @@ TOLERATED_400: dict[str, dict[str, str]] = {
         for operation in ("createDataset", "updateDataset")
     },
 }
+# Huwise serves the common operations with the same behaviours (one module for both): the same rules
+TOLERATED_400["huwise"] = TOLERATED_400["opendatasoft"]
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
 # Schemathesis 4.32's defaults for missing_required_header, plus 429: the one check whose defaults lack it
 # (negative_data_rejection and positive_data_acceptance already accept 429).

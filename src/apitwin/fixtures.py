@@ -155,11 +155,19 @@ def opendatasoft() -> dict[str, Any]:
     return portal(_faker("opendatasoft"))
 
 
+def huwise() -> dict[str, Any]:
+    from apitwin.fixtures_automation import portal
+
+    # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
+    return portal(_faker("huwise"), publisher="{city} Metropolitan Area", since=datetime(2025, 1, 6, tzinfo=UTC))
+
+
 GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {
     "datascaphe": datascaphe,
     "datascale": datascale,
     "dataiku": dataiku,
     "opendatasoft": opendatasoft,
+    "huwise": huwise,
 }
 
 

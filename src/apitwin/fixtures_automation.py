@@ -1,4 +1,4 @@
-"""Seed state of an Automation API portal (Opendatasoft, and Huwise later): a city's open data catalogue with
+"""Seed state of an Automation API portal (Opendatasoft and Huwise): a city's open data catalogue with
 datasets described by the default metadata template, some published, some restricted, and its API keys."""
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def _value(value: Any) -> dict[str, Any]:
 # when a city portal reprocesses a dataset: hourly counters, nightly and weekday extracts, monthly budgets
 _CRON_SCHEDULES = ("0 * * * *", "15 3 * * *", "30 6 * * 1-5", "0 0 1 * *", "*/30 7-19 * * MON-FRI", "0 4 * * SUN")
 EXAMPLE_SCHEDULE, EXAMPLE_FEEDBACK = "sc_qf2hyt", "df_qf2hyt"
+# the spec's dataset_uid examples, by position: every portal's first dataset (most operations') and last one
+# (deleteDataset's) have them (Opendatasoft's drew them), so each twin's examples name what its fixtures have
+_EXAMPLE_DATASETS = {0: "da_kxbtjj", len(_TOPICS) - 1: "da_z6zfws"}
 _FEEDBACK_COMMENTS = (
     "The opening hours changed last month.", "This location closed in the spring.",
     "The coordinates point to the wrong side of the street.", "A new one opened near the station.",
@@ -94,17 +97,20 @@ def activity(fake: Faker, datasets: list[dict[str, Any]]) -> dict[str, list[dict
     return {"dataset_schedules": schedules, "dataset_feedbacks": feedbacks}
 
 
-def portal(fake: Faker) -> dict[str, Any]:
+def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = _START) -> dict[str, Any]:
+    """A portal's catalogue; `publisher` (with {city}) and `since` (its first dataset's creation) make each
+    twin's its own."""
     city = fake.city()
-    publisher = f"City of {city}"
+    publisher = publisher.format(city=city)
     uids: set[str] = set()
     datasets = []
     for number, (title, keywords) in enumerate(_TOPICS):
-        created = _START + timedelta(days=number * 23, seconds=fake.random_int(0, 86_399))
+        created = since + timedelta(days=number * 23, seconds=fake.random_int(0, 86_399))
         updated = created + timedelta(days=fake.random_int(0, 300), seconds=fake.random_int(0, 86_399))
+        uid = _uid(fake, "da_", uids)  # drawn for the first too, so that the other draws stay as they were
         datasets.append(
             {
-                "uid": _uid(fake, "da_", uids),
+                "uid": _EXAMPLE_DATASETS.get(number, uid),
                 "dataset_id": re.sub(r"[^a-z0-9]+", "-", f"{title} {city}".lower()).strip("-"),
                 "created_at": created.strftime(_DATE),
                 "updated_at": updated.strftime(_DATE),

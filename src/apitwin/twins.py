@@ -129,6 +129,20 @@ TWINS: Mapping[str, Twin] = {
             invalid_credentials="Incorrect authentication credentials.",
             auth_hint="Authorization: apikey {credential}",
         ),
+        Twin(  # Opendatasoft's API under its newer brand: the same common spec files, behaviours and shapes
+            name="huwise",
+            title="Huwise Automation API",
+            spec_file="huwise.yaml",
+            base_path="/api/automation/v1.0",
+            error_shape=automation_error,
+            behaviours_module="apitwin.behaviours.automation",
+            read_credential=apikey_header_or_query,
+            every_credential_checked=True,
+            max_behaviours=50,  # Opendatasoft's 40 and at most 10 for the Huwise-only operations (STYLE.md)
+            malformed_credentials="Authentication credentials were not provided.",
+            invalid_credentials="Incorrect authentication credentials.",
+            auth_hint="Authorization: apikey {credential}",
+        ),
     )
 }
 

@@ -16,7 +16,7 @@ def test_credentials_json_names_every_twin() -> None:
     result = CliRunner().invoke(main, ["credentials", "--json"])
     assert result.exit_code == 0
     credentials = json.loads(result.output)
-    assert set(credentials) == {"datascaphe", "datascale", "dataiku", "opendatasoft"}
+    assert set(credentials) == {"datascaphe", "datascale", "dataiku", "opendatasoft", "huwise"}
     assert credentials["datascaphe"].count(":") == 1
 
 

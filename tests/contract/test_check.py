@@ -33,7 +33,7 @@ def junit_totals(path: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("api", ["datascaphe", "datascale", "dataiku", "opendatasoft"])
+@pytest.mark.parametrize("api", ["datascaphe", "datascale", "dataiku", "opendatasoft", "huwise"])
 def test_twin_passes_every_check_and_exercises_every_operation(api: str, tmp_path: Path) -> None:
     """Coverage is required against a twin started for the run: every operation got a documented 2xx, so the
     run really authenticated (a wrong credential would leave every operation at 401) and found data."""

@@ -17,7 +17,7 @@ REPORTS = "/datascaphe/api/v1/report"
 def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) -> None:
     index = client.get("/").json()
     names = [twin["name"] for twin in index["twins"]]
-    assert names == ["datascaphe", "datascale", "dataiku", "opendatasoft"]
+    assert names == ["datascaphe", "datascale", "dataiku", "opendatasoft", "huwise"]
     datascale = index["twins"][1]
     assert datascale["base_url"] == "http://localhost/datascale/v1"
     assert datascale["send_as"] == f"Authorization: Bearer {datascale['credential']}"
@@ -26,7 +26,7 @@ def test_index_lists_every_twin_with_urls_and_credentials(client: TestClient) ->
 
 
 def test_health(client: TestClient) -> None:
-    twins = ["dataiku", "datascale", "datascaphe", "opendatasoft"]
+    twins = ["dataiku", "datascale", "datascaphe", "huwise", "opendatasoft"]
     assert client.get("/__apitwin/health").json() == {"status": "ok", "twins": twins}
 
 

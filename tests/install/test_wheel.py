@@ -98,7 +98,13 @@ def test_installed_serve_answers_every_twin(installed: Path, tmp_path: Path) -> 
             origin = match.group(1) if match else None
         assert origin, "apitwin serve printed no base URL"
         index = httpx.get(f"{origin}/", timeout=10).json()
-        assert {twin["name"] for twin in index["twins"]} == {"datascaphe", "datascale", "dataiku", "opendatasoft"}
+        assert {twin["name"] for twin in index["twins"]} == {
+            "datascaphe",
+            "datascale",
+            "dataiku",
+            "opendatasoft",
+            "huwise",
+        }
         for twin in index["twins"]:
             header, _, value = twin["send_as"].partition(":")
             spec = httpx.get(twin["spec_url"], timeout=10)

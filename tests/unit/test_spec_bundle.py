@@ -177,7 +177,7 @@ SELF_CONTAINED = [name for name, twin in TWINS.items() if "common/" not in twin.
 
 def test_the_twins_on_common_files_bundle_them() -> None:
     shared = [name for name in TWINS if name not in SELF_CONTAINED]
-    assert shared == ["opendatasoft"]
+    assert shared == ["opendatasoft", "huwise"]
     made = bundle(TWINS["opendatasoft"].spec_path)
     assert made.files[0].name == "opendatasoft.yaml"
     assert {"automation.yaml", "metadata.yaml", "schedules.yaml", "feedbacks.yaml"} <= {

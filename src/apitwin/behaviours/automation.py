@@ -26,12 +26,20 @@ def create_dataset(ctx: OperationContext) -> Reply:
     return reply
 
 
+# Huwise's dataset PUT takes dataset_id, is_restricted and default_security only ("to update dataset metadata use
+# the dedicated Dataset Metadata endpoints"): metadata in its body is ignored, as the framework ignores any field
+# an operation does not take, and the dataset keeps its own.
+_PUT_KEEPS_METADATA = frozenset({"huwise"})
+
+
 @behaviours.operation("updateDataset")
 def update_dataset(ctx: OperationContext) -> Reply:
     """`dataset_id` "can be modified when the dataset is not published"; absent from the body, it is kept."""
     datasets = ctx.collection()
     current = datasets.get(ctx.item_id)
     body = dict(ctx.body or {})
+    if ctx.state.name in _PUT_KEEPS_METADATA:
+        body["metadata"] = current["metadata"]
     wanted = body.get("dataset_id") or current["dataset_id"]
     if wanted != current["dataset_id"] and current.get("is_published"):
         message = "The dataset_id of a published dataset cannot be changed; unpublish it first."

@@ -1,0 +1,149 @@
+"""The Huwise twin over HTTP: the Opendatasoft twin's operations on the same common spec files, with a state and
+a portal of its own, and the documented differences of those operations (a dataset's PUT takes no metadata)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import runtime_of
+
+HUWISE = "/huwise/api/automation/v1.0"
+ODS = "/opendatasoft/api/automation/v1.0"
+NEW = {"dataset_id": "glossary-2026", "metadata": {"default": {"title": {"value": "Glossary"}}}}
+
+
+@pytest.fixture
+def client(make_client: Any) -> TestClient:
+    return make_client("opendatasoft", "huwise")
+
+
+def auth(client: TestClient, twin: str = "huwise") -> dict[str, str]:
+    return {"Authorization": f"apikey {runtime_of(client).twins[twin].credentials()[0]['credential']}"}
+
+
+def datasets(client: TestClient, base: str, twin: str) -> list[dict[str, Any]]:
+    page = client.get(f"{base}/datasets/", params={"limit": 100}, headers=auth(client, twin)).json()
+    results: list[dict[str, Any]] = page["results"]
+    return results
+
+
+def test_each_twin_has_its_own_portal_and_key(client: TestClient) -> None:
+    huwise, ods = datasets(client, HUWISE, "huwise"), datasets(client, ODS, "opendatasoft")
+    assert len(huwise) == 24 and {d["dataset_id"] for d in huwise}.isdisjoint(d["dataset_id"] for d in ods)
+    assert "Metropolitan Area" in huwise[0]["metadata"]["default"]["publisher"]["value"]
+    assert client.get(f"{HUWISE}/datasets/", headers=auth(client, "opendatasoft")).status_code == 401
+
+
+def test_a_dataset_created_on_one_twin_is_invisible_on_the_other(client: TestClient) -> None:
+    created = client.post(f"{HUWISE}/datasets/", json=NEW, headers=auth(client))
+    assert created.status_code == 201 and re.fullmatch(r"da_[a-z0-9]{6}", created.json()["uid"])
+    uid = created.json()["uid"]
+    assert client.get(f"{ODS}/datasets/{uid}/", headers=auth(client, "opendatasoft")).status_code == 404
+    on_ods = client.post(f"{ODS}/datasets/", json=NEW, headers=auth(client, "opendatasoft"))
+    assert on_ods.status_code == 201  # the same dataset_id: unique within each domain only
+    assert client.get(f"{HUWISE}/datasets/{on_ods.json()['uid']}/", headers=auth(client)).status_code == 404
+    again = client.post(f"{HUWISE}/datasets/", json=NEW, headers=auth(client))
+    assert again.status_code == 400 and list(again.json()["detail"]) == ["dataset_id"]
+
+
+def test_the_catalogue_pages_and_authenticates_as_on_opendatasoft(client: TestClient) -> None:
+    key = auth(client)["Authorization"].split()[1]
+    first = client.get(f"{HUWISE}/datasets/", params={"limit": 10, "apikey": key}).json()
+    assert first["total_count"] == 24 and first["next"].startswith(f"http://localhost{HUWISE}/datasets/")
+    seen, url = [], f"{HUWISE}/datasets/?limit=10"
+    while url:
+        page = client.get(url, headers={"Authorization": f"ApiKey {key}"}).json()
+        seen, url = seen + [dataset["uid"] for dataset in page["results"]], page["next"]
+    assert len(set(seen)) == 24
+    refused = client.get(f"{HUWISE}/datasets/")
+    assert refused.status_code == 401 and set(refused.json()) == {"error_code", "message"}
+
+
+def test_a_put_keeps_the_metadata_on_huwise_and_replaces_it_on_opendatasoft(client: TestClient) -> None:
+    """Huwise's PUT takes dataset_id, is_restricted and default_security; metadata has its own operations."""
+    body = {"is_restricted": True, "metadata": {"default": {"title": {"value": "Renamed"}}}}
+    for base, twin in ((HUWISE, "huwise"), (ODS, "opendatasoft")):
+        dataset = datasets(client, base, twin)[0]
+        updated = client.put(f"{base}/datasets/{dataset['uid']}/", json=body, headers=auth(client, twin))
+        assert updated.status_code == 200 and updated.json()["is_restricted"] is True
+        title = updated.json()["metadata"]["default"]["title"]["value"]
+        assert title == (dataset["metadata"]["default"]["title"]["value"] if twin == "huwise" else "Renamed")
+    without = client.put(f"{HUWISE}/datasets/da_kxbtjj/", json={"dataset_id": "kept"}, headers=auth(client))
+    assert without.status_code == 200 and without.json()["metadata"]["default"]["title"]["value"]
+    refused = client.put(f"{ODS}/datasets/da_kxbtjj/", json={"dataset_id": "x"}, headers=auth(client, "opendatasoft"))
+    assert refused.status_code == 400 and list(refused.json()["detail"]) == ["metadata"]
+
+
+def test_the_put_body_each_twin_documents(client: TestClient) -> None:
+    huwise = client.get(f"{HUWISE}/openapi.json").json()["components"]["schemas"]["DatasetUpdate"]
+    ods = client.get(f"{ODS}/openapi.json").json()["components"]["schemas"]["DatasetUpdate"]
+    assert set(huwise["properties"]) == {"dataset_id", "is_restricted", "default_security"}
+    assert "metadata" in ods["allOf"][0]["required"]
+
+
+def test_schedules_and_feedbacks_are_served_as_on_opendatasoft(client: TestClient) -> None:
+    created = client.post(
+        f"{HUWISE}/datasets/da_kxbtjj/schedules/", json={"cron_schedule": "0 6 * * MON"}, headers=auth(client)
+    )
+    assert created.status_code == 201 and re.fullmatch(r"sc_[a-z0-9]{6}", created.json()["uid"])
+    uid = created.json()["uid"]
+    replaced = client.put(
+        f"{HUWISE}/datasets/da_kxbtjj/schedules/{uid}/", json={"cron_schedule": "every day"}, headers=auth(client)
+    )
+    assert replaced.status_code == 400 and list(replaced.json()["detail"]) == ["cron_schedule"]
+    assert client.get(f"{HUWISE}/datasets/da_kxbtjj/schedules/{uid}/", headers=auth(client)).status_code == 200
+    assert client.delete(f"{HUWISE}/datasets/da_kxbtjj/schedules/{uid}/", headers=auth(client)).status_code == 204
+    assert client.get(f"{HUWISE}/datasets/da_kxbtjj/schedules/", headers=auth(client)).json()["total_count"] >= 1
+    assert client.get(f"{HUWISE}/datasets/da_kxbtjj/feedbacks/df_qf2hyt/", headers=auth(client)).status_code == 200
+    archived = client.post(f"{HUWISE}/datasets/da_kxbtjj/feedbacks/df_qf2hyt/archive/", headers=auth(client))
+    assert archived.json()["is_archived"] is True
+    listed = client.get(f"{HUWISE}/datasets/da_kxbtjj/feedbacks/", headers=auth(client)).json()["results"]
+    assert "df_qf2hyt" not in [other["uid"] for other in listed]
+    on_ods = f"{ODS}/datasets/da_kxbtjj/feedbacks/df_qf2hyt/"  # the same uid on the other portal: untouched
+    assert client.get(on_ods, headers=auth(client, "opendatasoft")).json()["is_archived"] is False
+
+
+def test_processors_fields_and_metadata_are_served_as_on_opendatasoft(client: TestClient) -> None:
+    """Each shared operation once, on Huwise's own state (Opendatasoft's tests hold the behaviour in detail)."""
+    replace = {"type": "string_replace", "label": "N/A spelled out", "field": "status", "old": "N/A", "new": "None"}
+    uid = client.post(f"{HUWISE}/datasets/", json=NEW, headers=auth(client)).json()["uid"]
+    processor = client.post(f"{HUWISE}/datasets/{uid}/processors/", json=replace, headers=auth(client))
+    assert processor.status_code == 201 and processor.json()["field"] == "status"
+    pr = processor.json()["uid"]
+    assert client.get(f"{HUWISE}/datasets/{uid}/processors/", headers=auth(client)).json()["total_count"] == 1
+    assert (
+        client.put(f"{HUWISE}/datasets/{uid}/processors/{pr}/", json=replace, headers=auth(client)).status_code == 200
+    )
+    assert client.get(f"{HUWISE}/datasets/{uid}/processors/{pr}/", headers=auth(client)).json()["old"] == "N/A"
+    assert client.delete(f"{HUWISE}/datasets/{uid}/processors/{pr}/", headers=auth(client)).status_code == 204
+    rename = {"type": "rename", "label": "Rename nom", "from_name": "nom", "to_name": "name", "field_label": "Name"}
+    field = client.post(f"{HUWISE}/datasets/{uid}/fields/", json=rename, headers=auth(client))
+    assert field.status_code == 201
+    fc = field.json()["uid"]
+    assert client.get(f"{HUWISE}/datasets/{uid}/fields/", headers=auth(client)).json()["total_count"] == 1
+    assert client.put(f"{HUWISE}/datasets/{uid}/fields/{fc}/", json=rename, headers=auth(client)).status_code == 200
+    assert client.get(f"{HUWISE}/datasets/{uid}/fields/{fc}/", headers=auth(client)).json()["to_name"] == "name"
+    assert client.delete(f"{HUWISE}/datasets/{uid}/fields/{fc}/", headers=auth(client)).status_code == 204
+    assert client.get(f"{HUWISE}/processors/", headers=auth(client)).status_code == 200
+    assert client.get(f"{HUWISE}/extractors/", headers=auth(client)).status_code == 200
+    metadata = client.get(f"{HUWISE}/datasets/{uid}/metadata/", headers=auth(client)).json()
+    assert metadata["default"]["title"]["value"] == "Glossary"
+    template = client.get(f"{HUWISE}/datasets/{uid}/metadata/default/", headers=auth(client)).json()
+    assert client.put(f"{HUWISE}/datasets/{uid}/metadata/", json=metadata, headers=auth(client)).status_code == 200
+    assert (
+        client.put(f"{HUWISE}/datasets/{uid}/metadata/default/", json=template, headers=auth(client)).status_code == 200
+    )
+    title = {"value": "Glossary terms"}
+    assert (
+        client.put(f"{HUWISE}/datasets/{uid}/metadata/default/title/", json=title, headers=auth(client)).status_code
+        == 200
+    )
+    assert (
+        client.get(f"{HUWISE}/datasets/{uid}/metadata/default/title/", headers=auth(client)).json()["value"]
+        == "Glossary terms"
+    )
+    assert client.delete(f"{HUWISE}/datasets/{uid}/metadata/default/title/", headers=auth(client)).status_code == 204
