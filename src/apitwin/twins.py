@@ -4,7 +4,7 @@ perhaps a behaviour module, and no change to the engine."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from apitwin.auth import (
@@ -70,6 +70,21 @@ class Twin:
         return f"/{self.name}{base}" if prefixed else base
 
 
+_OPENDATASOFT = Twin(
+    name="opendatasoft",
+    title="Opendatasoft Automation API",
+    spec_file="opendatasoft.yaml",
+    base_path="/api/automation/v1.0",
+    error_shape=automation_error,
+    behaviours_module="apitwin.behaviours.automation",
+    read_credential=apikey_header_or_query,
+    every_credential_checked=True,
+    max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
+    malformed_credentials="Authentication credentials were not provided.",
+    invalid_credentials="Incorrect authentication credentials.",
+    auth_hint="Authorization: apikey {credential}",
+)
+
 TWINS: Mapping[str, Twin] = {
     twin.name: twin
     for twin in (
@@ -115,33 +130,14 @@ TWINS: Mapping[str, Twin] = {
             invalid_credentials="Unknown API Key",
             auth_hint="Authorization: Bearer {credential}",
         ),
-        Twin(
-            name="opendatasoft",
-            title="Opendatasoft Automation API",
-            spec_file="opendatasoft.yaml",
-            base_path="/api/automation/v1.0",
-            error_shape=automation_error,
-            behaviours_module="apitwin.behaviours.automation",
-            read_credential=apikey_header_or_query,
-            every_credential_checked=True,
-            max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
-            malformed_credentials="Authentication credentials were not provided.",
-            invalid_credentials="Incorrect authentication credentials.",
-            auth_hint="Authorization: apikey {credential}",
-        ),
-        Twin(  # Opendatasoft's API under its newer brand: the same common spec files, behaviours and shapes
+        _OPENDATASOFT,
+        # Opendatasoft's API under its newer brand: the same common spec files, behaviours, auth and error shape
+        replace(
+            _OPENDATASOFT,
             name="huwise",
             title="Huwise Automation API",
             spec_file="huwise.yaml",
-            base_path="/api/automation/v1.0",
-            error_shape=automation_error,
-            behaviours_module="apitwin.behaviours.automation",
-            read_credential=apikey_header_or_query,
-            every_credential_checked=True,
             max_behaviours=50,  # Opendatasoft's 40 and at most 10 for the Huwise-only operations (STYLE.md)
-            malformed_credentials="Authentication credentials were not provided.",
-            invalid_credentials="Incorrect authentication credentials.",
-            auth_hint="Authorization: apikey {credential}",
         ),
     )
 }
