@@ -104,28 +104,23 @@ RULES: dict[str, Rule] = {}
 NOTES: dict[str, Rule] = {}
 
 
-def rule(check: Callable[[Context], Findings]) -> Rule:
-    """Register a check under its function name; the registered rule yields Problems."""
+def _registrar(registry: dict[str, Rule], finding: type[Problem]) -> Callable[[Callable[[Context], Findings]], Rule]:
+    def register(check: Callable[[Context], Findings]) -> Rule:
+        @functools.wraps(check)
+        def run(ctx: Context) -> Iterator[Problem]:
+            for where, message in check(ctx):
+                yield finding(ctx.spec, ctx.located(where), check.__name__, message)
 
-    @functools.wraps(check)
-    def run(ctx: Context) -> Iterator[Problem]:
-        for where, message in check(ctx):
-            yield Problem(ctx.spec, ctx.located(where), check.__name__, message)
+        registry[check.__name__] = run
+        return run
 
-    RULES[check.__name__] = run
-    return run
+    return register
 
 
-def note(check: Callable[[Context], Findings]) -> Rule:
-    """Register a check of what is deliberate; it yields Notes, which do not fail lint."""
-
-    @functools.wraps(check)
-    def run(ctx: Context) -> Iterator[Problem]:
-        for where, message in check(ctx):
-            yield Note(ctx.spec, ctx.located(where), check.__name__, message)
-
-    NOTES[check.__name__] = run
-    return run
+rule = _registrar(RULES, Problem)
+"""Register a check under its function name; the registered rule yields Problems."""
+note = _registrar(NOTES, Note)
+"""Register a check of what is deliberate; it yields Notes, which do not fail lint."""
 
 
 def _dotted(loc: Loc) -> str:
