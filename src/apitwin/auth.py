@@ -146,6 +146,23 @@ def project_privileges(
     return authorize
 
 
+@dataclass(frozen=True)
+class KeysCollection:
+    """Where a twin whose API manages its own keys keeps them: a collection of the twin (so a key created
+    through the API authenticates at once), the field holding the secret, and the one that revokes it."""
+
+    collection: str
+    key_field: str = "key"
+    revoked_field: str = "is_revoked"
+    name_field: str = "label"
+
+    def find(self, store: Store, twin: str, credential: str) -> dict[str, Any] | None:
+        return next((doc for doc in self.all(store, twin) if doc.get(self.key_field) == credential), None)
+
+    def all(self, store: Store, twin: str) -> list[dict[str, Any]]:
+        return store.all(f"{twin}/{self.collection}")
+
+
 class Authenticator:
     def __init__(
         self,
@@ -156,6 +173,7 @@ class Authenticator:
         authorizer: Authorizer | None = None,
         malformed_message: str = "Malformed credentials",
         invalid_message: str = "Invalid credentials",
+        keys: KeysCollection | None = None,
     ) -> None:
         self.twin = twin
         self._store = store
@@ -164,13 +182,19 @@ class Authenticator:
         self._authorizer = authorizer
         self._malformed = malformed_message
         self._invalid = invalid_message
+        self._keys = keys
 
     def authenticate(self, kind: str, extracted: Any) -> dict[str, Any]:
         credential = self._read(kind, extracted)
         if credential is None:
             REFUSED_CREDENTIAL.set(self._malformed)
             raise TwinError(ErrorKind.UNAUTHENTICATED, self._malformed)
-        record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
+        if self._keys is not None:
+            key = self._keys.find(self._store, self.twin, credential)
+            usable = key is not None and not key.get(self._keys.revoked_field)
+            record = {**key, "name": key.get(self._keys.name_field)} if key is not None and usable else None
+        else:
+            record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
         if record is None or not record.get("active", True):
             REFUSED_CREDENTIAL.set(self._invalid)
             raise TwinError(ErrorKind.UNAUTHENTICATED, self._invalid)

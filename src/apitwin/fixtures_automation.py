@@ -134,9 +134,32 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
     credentials = [
         {"name": "admin", "credential": "".join(fake.random_element(_ALPHABET) for _ in range(48))},
     ]
+    collections = {"datasets": datasets, **processing(datasets), **activity(fake, datasets)}
+    # drawn last, so the collections above come out as they did before keys lived in a collection
+    collections["apikeys"] = [
+        _api_key(fake, credential["name"], credential["credential"]) for credential in credentials
+    ]
+    return {"credentials": credentials, "collections": collections}
+
+
+# The domain permissions of the Opendatasoft document (an API key holds some of its user's).
+PERMISSIONS = (
+    "edit_domain", "create_page", "edit_page", "manage_page", "explore_restricted_page", "create_dataset",
+    "edit_dataset", "publish_dataset", "manage_dataset", "explore_restricted_dataset", "edit_reuse",
+    "manage_subdomains", "explore_monitoring", "edit_theme",
+)  # fmt: skip
+
+
+def _api_key(fake: Faker, username: str, key: str) -> dict[str, Any]:
+    """The key a client sends, as the API keeps it: the collection the twin authenticates requests against."""
     return {
-        "credentials": credentials,
-        "collections": {"datasets": datasets, **processing(datasets), **activity(fake, datasets)},
+        "uid": _uid(fake, "ak_", set()),
+        "label": f"{username} automation",
+        "key": key,
+        "permissions": list(PERMISSIONS),
+        "created_at": _START.strftime(_DATE),
+        "user": {"username": username},
+        "is_revoked": False,
     }
 
 

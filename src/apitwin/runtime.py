@@ -55,8 +55,16 @@ class LiveTwin:
         return fixtures
 
     def credentials(self) -> list[dict[str, Any]]:
-        """The credentials a client may send, as stored (the first one has every privilege)."""
-        return self.state.store.all(f"{self.twin.name}/{CREDENTIALS}")
+        """The credentials a client may send, as stored (the first one has every privilege); for a twin whose
+        keys live in a collection, its keys not revoked, as {name, credential}."""
+        keys = self.twin.keys
+        if keys is None:
+            return self.state.store.all(f"{self.twin.name}/{CREDENTIALS}")
+        return [
+            {"name": doc.get(keys.name_field), "credential": doc[keys.key_field]}
+            for doc in keys.all(self.state.store, self.twin.name)
+            if not doc.get(keys.revoked_field)
+        ]
 
     def reset(self) -> None:
         """Back to the committed fixtures: collections, credentials and rate-limit counters."""
@@ -101,6 +109,7 @@ class Runtime:
                 authorizer=twin.authorizer or (ranked_roles(twin.roles) if twin.roles else None),
                 malformed_message=twin.malformed_credentials,
                 invalid_message=twin.invalid_credentials,
+                keys=twin.keys,
             )
             self.twins[twin.name] = LiveTwin(
                 twin,

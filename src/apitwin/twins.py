@@ -10,6 +10,7 @@ from pathlib import Path
 from apitwin.auth import (
     Authorizer,
     CredentialReader,
+    KeysCollection,
     RateLimit,
     apikey_header_or_query,
     organization_key,
@@ -43,6 +44,7 @@ class Twin:
     # A request presenting several credentials (a header and a query key) is refused when any is bad, as a
     # service that checks every authenticator in turn does (Django REST framework), not served on the good one.
     every_credential_checked: bool = False
+    keys: KeysCollection | None = None  # credentials kept in a collection of the twin, managed through its API
     max_behaviours: int | None = None  # ceiling on operations served by behaviours (`apitwin lint` enforces it)
 
     @property
@@ -79,6 +81,7 @@ _OPENDATASOFT = Twin(
     behaviours_module="apitwin.behaviours.automation",
     read_credential=apikey_header_or_query,
     every_credential_checked=True,
+    keys=KeysCollection("apikeys"),
     max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
     malformed_credentials="Authentication credentials were not provided.",
     invalid_credentials="Incorrect authentication credentials.",

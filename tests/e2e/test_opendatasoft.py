@@ -112,3 +112,17 @@ def test_a_published_dataset_keeps_its_dataset_id(client: TestClient) -> None:
     assert renamed.status_code == 200 and renamed.json()["dataset_id"] == "renamed"
     kept = client.put(f"{BASE}/datasets/{draft['uid']}/", json={"metadata": draft["metadata"]}, headers=auth(client))
     assert kept.json()["dataset_id"] == "renamed"
+
+
+def test_keys_live_in_a_collection_a_new_one_works_and_a_revoked_one_is_401(client: TestClient) -> None:
+    """The twin authenticates against its API keys collection, so the keys /apikeys/ will create and revoke
+    (issue 14) act at once; until then the test writes the collection as that API will."""
+    keys = runtime_of(client).twins["opendatasoft"].state.collection("apikeys")
+    assert [doc["key"] for doc in keys.all()] == [key(client)]
+    created = keys.create({"label": "ci", "permissions": ["edit_dataset"]}, key="k" * 48, is_revoked=False)
+    assert re.fullmatch(r"ak_[a-z0-9]{6}", created["uid"])
+    fresh = {"Authorization": f"apikey {'k' * 48}"}
+    assert client.get(f"{BASE}/datasets/?limit=1", headers=fresh).status_code == 200
+    keys.set(created["uid"], {"is_revoked": True})
+    assert client.get(f"{BASE}/datasets/?limit=1", headers=fresh).status_code == 401
+    assert [c["name"] for c in runtime_of(client).twins["opendatasoft"].credentials()] == ["admin automation"]
