@@ -132,3 +132,42 @@ def test_child_path_must_carry_the_parent_parameter() -> None:
     }
     with pytest.raises(SpecError, match="needs the parameter 'projectKey'"):
         build_model(spec)
+
+
+def _with_counts(counts: Any) -> dict[str, Any]:
+    import copy
+
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["projects"]["counts"] = counts
+    spec["components"]["schemas"]["Project"]["properties"]["dataset_count"] = {"readOnly": True}
+    return spec
+
+
+def test_a_derived_count_follows_the_items_that_refer_to_this_one() -> None:
+    spec = _with_counts({"dataset_count": {"collection": "datasets", "field": "projectKey"}})
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+
+    def run(operation_id: str, **parts: Any) -> Any:
+        return handle(OperationContext(route=model.routes[operation_id], state=state, **parts)).body
+
+    run("createProject", body={"projectKey": "P"})
+    run("createProject", body={"projectKey": "Q", "dataset_count": 99})  # a client cannot set it
+    assert {p["projectKey"]: p["dataset_count"] for p in run("listProjects")} == {"P": 0, "Q": 0}
+    for name in ("a", "b"):
+        run("createDataset", path={"projectKey": "P"}, body={"name": name})
+    assert {p["projectKey"]: p["dataset_count"] for p in run("listProjects")} == {"P": 2, "Q": 0}
+    assert "dataset_count" not in state.store.get("dss/projects", "P")  # derived on reading, never stored
+
+
+@pytest.mark.parametrize(
+    ("counts", "fragment"),
+    [
+        ({"dataset_count": {"collection": "nothing", "field": "projectKey"}}, "unknown 'nothing'"),
+        ({"dataset_count": {"collection": "datasets", "field": "projectKey", "where": 1}}, "unknown x-twin key"),
+        ({"nope_count": {"collection": "datasets", "field": "projectKey"}}, "'nope_count' is not a property"),
+    ],
+)
+def test_a_bad_count_declaration_stops_the_build(counts: Any, fragment: str) -> None:
+    with pytest.raises(SpecError, match=fragment):
+        build_model(_with_counts(counts))

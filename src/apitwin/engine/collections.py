@@ -119,6 +119,9 @@ class Collection:
         parent = self.definition.parent
         if parent is not None and not parent.public:
             shown.pop(parent.field, None)
+        for name, count in self.definition.counts.items():  # derived on every read, so never stale
+            others = self._store.all(f"{self.state.name}/{count.collection}")
+            shown[name] = sum(1 for other in others if other.get(count.field) == doc.get(self.definition.id_field))
         return shown
 
     # writing

@@ -17,6 +17,8 @@ Root `x-twin`:
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
         `public: false` keeps that field in the store only: not in the schema, never shown nor written.
         write_only: omit (default) | null — whether write-only fields leave removed or shown as null.
+        counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
+        this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
@@ -59,8 +61,9 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
-    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only"}
-)
+    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
+     "counts"}
+)  # fmt: skip
 _ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort"})
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
@@ -110,6 +113,14 @@ class ParentDef:
 
 
 @dataclass(frozen=True)
+class CountDef:
+    """A derived field: how many items of `collection` hold this item's id in `field` (a group's user_count)."""
+
+    collection: str
+    field: str
+
+
+@dataclass(frozen=True)
 class CollectionDef:
     name: str
     schema: Mapping[str, Any]
@@ -126,6 +137,7 @@ class CollectionDef:
     updated_by: str | None = None
     unique: tuple[str, ...] = ()
     write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
+    counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
@@ -134,8 +146,10 @@ class CollectionDef:
 
     def with_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """A whole document as the API holds one: every property of its effective schema, its default (or null)
-        where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge."""
-        return defaults(self.schema, given)
+        where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge.
+        Derived counts are not part of it: they are computed on every read."""
+        whole = defaults(self.schema, given)
+        return {name: value for name, value in whole.items() if name not in self.counts}
 
     def store_key(self, doc: Mapping[str, Any]) -> str:
         """Where a document lives in its table: its id, under its parent's id for nested collections."""
@@ -198,6 +212,11 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
                 raise SpecError(f"{source}: collection {coll.name!r} field {ref_field!r} references unknown {target!r}")
         if coll.parent is not None and coll.parent.collection not in collections:
             raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
+        for count_name, count in coll.counts.items():
+            if count.collection not in collections:
+                raise SpecError(
+                    f"{source}: collection {coll.name!r} counts {count_name!r} in unknown {count.collection!r}"
+                )
     routes: dict[str, Route] = {}
     for path, item in spec.get("paths", {}).items():
         path_twin = _mapping(item.get("x-twin", {}), f"{source}: paths.{path}.x-twin")
@@ -244,6 +263,11 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
             field=str(parent_spec.get("field")),
             public=parent_spec.get("public", True),
         )
+    counts: dict[str, CountDef] = {}
+    for count_name, count_raw in _mapping(raw.get("counts", {}), f"{where}.counts").items():
+        count_spec = _mapping(count_raw, f"{where}.counts.{count_name}")
+        _check_keys(count_spec, frozenset({"collection", "field"}), f"{where}.counts.{count_name}")
+        counts[str(count_name)] = CountDef(str(count_spec.get("collection")), str(count_spec.get("field")))
     write_only = raw.get("write_only", "omit")
     if write_only not in WRITE_ONLY_MODES:
         raise SpecError(f"{where}.write_only: {write_only!r} is not one of {sorted(WRITE_ONLY_MODES)}")
@@ -267,8 +291,10 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         updated_by=raw.get("updated_by"),
         unique=tuple(unique),
         write_only=write_only,
+        counts=counts,
     )
     declared_fields = (
+        *definition.counts,
         definition.id_field,
         definition.created,
         definition.updated,
