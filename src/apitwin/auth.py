@@ -77,8 +77,8 @@ class RateLimiter:
 REFUSED_CREDENTIAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("refused_credential", default=None)
 
 CredentialReader = Callable[[str, Any], str | None]
-"""Turns what connexion extracted for a scheme kind ('apiKey', 'bearer', 'basic') into the credential
-string stored for the twin, or None when it is malformed."""
+"""Turns what connexion extracted for a scheme kind ('apiKey/header', 'apiKey/query', 'bearer', 'basic') into the
+credential string stored for the twin, or None when it is malformed."""
 
 
 def whole_value(kind: str, extracted: Any) -> str | None:
@@ -100,12 +100,12 @@ _APIKEY = re.compile(r"apikey\s+(\S+)", re.IGNORECASE)
 
 def apikey_header_or_query(kind: str, extracted: Any) -> str | None:
     """Opendatasoft/Huwise: `Authorization: apikey KEY` (the scheme word in any case, as clients send it) or
-    `?apikey=KEY` (connexion hands both over as the apiKey value; only the header carries the word)."""
+    `?apikey=KEY`. A header without the word is malformed, as the document's scheme says."""
     value = str(extracted or "").strip()
+    if kind == "apiKey/query":
+        return value if value and " " not in value else None
     matched = _APIKEY.fullmatch(value)
-    if matched:
-        return matched.group(1)
-    return value if value and " " not in value and value.lower() != "apikey" else None
+    return matched.group(1) if matched else None
 
 
 Authorizer = Callable[[Principal, str, Mapping[str, Any]], None]
@@ -225,7 +225,8 @@ def security_map(authenticator: Authenticator) -> dict[str, type]:
 
     def handler(base: type, kind: str) -> type:
         def resolve(self: object, scheme: Mapping[str, Any]) -> Callable[..., dict[str, Any]]:
-            return verifier(kind)
+            # an API key says where it travelled (apiKey/header, apiKey/query): some APIs read them differently
+            return verifier(f"{kind}/{scheme.get('in')}" if kind == "apiKey" else kind)
 
         return type(f"Twin{base.__name__}", (base,), {"_resolve_func": resolve})
 

@@ -72,6 +72,11 @@ def test_no_key_or_a_wrong_one_is_401_in_the_apis_shape(
     assert response.status_code == 401 and set(response.json()) == {"error_code", "message"}
 
 
+def test_a_good_key_in_the_header_without_its_scheme_word_is_refused(client: TestClient) -> None:
+    response = client.get(f"{BASE}/datasets/", headers={"Authorization": key(client)})
+    assert response.status_code == 401 and set(response.json()) == {"error_code", "message"}
+
+
 def test_a_wrong_key_beside_a_good_one_is_still_refused(client: TestClient) -> None:
     """A service that checks every authenticator in turn stops at the bad key; so does the twin."""
     response = client.get(f"{BASE}/datasets/", headers=auth(client), params={"apikey": "wrong"})

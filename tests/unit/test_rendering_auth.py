@@ -97,20 +97,22 @@ def test_xml_stays_well_formed_whatever_the_text_holds() -> None:
 
 
 @pytest.mark.parametrize(
-    ("sent", "key"),
+    ("where", "sent", "key"),
     [
-        ("apikey K1", "K1"),
-        ("ApiKey K1", "K1"),
-        ("APIKEY  K1", "K1"),
-        ("K1", "K1"),
-        ("apikey", None),
-        ("Bearer K1", None),
+        ("header", "apikey K1", "K1"),
+        ("header", "ApiKey K1", "K1"),
+        ("header", "APIKEY  K1", "K1"),
+        ("header", "K1", None),  # the header needs its scheme word
+        ("header", "apikey", None),
+        ("header", "Bearer K1", None),
+        ("query", "K1", "K1"),  # the query parameter is the key alone
+        ("query", "apikey K1", None),
     ],
 )
-def test_automation_api_keys_are_read_with_the_scheme_word_in_any_case(sent: str, key: str | None) -> None:
+def test_automation_api_keys_are_read_with_the_scheme_word_in_any_case(where: str, sent: str, key: str | None) -> None:
     from apitwin.auth import apikey_header_or_query
 
-    assert apikey_header_or_query("apiKey", sent) == key
+    assert apikey_header_or_query(f"apiKey/{where}", sent) == key
 
 
 def test_automation_errors_are_drf_shaped_with_per_field_detail() -> None:
