@@ -220,7 +220,7 @@ def credentials(as_json: bool, show_all: bool) -> None:
         for cred in creds if show_all else creds[:1]:
             note = "" if cred.get("active", True) else " (revoked)"
             header = TWINS[name].auth_hint.format(credential=cred["credential"])
-            click.echo(f"{name:<11} {header}  {_access(cred)}{note}")
+            click.echo(f"{name:<12} {header}  {_access(cred)}{note}")
 
 
 def _access(cred: dict[str, Any]) -> str:
@@ -231,7 +231,8 @@ def _access(cred: dict[str, Any]) -> str:
         return f"{cred['name']}: every privilege"
     granted = [", ".join(cred.get("privileges", []))]
     granted += [f"{project}: {', '.join(held)}" for project, held in cred.get("projects", {}).items()]
-    return f"{cred['name']}: {'; '.join(part for part in granted if part)}"
+    held = "; ".join(part for part in granted if part)
+    return f"{cred['name']}: {held}" if held else str(cred["name"])
 
 
 @main.command()

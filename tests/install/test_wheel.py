@@ -76,6 +76,7 @@ def test_wheel_carries_every_package_of_the_source_tree(wheel: Path) -> None:
 def test_installed_command_reports_its_version_and_lints_its_own_specs(installed: Path, tmp_path: Path) -> None:
     version = _run([str(installed / "apitwin"), "--version"], cwd=tmp_path)
     assert re.search(r"\d+\.\d+\.\d+", version.stdout)
+    assert "Warning" not in version.stderr, version.stderr  # a user's every command would print it
     lint = _run([str(installed / "apitwin"), "lint"], cwd=tmp_path)
     assert "no problems" in lint.stdout
     # The specs it read are the wheel's, not the checkout's.
