@@ -440,10 +440,12 @@ def fixtures_match_schemas(ctx: Context) -> Findings:
             # writeOnly fields are stored, so the schema applies with no read/write filtering
             for mismatch in _mismatches(shown, definition.schema):
                 yield f"{where}.{index}", f"document does not match schema: {mismatch}"
-            if not isinstance(doc, Mapping) or definition.id_field not in doc:
+            if not isinstance(doc, Mapping) or definition.id_of(doc) is None:
                 yield f"{where}.{index}", f"document has no id field {definition.id_field!r}"
-            elif (key := str(doc[definition.id_field])) in seen:
-                yield f"{where}.{index}", f"duplicate {definition.id_field} {doc[definition.id_field]!r}"
+            elif parent is not None and parent.field not in doc:
+                yield f"{where}.{index}", f"document has no parent field {parent.field!r}"
+            elif (key := definition.store_key(doc)) in seen:  # ids of nested items are unique per parent
+                yield f"{where}.{index}", f"duplicate {definition.id_field} {definition.id_of(doc)!r}"
             else:
                 seen.add(key)
     credentials: set[str] = set()

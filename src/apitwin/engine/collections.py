@@ -109,7 +109,7 @@ class Collection:
             field = self.definition.parent.field
             docs = [doc for doc in docs if doc.get(field) == self.parent_id]
         if self.definition.id_style == "serial":
-            docs.sort(key=lambda doc: int(doc.get(self.definition.id_field) or 0))
+            docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
         return docs
 
     def public(self, doc: Mapping[str, Any]) -> Doc:
@@ -121,7 +121,8 @@ class Collection:
             shown.pop(parent.field, None)
         for name, count in self.definition.counts.items():  # derived on every read, so never stale
             others = self._store.all(f"{self.state.name}/{count.collection}")
-            shown[name] = sum(1 for other in others if other.get(count.field) == doc.get(self.definition.id_field))
+            own_id = self.definition.id_of(doc)
+            shown[name] = sum(1 for other in others if schemas.dig(other, count.field) == own_id)
         return shown
 
     # writing
@@ -135,7 +136,7 @@ class Collection:
             doc.update(server_fields)
             if self.definition.parent is not None:
                 doc[self.definition.parent.field] = self.parent_id
-            doc_id = doc.get(self.definition.id_field)
+            doc_id = self.definition.id_of(doc)
             if self.definition.id_style == "serial":
                 doc_id = self._store.next_serial(self.table)
             elif self.definition.id_style == "uuid" and not doc_id:
@@ -146,7 +147,7 @@ class Collection:
                 raise TwinError(ErrorKind.INVALID, f"{self.definition.id_field} is required")
             if self.find(doc_id) is not None:
                 raise TwinError(ErrorKind.CONFLICT, f"{self._noun} {doc_id} already exists")
-            doc[self.definition.id_field] = doc_id
+            schemas.plant(doc, self.definition.id_field, doc_id)
             self._check_unique(doc)
             now = self.state.timestamp()
             for stamp in (self.definition.created, self.definition.updated):
@@ -176,7 +177,7 @@ class Collection:
             self._check_references(given)
             doc = schemas.replacement(doc, given, self.definition.schema)
             # the id (and the parent) name the document: a body cannot rename it
-            doc[self.definition.id_field] = doc_id
+            schemas.plant(doc, self.definition.id_field, doc_id)
             if self.definition.parent is not None:
                 doc[self.definition.parent.field] = self.parent_id
             self._check_unique(doc)
@@ -244,7 +245,7 @@ class Collection:
             stored: list[tuple[str, Doc]] = []
             for given in docs:
                 doc = dict(given)
-                doc_id = self._key(doc[self.definition.id_field])
+                doc_id = self._key(self.definition.id_of(doc))
                 existing = self.find(doc_id)
                 if existing is None:
                     added += 1
@@ -265,7 +266,7 @@ class Collection:
             for child in self.state.children_of(self.definition.name):
                 children = Collection(self.state, child, doc_id)
                 for doc in children.all():
-                    children.delete(doc[child.id_field])
+                    children.delete(child.id_of(doc))
             self._store.delete(self.table, self._key(doc_id))
 
     # helpers
@@ -298,8 +299,13 @@ class Collection:
 
     def _check_references(self, fields: Mapping[str, Any]) -> None:
         for name, target in self.definition.references.items():
-            value = fields.get(name)
-            if value is not None and self.state.collection(target).find(value) is None:
+            value = schemas.dig(fields, name)
+            if value is None:
+                continue
+            targets = self.state.collection(target)
+            if targets.definition.parent is not None:  # a sibling: it lives under this item's own parent
+                targets = Collection(self.state, targets.definition, self.parent_id)
+            if targets.find(value) is None:
                 raise TwinError(ErrorKind.INVALID, f"{name}: no {target.rstrip('s').replace('_', ' ')} with id {value}")
 
     def _new_token(self) -> str:
@@ -308,7 +314,7 @@ class Collection:
         definition = self.definition
         # a top-level item's id is its store key; items under parents are keyed by both, so they are listed
         nested = definition.parent is not None
-        taken = {str(doc.get(definition.id_field)) for doc in self._store.all(self.table)} if nested else set()
+        taken = {str(definition.id_of(doc)) for doc in self._store.all(self.table)} if nested else set()
         for _ in range(_ID_ATTEMPTS):
             token = definition.id_prefix + "".join(
                 secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
@@ -321,11 +327,11 @@ class Collection:
         """A 400 naming the field when another item (under the same parent) already holds a unique value."""
         if not self.definition.unique:
             return
-        own_id = doc[self.definition.id_field]
-        others = [other for other in self.all() if other.get(self.definition.id_field) != own_id]
+        own_id = self.definition.id_of(doc)
+        others = [other for other in self.all() if self.definition.id_of(other) != own_id]
         for name in self.definition.unique:
-            value = doc.get(name)
-            if value is not None and any(other.get(name) == value for other in others):
+            value = schemas.dig(doc, name)
+            if value is not None and any(schemas.dig(other, name) == value for other in others):
                 message = f"{self._noun} with this {name} already exists."
                 raise TwinError(ErrorKind.INVALID, f"{name}: {message}", field_errors={name: [message]})
 

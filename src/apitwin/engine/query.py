@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apitwin.engine.routes import Filter, Paginate, Sort, sort_keys
+from apitwin.engine.schemas import dig
 from apitwin.errors import ErrorKind, TwinError
 
 _DIRECTIVE_SHAPES = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}"}
@@ -58,7 +59,7 @@ def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[st
             wanted = flt.default
         if wanted is None:
             continue
-        if not any(_compare(doc.get(target), flt.op, wanted) for target in flt.targets):
+        if not any(_compare(dig(doc, target), flt.op, wanted) for target in flt.targets):
             return False
     return True
 
@@ -76,9 +77,9 @@ def sort_docs(docs: list[Mapping[str, Any]], sort: Sort | None, query: Mapping[s
     for name, descending in reversed(keys):  # stable sorts, last key first: the first key decides most
         path = sort.fields[name]
         try:
-            ordered.sort(key=lambda doc: _sortable(_dotted(doc, path)), reverse=descending)
+            ordered.sort(key=lambda doc: _sortable(dig(doc, path)), reverse=descending)
         except TypeError:  # values of mixed types: compared as text
-            ordered.sort(key=lambda doc: _sortable(_text(_dotted(doc, path))), reverse=descending)
+            ordered.sort(key=lambda doc: _sortable(_text(dig(doc, path))), reverse=descending)
     return ordered
 
 
@@ -88,13 +89,6 @@ def _sortable(value: Any) -> tuple[bool, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _dotted(doc: Mapping[str, Any], path: str) -> Any:
-    value: Any = doc
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def page(

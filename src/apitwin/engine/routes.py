@@ -8,10 +8,13 @@ Root `x-twin`:
     projection: [query parameter names that select returned fields]
     collections: {name: {schema, id, created, updated, created_by, updated_by, references, unique,
                          parent: {collection, field, public}, write_only}}
+        Any field named here may be dotted (`user.username`: the username of the document's user object).
         id: {field, style: serial|uuid|given} | {field, style: token, alphabet, length}
             | {field, style: prefixed, prefix, alphabet, length}   (e.g. prefix da_ + 6 of a-z0-9: da_qf2hyt;
             generated ids are unique in the collection; alphabet defaults to a-z0-9, length to 15 / 6)
         created_by, updated_by: fields set to the caller's name (its username, else its credential name)
+        references: {field: collection}: a written value must be the id of an item there (400 otherwise); when
+        that collection lives under a parent, the item must be under this item's own parent (a sibling)
         unique: [fields whose value no two items share; within the parent for nested collections] (400)
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
@@ -44,7 +47,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apitwin.engine.schemas import WRITE_ONLY_MODES, SchemaError, check_subtypes, defaults, every_property
+from apitwin.engine.schemas import (
+    WRITE_ONLY_MODES,
+    SchemaError,
+    check_subtypes,
+    defaults,
+    dig,
+    every_property,
+    has_field,
+)
 
 ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set"})
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
@@ -151,9 +162,13 @@ class CollectionDef:
         whole = defaults(self.schema, given)
         return {name: value for name, value in whole.items() if name not in self.counts}
 
+    def id_of(self, doc: Mapping[str, Any]) -> Any:
+        """The document's id, read at its (possibly dotted: `user.username`) id field."""
+        return dig(doc, self.id_field)
+
     def store_key(self, doc: Mapping[str, Any]) -> str:
         """Where a document lives in its table: its id, under its parent's id for nested collections."""
-        own = str(doc[self.id_field])
+        own = str(self.id_of(doc))
         return f"{doc[self.parent.field]}/{own}" if self.parent is not None else own
 
 
@@ -210,6 +225,13 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
         for ref_field, target in coll.references.items():
             if target not in collections:
                 raise SpecError(f"{source}: collection {coll.name!r} field {ref_field!r} references unknown {target!r}")
+            target_parent = collections[target].parent
+            own_parent = coll.parent.collection if coll.parent is not None else None
+            if target_parent is not None and own_parent != target_parent.collection:
+                raise SpecError(
+                    f"{source}: collection {coll.name!r} field {ref_field!r} references {target!r}, which lives "
+                    f"under {target_parent.collection!r}: only a collection under the same parent can refer to it"
+                )
         if coll.parent is not None and coll.parent.collection not in collections:
             raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
         for count_name, count in coll.counts.items():
@@ -304,7 +326,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         *definition.unique,
     )
     for declared in (*declared_fields, parent.field if parent and parent.public else None):
-        if declared is not None and declared not in definition.properties:
+        if declared is not None and not has_field(definition.schema, declared):
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
 

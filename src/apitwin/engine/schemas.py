@@ -63,6 +63,34 @@ def every_property(schema: Schema) -> Mapping[str, Schema]:
     return props
 
 
+def has_field(schema: Schema, dotted: str) -> bool:
+    """Whether a document of this schema may hold a (dotted: `user.username`) field."""
+    props = every_property(schema)
+    head, _, rest = dotted.partition(".")
+    if head not in props:
+        return False
+    return not rest or has_field(props[head], rest)
+
+
+def dig(doc: Any, dotted: str) -> Any:
+    """The value at a dotted field (`user.username`); None where a step is absent."""
+    value = doc
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def plant(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a dotted field, making (or replacing a non-object with) the objects on the way."""
+    *steps, last = dotted.split(".")
+    holder = doc
+    for key in steps:
+        if not isinstance(holder.get(key), dict):
+            holder[key] = {}
+        holder = holder[key]
+    holder[last] = value
+
+
 def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     """`given` completed with every other property of its effective schema: its default, or null."""
     props = effective(schema, given).get("properties", {})
