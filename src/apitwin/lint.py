@@ -568,10 +568,11 @@ class Coverage:
 # A request in a test: client.get("/x/..."), client.post(f"{BASE}/...", ...), client.request("GET", URL, ...).
 _CALL = re.compile(
     r"\.(?:(get|post|put|patch|delete|head|options)\(|request\(\s*['\"]([A-Za-z]+)['\"]\s*,)"
-    r"\s*(?:f?(['\"])(.*?)\3|([A-Z][A-Z0-9_]*)\b)",
+    r"\s*(?:f?(['\"])(.*?)\3|([A-Za-z_][A-Za-z0-9_]*)\s*[,)])",
     re.S,
 )
-_CONSTANT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::\s*str\s*)?=\s*f?(['\"])(.*?)\2\s*(?:#.*)?$", re.M)
+# a module constant or a local variable holding a path: `BASE = "/x"`, `stack = f"{BASE}/datasets/{uid}/"`
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*str\s*)?=\s*f?(['\"])(.*?)\2\s*(?:#.*)?$", re.M)
 
 
 def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
@@ -626,19 +627,22 @@ def _test_requests(tests_dir: Path) -> Iterator[tuple[str, str, str]]:
     """(METHOD, path without query, "tests/...py:line") of each request written out in the tests."""
     for path in sorted(tests_dir.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        constants = {m[1]: m[3] for m in _CONSTANT.finditer(text)}
+        assignments = [(m.start(), m[1], m[3]) for m in _ASSIGNED.finditer(text)]
         for match in _CALL.finditer(text):
             method = (match[1] or match[2]).upper()
-            url = _expanded(match[4] if match[4] is not None else constants.get(match[5], ""), constants)
+            # each name as last assigned before the call (a local `stack` differs from test to test)
+            names = {name: value for start, name, value in assignments if start < match.start()}
+            names = {name: value for _, name, value in assignments if name not in names} | names
+            url = _expanded(match[4] if match[4] is not None else names.get(match[5], ""), names)
             if url.startswith("/"):
                 line = text.count("\n", 0, match.start()) + 1
                 yield method, url.partition("?")[0], f"{_shown(path, tests_dir)}:{line}"
 
 
 def _expanded(url: str, constants: Mapping[str, str]) -> str:
-    """`url` with the module's constants in f-string fields put in, also constants made of constants."""
+    """`url` with the names assigned in the module put in its f-string fields, also names made of names."""
     for _ in range(3):
-        url = re.sub(r"\{([A-Z][A-Z0-9_]*)\}", lambda m: constants.get(m[1], m[0]), url)
+        url = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: constants.get(m[1], m[0]), url)
     return url
 
 

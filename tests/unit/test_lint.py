@@ -462,7 +462,14 @@ def test_coverage_says_who_serves_each_operation_and_which_test_sends_it(tmp_pat
         "def test_a(client):\n    client.get(f\"{BASE}/report/{'r1'}?x=1\")\n"
         "    client.post(\n        REPORT, json={})\n"
         '    client.get("/datascaphe/api/v1/report/r1/refresh")  # wrong method\n'
-        '    assert "updateReport"\n',
+        '    assert "updateReport"\n'
+        "\ndef test_b(client):\n"
+        '    target = f"{BASE}/nothing"\n'
+        '    target = f"{BASE}/service-principal/{uid}"\n'
+        "    client.get(target, headers={})\n"
+        "\ndef test_c(client):\n"
+        '    target = f"{BASE}/report"\n'
+        "    client.get(target)\n",
         encoding="utf-8",
     )
     twin = TWINS["datascaphe"].__class__(**{**TWINS["datascaphe"].__dict__, "max_behaviours": 3})
@@ -472,8 +479,11 @@ def test_coverage_says_who_serves_each_operation_and_which_test_sends_it(tmp_pat
     assert rows["createReport"].tests == ("tests/test_x.py:6",)
     assert rows["updateReport"].tests == ("tests/test_x.py:9",)
     assert (rows["refreshReport"].served_by, rows["refreshReport"].test()) == ("behaviour", "none")
+    # a local variable holding the path, as last assigned before the call
+    assert rows["getServicePrincipal"].tests == ("tests/test_x.py:14",)
+    assert rows["listReports"].tests == ("tests/test_x.py:18",)
     assert coverage_table(list(rows.values()), [twin])[-1] == (
-        "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 3 with a test, 6 with none"
+        "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 5 with a test, 4 with none"
     )
 
 
