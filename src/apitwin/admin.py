@@ -173,8 +173,12 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         return JSONResponse(runtime.clock.state())
 
     async def freeze(request: Request) -> Response:
-        """Stop the virtual clock, now or at a given instant."""
-        at = (await _json_body(request)).get("at")
+        """Stop the virtual clock, now or at a given instant; before an instant documents were already stamped
+        with only with "rewind": true."""
+        body = await _json_body(request)
+        at, rewind = body.get("at"), body.get("rewind", False)
+        if not isinstance(rewind, bool):
+            return _error(TwinError(ErrorKind.INVALID, '"rewind" must be true or false'))
         moment = None
         if at is not None:
             try:
@@ -184,7 +188,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
             if moment is None or moment.tzinfo is None:
                 return _error(TwinError(ErrorKind.INVALID, '"at" must be an ISO 8601 instant with a zone'))
         try:
-            runtime.clock.freeze(moment)
+            runtime.clock.freeze(moment, rewind=rewind)
         except ValueError as exc:
             return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse(runtime.clock.state())
@@ -234,7 +238,12 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         Endpoint("DELETE", "/faults/{rule}", delete_fault, status=204),
         Endpoint("GET", "/clock", clock),
         Endpoint("POST", "/clock/advance", advance, body=_object({"seconds": {"type": "number", "minimum": 0}})),
-        Endpoint("POST", "/clock/freeze", freeze, body=_object({"at": {"type": "string", "format": "date-time"}})),
+        Endpoint(
+            "POST",
+            "/clock/freeze",
+            freeze,
+            body=_object({"at": {"type": "string", "format": "date-time"}, "rewind": {"type": "boolean"}}),
+        ),
         Endpoint("POST", "/clock/resume", resume),
         Endpoint("POST", "/clock/reset", real_time),
         Endpoint("GET", "/requests", list_requests, query=_JOURNAL_FILTERS),

@@ -8,9 +8,11 @@ Every failure on the way is rendered in the owning twin's error format by the ha
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +125,14 @@ def create_app(
             dict(shape(error)), status_code=404, headers=dict(live.twin.response_headers) if live else {}
         )
 
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        # a server stopped cleanly (SIGTERM, Ctrl-C) folds its store's log into one TinyDB file
+        await asyncio.to_thread(runtime.store.close)
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", index, methods=["GET"]),
             *admin_routes(runtime, access),
@@ -208,7 +217,7 @@ def _open_store(data: Path | None, reset: bool) -> Store:
         if not reset or data is None:
             raise
         # a reset asks for the fixtures, and a file that holds no store has nothing else worth keeping
-        data.unlink()
+        Store.discard(data)
         return Store(data)
 
 

@@ -171,9 +171,14 @@ def serve(
     origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{listening.getsockname()[1]}"
     with data_lock, listening:
         token = (admin_token, made_up_token)
-        serve_forever(
-            app, listening, on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token)
-        )
+        try:
+            serve_forever(
+                app,
+                listening,
+                on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token),
+            )
+        finally:
+            app.state.runtime.store.close()  # a clean stop folds the store's log into one TinyDB file
 
 
 def _banner(

@@ -92,6 +92,10 @@ class Runtime:
     ) -> None:
         self.store = store or Store()
         self.clock = clock or Clock()
+        saved_clock = self.store.get_meta("clock")
+        if saved_clock is not None:  # the clock goes on where the store's last server left it
+            self.clock.restore(saved_clock)
+        self.clock.on_change = lambda state: self.store.set_meta("clock", state)
         self.prefixed = prefixed
         self.faults = Faults()
         self.journal = Journal(self.clock, journal_size)

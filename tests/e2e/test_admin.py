@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,19 @@ def test_a_reset_of_every_twin_puts_the_clock_back_and_one_twins_reset_leaves_it
     client.post("/__apitwin/reset")
     clock = client.get("/__apitwin/clock").json()
     assert clock["frozen"] is False and clock["offset_seconds"] == 0
+
+
+def test_the_clock_goes_on_where_the_stores_last_server_left_it(tmp_path: Path) -> None:
+    from apitwin.app import create_app
+
+    data = tmp_path / "db.json"
+    first = TestClient(create_app(["datascale"], data=data), base_url="http://localhost")
+    first.post("/__apitwin/clock/freeze", json={"at": "2030-01-01T00:00:00+00:00"})
+    runtime_of(first).store.close()
+    second = TestClient(create_app(["datascale"], data=data), base_url="http://localhost")
+    assert second.get("/__apitwin/clock").json()["now"] == "2030-01-01T00:00:00+00:00"
+    refused = second.post("/__apitwin/clock/freeze", json={"at": "2029-01-01T00:00:00+00:00"})
+    assert refused.status_code == 400 and "rewind" in refused.json()["message"]
+    rewound = second.post("/__apitwin/clock/freeze", json={"at": "2029-01-01T00:00:00+00:00", "rewind": True})
+    assert rewound.json()["now"] == "2029-01-01T00:00:00+00:00"
+    runtime_of(second).store.close()

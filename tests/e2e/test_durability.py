@@ -3,8 +3,10 @@ requests lose nothing: checked against a real `apitwin serve` process."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import signal
 import threading
 import time
@@ -13,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apitwin import storefile
+from apitwin.store import Store
 from tests.e2e.shell import served
 
 pytestmark = pytest.mark.slow
@@ -59,8 +63,9 @@ def test_acknowledged_writes_survive_kill_9_and_concurrency(tmp_path: Path) -> N
             stop.set()
             for writer in writers:
                 writer.join(timeout=10)
-        stored = json.loads(data.read_text(encoding="utf-8"))  # never half-written
-        assert set(map(str, acknowledged)) <= set(stored[TABLE])
+        stored = Store(data)  # never half-written: it opens
+        assert set(map(str, acknowledged)) <= {str(doc["id"]) for doc in stored.scan(TABLE)}
+        stored.close()
     assert len(acknowledged) == len(set(acknowledged)) > 20  # concurrent creates got distinct ids
     with (
         served("--api", "datascaphe", "--data", str(data)) as server,
@@ -77,7 +82,6 @@ def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
     """Memory and disk never disagree: what a GET answers after a failed write is what a restart would load."""
     from starlette.testclient import TestClient
 
-    import apitwin.store as store_module
     from apitwin.app import create_app
 
     app = create_app(["datascaphe"], data=tmp_path / "db.json")
@@ -85,10 +89,10 @@ def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
     headers = {"Authorization": admin_credential()}
     before = client.get("/api/v1/report/1", headers=headers).json()
 
-    def disk_full(path: Path, text: str) -> None:
+    def disk_full(log: storefile.Log, line: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_write_atomically", disk_full)
+    monkeypatch.setattr(storefile.Log, "append", disk_full)
     failed = client.patch("/api/v1/report/1", json={"name": "lost"}, headers=headers)
     assert failed.status_code == 500 and failed.json() == {"status": "error", "message": "Internal error"}
     assert client.get("/api/v1/report/1", headers=headers).json() == before
@@ -100,19 +104,18 @@ def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
 @pytest.mark.slow
 def test_a_slow_disk_write_holds_no_other_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes run off the event loop: while one waits for its fsync, the server answers everyone else."""
-    import apitwin.store as store_module
     from apitwin.app import create_app
     from apitwin.serving import serve_in_background
     from tests.support.responsiveness import BLOCKED_SECONDS, slowest_health_during
 
-    write = store_module._write_atomically
+    append = storefile.Log.append
 
-    def slow_disk(path: Path, text: str) -> None:
+    def slow_disk(log: storefile.Log, line: bytes) -> None:
         time.sleep(2)  # a disk that takes its time to sync
-        write(path, text)
+        append(log, line)
 
     app = create_app(["datascaphe"], data=tmp_path / "db.json")
-    monkeypatch.setattr(store_module, "_write_atomically", slow_disk)
+    monkeypatch.setattr(storefile.Log, "append", slow_disk)
     headers = {"Authorization": admin_credential()}
     with serve_in_background(app) as origin:
         response, slowest = slowest_health_during(
@@ -120,3 +123,49 @@ def test_a_slow_disk_write_holds_no_other_caller(tmp_path: Path, monkeypatch: py
         )
     assert response.status_code == 200 and response.json()["name"] == "slow"
     assert slowest < BLOCKED_SECONDS
+
+
+_WRITER = """
+import hashlib, os, sys
+from pathlib import Path
+from apitwin.store import Store
+
+store = Store(Path(sys.argv[1]), compact_after=200_000)  # small: compactions happen while it is killed, too
+for n in range(100_000):
+    blob = store.put_blob(os.urandom(2_000) + str(n).encode())
+    with store.transaction():  # a parent and its 50 children, all or nothing
+        store.put("t/parents", f"p{n}", {"n": n, "file": blob})
+        for child in range(50):
+            store.put("t/children", f"p{n}/c{child}", {"n": n, "child": child})
+    print(n, blob, flush=True)  # acknowledged
+"""
+
+
+def test_kill_9_leaves_each_multi_document_transaction_whole_or_absent_and_every_blob_intact(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "db.json"
+    acknowledged: dict[int, str] = {}
+    for _round in range(6):
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(data)], stdout=subprocess.PIPE, text=True)
+        assert writer.stdout is not None
+        deadline = time.monotonic() + 30
+        for line in writer.stdout:  # let it get going, then kill it mid-flight
+            n, ref = line.split()
+            acknowledged[int(n)] = ref
+            if len(acknowledged) >= 20 * (_round + 1) or time.monotonic() > deadline:
+                break
+        time.sleep(random.uniform(0.001, 0.01))  # so the kill lands anywhere in a transaction, not between two
+        writer.kill()
+        writer.wait(timeout=10)
+        writer.stdout.close()
+        store = Store(data)
+        parents = {doc["n"]: doc for doc in store.scan("t/parents")}
+        for n, doc in parents.items():  # acknowledged or not: every transaction there is whole
+            assert store.count("t/children", f"p{n}") == 50
+            assert hashlib.sha256(store.get_blob(doc["file"])).hexdigest() == doc["file"].removeprefix("sha256:")
+        assert set(acknowledged) <= set(parents)
+        assert store.count("t/children") == 50 * len(parents)
+        store.close()
+    assert len(acknowledged) >= 120

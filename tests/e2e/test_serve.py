@@ -69,7 +69,10 @@ def test_a_corrupt_store_is_one_line_and_reset_replaces_it(tmp_path: Path) -> No
     assert result.stderr.endswith("; start again from the fixtures with --reset (it replaces the file)\n")
     with served("--api", "datascale", "--data", str(data), "--reset") as server:
         assert httpx.get(f"{server.origin}/__apitwin/health").status_code == 200
-    assert "datascale/credentials" in json.loads(data.read_text())
+        server.process.send_signal(signal.SIGTERM)  # a clean stop: the store's log is folded into its file
+        server.process.wait(timeout=20)  # uvicorn stops, then lets the signal end the process: -15
+    assert "datascale/credentials" in json.loads(data.read_text())  # one TinyDB database file, whole
+    assert not list(tmp_path.glob("db.json.log.*"))
 
 
 def test_log_prints_a_line_per_request_and_no_cors_turns_cors_off() -> None:

@@ -1,168 +1,161 @@
-"""The store: string ids, sequences, namespaces, snapshots, durability and concurrency."""
+"""What only a file store does: its log, recovery after a crash, compaction, blobs on disk, failures of the disk.
+(The interface every backend shares is tested in test_store_contract.py.)"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import threading
+import os
 from pathlib import Path
 
 import pytest
+from tinydb import TinyDB
+from tinydb.table import Table
 
-from apitwin.store import Store, StoreError
-
-
-def test_documents_round_trip_by_string_id() -> None:
-    store = Store()
-    store.insert("t/items", "a1", {"id": "a1", "tags": ["x"]})
-    doc = store.get("t/items", "a1")
-    assert doc == {"id": "a1", "tags": ["x"]}
-    assert doc is not None
-    doc["tags"].append("mutated")
-    assert store.get("t/items", "a1") == {"id": "a1", "tags": ["x"]}  # callers get copies
+import apitwin.blobs as blobs_module
+from apitwin import storefile
+from apitwin.store import Store, StoreCorrupt
 
 
-def test_duplicate_insert_is_refused() -> None:
-    store = Store()
-    store.insert("t/items", "a", {"id": "a"})
-    with pytest.raises(StoreError):
+class _StrTable(Table):
+    document_id_class = str  # type: ignore[assignment]
+
+
+class _StrTinyDB(TinyDB):
+    table_class = _StrTable
+
+
+def crash(store: Store) -> None:
+    """Leave the store as kill -9 would: its log as written, no compaction at the end."""
+    log = store._log
+    assert log is not None
+    log.close()
+    store._log = None
+
+
+def logs(path: Path) -> list[str]:
+    return [p.name for _, p in storefile.log_files(path)]
+
+
+def test_a_commit_is_one_fsynced_log_line_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+    with store.transaction():
         store.insert("t/items", "a", {"id": "a"})
-
-
-def test_put_replaces_the_whole_document() -> None:
-    store = Store()
-    store.put("t/items", "a", {"id": "a", "old": 1})
-    store.put("t/items", "a", {"id": "a", "new": 2})
-    assert store.get("t/items", "a") == {"id": "a", "new": 2}
-
-
-def test_serials_are_never_reused() -> None:
-    store = Store()
-    assert [store.next_serial("t/items") for _ in range(3)] == [1, 2, 3]
-    store.delete("t/items", "3")
-    assert store.next_serial("t/items") == 4
-
-
-def test_load_replaces_one_namespace_and_continues_serials_after_fixtures() -> None:
-    store = Store()
-    store.insert("a/x", "1", {"id": 1})
-    store.insert("b/x", "1", {"id": 1})
-    store.load("a/", {"a/x": [("7", {"id": 7}), ("9", {"id": 9})]})
-    assert [d["id"] for d in store.all("a/x")] == [7, 9]
-    assert store.all("b/x") == [{"id": 1}]
-    assert store.next_serial("a/x") == 10
-
-
-def test_writes_survive_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "db.json"
-    store = Store(path)
-    store.insert("t/items", "a", {"id": "a"})
-    store.next_serial("t/items")
+        store.insert("t/items", "b", {"id": "b"})
+        store.next_serial("t/items")
+    lines = (tmp_path / "db.json.log.1").read_bytes().splitlines()
+    assert len(lines) == 1  # three writes, one transaction, one line
+    assert not path.exists()  # nothing rewritten: the base only comes with compaction
+    store.close()
     reopened = Store(path)
-    assert reopened.get("t/items", "a") == {"id": "a"}
+    assert [d["id"] for d in reopened.scan("t/items")] == ["a", "b"]
     assert reopened.next_serial("t/items") == 2
-    assert not list(tmp_path.glob(".db.json.*.tmp"))  # no temp file left behind
+    reopened.close()
 
 
-@pytest.mark.parametrize("on_disk", [False, True])
-def test_snapshots_restore_everything(tmp_path: Path, on_disk: bool) -> None:
-    store = Store(tmp_path / "db.json" if on_disk else None)
-    store.insert("t/items", "a", {"id": "a", "v": 1})
-    store.save_snapshot("s1")
-    store.put("t/items", "a", {"id": "a", "v": 2})
-    store.insert("t/items", "b", {"id": "b"})
-    store.restore_snapshot("s1")
-    assert store.all("t/items") == [{"id": "a", "v": 1}]
-    assert store.snapshots() == ["s1"]
-    store.delete_snapshot("s1")
-    with pytest.raises(StoreError):
-        store.restore_snapshot("s1")
-
-
-@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden", "x" * 65, "name\n", "a\nb"])
-def test_snapshot_names_cannot_escape(name: str) -> None:
-    with pytest.raises(StoreError):
-        Store().save_snapshot(name)
-
-
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_dropped_whole_and_cut_off(tmp_path: Path) -> None:
     path = tmp_path / "db.json"
     store = Store(path)
-
-    def writer(worker: int) -> None:
-        for n in range(50):
-            serial = store.next_serial("t/items")
-            store.insert("t/items", str(serial), {"id": serial, "by": worker, "n": n})
-
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert store.count("t/items") == 400
-    on_disk = json.loads(path.read_text())
-    assert len(on_disk["t/items"]) == 400
+    store.put("t/items", "kept", {"v": 1})
+    crash(store)
+    log = tmp_path / "db.json.log.1"
+    whole = log.read_bytes()
+    torn = storefile.record('[["put","t/items","torn",{"v":2}],["del","t/items","kept"]]')[:-9]
+    log.write_bytes(whole + torn)  # kill -9 in the middle of a transaction's write
+    reopened = Store(path)
+    assert reopened.get("t/items", "kept") == {"v": 1} and reopened.get("t/items", "torn") is None
+    assert log.read_bytes() == whole  # the torn tail is gone, so later generations never follow it
+    reopened.close()
 
 
-def test_a_write_reaches_the_disk_before_the_rename_and_the_rename_before_returning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The order that makes an acknowledged write survive a crash: the data is synced, then renamed over the
-    store file, then the folder is synced so the rename itself is durable."""
-    import os
-    import stat
-
-    import apitwin.store as store_module
-
-    events: list[str] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd: int) -> None:
-        events.append("fsync folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
-        real_fsync(fd)
-
-    def replace(src: str, dst: str | Path) -> None:
-        events.append("rename")
-        real_replace(src, dst)
-
-    store = Store(tmp_path / "db.json")
-    monkeypatch.setattr(store_module.os, "fsync", fsync)
-    monkeypatch.setattr(store_module.os, "replace", replace)
-    store.insert("t/items", "a", {"id": "a"})
-    assert events == ["fsync file", "rename", "fsync folder"]
-    assert json.loads((tmp_path / "db.json").read_text())["t/items"]["a"] == {"id": "a"}
+def test_a_damaged_line_before_the_tail_is_reported_not_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.put("t/items", "a", {"v": 1})
+    store.put("t/items", "b", {"v": 2})
+    crash(store)
+    log = tmp_path / "db.json.log.1"
+    first, second = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(first.replace(b'"v":1', b'"v":7') + second)
+    with pytest.raises(StoreCorrupt, match="line 1 is damaged"):
+        Store(path)
 
 
-@pytest.mark.parametrize("value", [b"bytes", float("nan"), float("inf"), "lone \ud800 surrogate"])
-def test_a_value_that_cannot_be_stored_changes_nothing(tmp_path: Path, value: object) -> None:
-    store = Store(tmp_path / "db.json")
-    store.insert("t/items", "a", {"id": "a", "v": 1})
-    with pytest.raises(StoreError, match="cannot be stored"):
-        store.put("t/items", "a", {"id": "a", "v": value})
-    assert store.get("t/items", "a") == {"id": "a", "v": 1}  # memory as before...
-    assert json.loads((tmp_path / "db.json").read_text())["t/items"]["a"]["v"] == 1  # ...as on disk
-    store.put("t/items", "a", {"id": "a", "v": 2})  # and the store goes on working
-    assert Store(tmp_path / "db.json").get("t/items", "a") == {"id": "a", "v": 2}
+def test_compaction_writes_a_tinydb_file_and_removes_folded_generations(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.put("t/items", "a", {"id": "a", "n": 1})
+    store.put("t/items", "p/b", {"id": "b"})
+    store.compact()
+    store.put("t/items", "c", {"id": "c"})  # after the fold: in the new generation only
+    assert logs(path) == ["db.json.log.2"]
+    with _StrTinyDB(str(path), access_mode="r") as database:
+        assert database.table("t/items").get(doc_id="a") == {"id": "a", "n": 1}
+    store.close()
+    reopened = Store(path)
+    assert [d["id"] for d in reopened.scan("t/items")] == ["a", "b", "c"]
+    assert reopened.scan("t/items", "p") == [{"id": "b"}]
+    reopened.close()
+
+
+def test_a_compaction_killed_before_its_cleanup_replays_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path)
+    store.put("t/items", "a", {"n": 1})
+    crash(store)
+    folded = (tmp_path / "db.json.log.1").read_bytes()
+    store = Store(path)
+    store.compact()
+    store.delete("t/items", "a")
+    crash(store)
+    (tmp_path / "db.json.log.1").write_bytes(folded)  # as if the old generation had not been removed yet
+    reopened = Store(path)
+    assert reopened.get("t/items", "a") is None
+    assert not (tmp_path / "db.json.log.1").exists()
+    reopened.close()
+
+
+def test_a_growing_log_is_compacted_in_the_background(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    store = Store(path, compact_after=10_000)
+    for n in range(200):
+        store.put("t/items", str(n), {"n": n, "text": "x" * 100})
+    store.wait_for_compaction()
+    assert path.exists() and sum(p.stat().st_size for _, p in storefile.log_files(path)) < 30_000
+    store.close()
+    reopened = Store(path)
+    assert reopened.count("t/items") == 200
+    reopened.close()
 
 
 def test_a_failed_disk_write_leaves_memory_as_the_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import apitwin.store as store_module
-
-    store = Store(tmp_path / "db.json")
+    path = tmp_path / "db.json"
+    store = Store(path)
     store.insert("t/items", "a", {"id": "a", "v": 1})
+    real_fsync = os.fsync
 
-    def disk_full(path: Path, text: str) -> None:
+    def disk_full(fd: int) -> None:  # the line reached the file, its sync failed
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_module, "_write_atomically", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError):
         store.put("t/items", "a", {"id": "a", "v": 2})
     with pytest.raises(OSError):
         store.insert("t/items", "b", {"id": "b"})
+    monkeypatch.setattr(os, "fsync", real_fsync)
     assert store.all("t/items") == [{"id": "a", "v": 1}]
+    store.put("t/items", "c", {"id": "c"})  # the failed lines must not sit before this one
+    store.close()
+    reopened = Store(path)
+    assert [d["id"] for d in reopened.scan("t/items")] == ["a", "c"]
+    reopened.close()
 
 
 def test_temp_files_a_killed_writer_left_are_removed_at_start(tmp_path: Path) -> None:
-    Store(tmp_path / "db.json").insert("t/items", "a", {"id": "a"})
+    store = Store(tmp_path / "db.json")
+    store.insert("t/items", "a", {"id": "a"})
+    store.close()
     stale = tmp_path / ".db.json.abc123.tmp"
     stale.write_text('{"half": ')
     other = tmp_path / ".other.json.x.tmp"
@@ -171,16 +164,44 @@ def test_temp_files_a_killed_writer_left_are_removed_at_start(tmp_path: Path) ->
     assert not stale.exists() and other.exists()
 
 
-@pytest.mark.parametrize("on_disk", [True, False])
-def test_snapshots_are_bounded_in_number(tmp_path: Path, on_disk: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    import apitwin.store as store_module
+def test_a_store_file_of_the_earlier_format_opens(tmp_path: Path) -> None:
+    path = tmp_path / "db.json"
+    path.write_text(json.dumps({"t/items": {"a": {"id": "a"}}, "__sequences__": {"t/items": {"last": 4}}}))
+    store = Store(path)
+    assert store.get("t/items", "a") == {"id": "a"} and store.next_serial("t/items") == 5
 
-    monkeypatch.setattr(store_module, "MAX_SNAPSHOTS", 3)
+
+def test_a_blob_is_on_disk_before_put_returns_and_read_back_intact(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.json")
+    data = os.urandom(100_000)
+    ref = store.put_blob(data)
+    digest = ref.removeprefix("sha256:")
+    on_disk = tmp_path / "db.json.blobs" / digest[:2] / digest
+    assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == digest
+    store.put("t/files", "f", {"content": ref})
+    store.close()
+    assert Store(tmp_path / "db.json").get_blob(ref) == data
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_blobs_nothing_refers_to_are_collected_but_snapshots_keep_theirs(
+    tmp_path: Path, on_disk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blobs_module, "_GRACE_SECONDS", 0.0)
     store = Store(tmp_path / "db.json" if on_disk else None)
-    for name in ("a", "b", "c"):
-        store.save_snapshot(name)
-    with pytest.raises(StoreError, match="at most 3"):
-        store.save_snapshot("d")
-    store.save_snapshot("c")  # replacing one is fine
-    store.delete_snapshot("a")
-    store.save_snapshot("d")
+    kept, in_snapshot, orphan = (store.put_blob(data) for data in (b"kept", b"in snapshot", b"orphan"))
+    store.put("t/files", "a", {"file": {"blob": kept}})
+    store.put("t/files", "b", {"files": [in_snapshot]})
+    store.save_snapshot("before")
+    store.delete("t/files", "b")
+    assert store.collect_blobs() == [orphan]
+    assert store.get_blob(in_snapshot) == b"in snapshot"
+    store.delete_snapshot("before")
+    assert store.collect_blobs() == [in_snapshot]
+    assert store.get_blob(kept) == b"kept"
+
+
+def test_a_blob_written_moments_ago_is_spared_by_collection() -> None:
+    store = Store()
+    young = store.put_blob(b"its document is not committed yet")
+    assert store.collect_blobs() == [] and store.get_blob(young)

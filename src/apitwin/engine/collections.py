@@ -104,13 +104,20 @@ class Collection:
         return doc
 
     def all(self) -> list[Doc]:
-        docs = self._store.all(self.table)
-        if self.parent_id is not None and self.definition.parent is not None:
-            field = self.definition.parent.field
-            docs = [doc for doc in docs if doc.get(field) == self.parent_id]
+        """Copies of the items (under this collection's parent, when it has one)."""
+        return [copy.deepcopy(dict(doc)) for doc in self.views()]
+
+    def views(self) -> list[Mapping[str, Any]]:
+        """The stored items themselves, without copies, for reading only (filters, sorting, paging): in creation
+        order, by number for serial ids."""
+        parent = None if self.parent_id is None else str(self.parent_id)
+        docs = self._store.scan(self.table, parent)
         if self.definition.id_style == "serial":
             docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
         return docs
+
+    def count(self) -> int:
+        return self._store.count(self.table, None if self.parent_id is None else str(self.parent_id))
 
     def public(self, doc: Mapping[str, Any]) -> Doc:
         """The document as the API shows it: write-only fields removed (or null) at every depth, and a parent
@@ -120,7 +127,7 @@ class Collection:
         if parent is not None and not parent.public:
             shown.pop(parent.field, None)
         for name, count in self.definition.counts.items():  # derived on every read, so never stale
-            others = self._store.all(f"{self.state.name}/{count.collection}")
+            others = self._store.scan(f"{self.state.name}/{count.collection}")
             own_id = self.definition.id_of(doc)
             shown[name] = sum(1 for other in others if schemas.dig(other, count.field) == own_id)
         return shown
@@ -265,7 +272,7 @@ class Collection:
             self.get(doc_id)
             for child in self.state.children_of(self.definition.name):
                 children = Collection(self.state, child, doc_id)
-                for doc in children.all():
+                for doc in children.views():
                     children.delete(child.id_of(doc))
             self._store.delete(self.table, self._key(doc_id))
 
@@ -314,7 +321,7 @@ class Collection:
         definition = self.definition
         # a top-level item's id is its store key; items under parents are keyed by both, so they are listed
         nested = definition.parent is not None
-        taken = {str(definition.id_of(doc)) for doc in self._store.all(self.table)} if nested else set()
+        taken = {str(definition.id_of(doc)) for doc in self._store.scan(self.table)} if nested else set()
         for _ in range(_ID_ATTEMPTS):
             token = definition.id_prefix + "".join(
                 secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
@@ -328,7 +335,7 @@ class Collection:
         if not self.definition.unique:
             return
         own_id = self.definition.id_of(doc)
-        others = [other for other in self.all() if self.definition.id_of(other) != own_id]
+        others = [other for other in self.views() if self.definition.id_of(other) != own_id]
         for name in self.definition.unique:
             value = schemas.dig(doc, name)
             if value is not None and any(schemas.dig(other, name) == value for other in others):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
 from apitwin.engine.query import check_bounds, matches, page, project, requested_fields, sort_docs
@@ -17,11 +19,12 @@ def handle(ctx: OperationContext) -> Reply:
     match route.action:
         case "list":
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
-            docs = sort_docs([d for d in coll.all() if matches(d, route.filters, ctx.query)], route.sort, ctx.query)
+            # filtered and sorted on the stored documents themselves; only what is shown is copied
+            docs = sort_docs([d for d in coll.views() if matches(d, route.filters, ctx.query)], route.sort, ctx.query)
             if route.paginate is None:
-                return Reply([project(coll.public(d), fields) for d in docs], status)
+                return Reply([project(coll.public(copy.deepcopy(d)), fields) for d in docs], status)
             total, shown, following, previous = page(docs, route.paginate, ctx.query, ctx.url)
-            results = [project(coll.public(d), fields) for d in shown]
+            results = [project(coll.public(copy.deepcopy(d)), fields) for d in shown]
             return Reply({"total_count": total, "next": following, "previous": previous, "results": results}, status)
         case "get":
             doc = coll.get(ctx.item_id)
