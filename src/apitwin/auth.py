@@ -157,7 +157,9 @@ class KeysCollection:
     name_field: str = "label"
 
     def find(self, store: Store, twin: str, credential: str) -> dict[str, Any] | None:
-        return next((doc for doc in self.all(store, twin) if doc.get(self.key_field) == credential), None)
+        keys = store.scan(f"{twin}/{self.collection}")  # per request: read in place, only the match copied
+        found = next((doc for doc in keys if doc.get(self.key_field) == credential), None)
+        return None if found is None else dict(found)
 
     def all(self, store: Store, twin: str) -> list[dict[str, Any]]:
         return store.all(f"{twin}/{self.collection}")
