@@ -66,7 +66,15 @@ class Faults:
         self._rules: dict[int, FaultRule] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._seed = seed
         self._random = random.Random(seed)
+
+    def restart(self) -> None:
+        """As new: no rules, ids from 1 again, and the same draws as a new registry makes."""
+        with self._lock:
+            self._rules.clear()
+            self._ids = itertools.count(1)
+            self._random = random.Random(self._seed)
 
     def add(self, rule: FaultRule) -> FaultRule:
         with self._lock:

@@ -96,6 +96,12 @@ class Journal:
             and (operation_id is None or entry.operation_id == operation_id)
         ]
 
+    def restart(self) -> None:
+        """As new: no entries, ids from 1 again (the listeners stay: they belong to whoever serves the app)."""
+        with self._lock:
+            self._entries.clear()
+            self._ids = itertools.count(1)
+
     def clear(self, twin: str | None = None) -> None:
         """Forget every entry, or one twin's."""
         with self._lock:

@@ -137,13 +137,29 @@ class Runtime:
                 live.reset()
 
     def reset(self, name: str | None = None) -> None:
-        """A fresh start (every twin, or the one named): state back to the fixtures, no fault rules, and a
-        journal that forgets the requests."""
+        """A fresh start (every twin, or the one named): state back to the fixtures, no fault rules, a journal
+        that forgets the requests, and for every twin the clock real again (the twins share it: only a reset of
+        all of them may move it). Snapshots survive: restoring one after a reset is what they are for."""
         for live in self.twins.values():
             if name is None or live.twin.name == name:
                 live.reset()
         self.faults.clear(name)
         self.journal.clear(name)
+        if name is None:
+            self.clock.reset()
+
+    def reset_as_new(self) -> None:
+        """Everything as a newly built in-memory app holds it, so tests may share one app: what `reset()` does,
+        and no table beyond the fixtures', fault rule and journal ids from 1 again, fault draws from the seed
+        again, no snapshot. Only for an in-memory store: a new app over a store file would find its state."""
+        if self.store.path is not None:
+            raise ValueError("only an app with its state in memory can be made new again")
+        self.store.load("", {})  # a table a test made outside the twins' fixtures, a new store does not hold
+        self.reset()
+        self.faults.restart()
+        self.journal.restart()
+        for snapshot in self.store.snapshots():
+            self.store.delete_snapshot(snapshot)
 
     def twin_for_path(self, path: str) -> LiveTwin | None:
         for live in sorted(self.twins.values(), key=lambda lt: len(lt.mount_path), reverse=True):
