@@ -1,8 +1,14 @@
-"""Shared fixtures: a fresh app with freshly seeded in-memory state for every test."""
+"""Shared fixtures: an app with freshly seeded in-memory state for every test.
+
+Building an app takes 0.2 s to a second (every operation of every twin's spec), so each test module builds one
+app per set of arguments and hands it to each test as new again (`Runtime.reset_as_new`). A test that needs an
+app of its own is marked `fresh_app`; an app over a store, a store file or the test's own clock is never shared.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,17 +17,47 @@ from starlette.testclient import TestClient
 
 from apitwin.app import create_app
 from apitwin.runtime import Runtime
+from apitwin.twins import Twin, select
+
+# options that hand the app an object the test owns (its state is the test's, not fixtures')
+_NEVER_SHARED = frozenset({"data", "store", "clock"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fresh_app: make_client builds a new app instead of reusing the module's")
+
+
+@dataclass
+class _Shared:
+    twins: list[Twin]  # the records it was built from: a test may swap a registry record for its own
+    app: Starlette
+    handed_out: bool = False
+
+
+@pytest.fixture(scope="module")
+def _shared_apps() -> dict[Hashable, _Shared]:
+    """The module's apps, by create_app's arguments."""
+    return {}
 
 
 @pytest.fixture
-def make_client() -> Iterator[Callable[..., TestClient]]:
-    """Build a client over a new app; keyword arguments go to create_app."""
+def make_client(
+    request: pytest.FixtureRequest, _shared_apps: dict[Hashable, _Shared]
+) -> Iterator[Callable[..., TestClient]]:
+    """Build a client over an app in its fixtures' state; keyword arguments go to create_app."""
     clients: list[TestClient] = []
+    used: set[Hashable] = set()
+    fresh = request.node.get_closest_marker("fresh_app") is not None
 
     def build(*twins: str, **options: Any) -> TestClient:
         options.setdefault("validate_responses", True)  # a handler bug must fail the test, not reach clients
+        key = None if fresh else _key(twins, options)
+        if key is not None and key in used:
+            key = None  # a second client of the same test is a second app, independent of the first
+        app = _shared(_shared_apps, key, twins, options) if key is not None else _build(twins, options)
+        if key is not None:
+            used.add(key)
         # localhost, as a client on this machine names the server (the app refuses Hosts it does not serve)
-        app = create_app(list(twins), prefixed=True, **options)
         client = TestClient(app, base_url="http://localhost", raise_server_exceptions=True)
         clients.append(client)
         return client
@@ -31,17 +67,48 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
         client.close()
 
 
+def _build(twins: tuple[str, ...], options: dict[str, Any]) -> Starlette:
+    return create_app(list(twins), prefixed=True, **options)
+
+
+def _key(twins: tuple[str, ...], options: dict[str, Any]) -> Hashable | None:
+    """What identifies an app to share, or None when it may not be shared (or its options cannot be compared)."""
+    if _NEVER_SHARED & options.keys():
+        return None
+    key = (twins, tuple(sorted(options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _shared(apps: dict[Hashable, _Shared], key: Hashable, twins: tuple[str, ...], options: dict[str, Any]) -> Starlette:
+    records = select(list(twins))
+    shared = apps.get(key)
+    # the same registry records, by identity (a test may put its own in); kept alive, so their ids are unique
+    if shared is None or [id(t) for t in shared.twins] != [id(t) for t in records]:
+        shared = apps[key] = _Shared(records, _build(twins, options))
+    elif shared.handed_out:
+        runtime_of_app(shared.app).reset_as_new()
+    shared.handed_out = True
+    return shared.app
+
+
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
 
 
-def runtime_of(client: TestClient) -> Runtime:
-    app = client.app
+def runtime_of_app(app: Any) -> Runtime:
     assert isinstance(app, Starlette)
     runtime = app.state.runtime
     assert isinstance(runtime, Runtime)
     return runtime
+
+
+def runtime_of(client: TestClient) -> Runtime:
+    return runtime_of_app(client.app)
 
 
 def credential(client: TestClient, twin: str, name: str) -> str:

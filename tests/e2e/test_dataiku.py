@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from apitwin.app import create_app
 from tests.conftest import credential, runtime_of
 
 BASE = "/dataiku/dip/publicapi"
@@ -81,21 +80,9 @@ UNKNOWN = {"SALES_FORECAST": "NO_SUCH_PROJECT", f"/{D}": "/no_such_dataset", J: 
            "/groups/readers": "/groups/nobody", "backend.log": "nothing.log", "{queryId}": "no-such-query"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def shared_client() -> Iterator[TestClient]:
-    """One app for the module (building Dataiku's 50 operations is the slow part), reset before each test."""
-    with TestClient(
-        create_app(["dataiku"], prefixed=True, validate_responses=True), base_url="http://localhost"
-    ) as client:
-        yield client
-
-
 @pytest.fixture
-def client(shared_client: TestClient) -> TestClient:
-    runtime = runtime_of(shared_client)
-    runtime.reset("dataiku")
-    runtime.clock.reset()
-    return shared_client
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client("dataiku")
 
 
 def basic(user: str, password: str = "") -> dict[str, str]:
