@@ -16,7 +16,7 @@ from tests.e2e.test_dataiku import BASE, P, as_key, assert_dss_error
 
 ORDERS = f"{BASE}/projects/{P}/datasets/orders"
 Row = dict[str, str]
-shared_client, client = dataiku_e2e.shared_client, dataiku_e2e.client  # one app per module, reset per test
+client = dataiku_e2e.client  # Dataiku alone, on the module's one app (see tests/conftest.py)
 
 
 def read(client: TestClient, formula: str, method: str = "GET", **options: Any) -> Any:

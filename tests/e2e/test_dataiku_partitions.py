@@ -19,7 +19,7 @@ from tests.e2e.test_dataiku import BASE, P, as_key, assert_dss_error
 
 DATASETS = f"{BASE}/projects/{P}/datasets"
 DAYS = ["2025-09-01", "2025-09-02", "2025-09-03"]
-shared_client, client = dataiku_e2e.shared_client, dataiku_e2e.client  # one app per module, reset per test
+client = dataiku_e2e.client  # Dataiku alone, on the module's one app (see tests/conftest.py)
 twin, dss = dataiku_client_e2e.twin, dataiku_client_e2e.dss  # the official client over real HTTP
 D1, D2, D3 = DAYS
 # a spec as clients send it -> the orders partitions it selects, in the order named
