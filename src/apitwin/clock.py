@@ -91,7 +91,8 @@ class Clock:
             self._offset = 0.0
             self._frozen_at = None
             self._latest = 0.0
-        self._changed()
+        if self.on_change is not None:
+            self.on_change(self._state())  # not export(): counting the present as handed out undoes the forgetting
 
     def state(self) -> dict[str, object]:
         return {"now": self.now().isoformat(), "frozen": self.frozen, "offset_seconds": round(self._offset, 3)}
@@ -99,6 +100,9 @@ class Clock:
     def export(self) -> dict[str, float | None]:
         """What a restart needs to continue this clock."""
         self.timestamp()  # the present counts as handed out: a restart must not go behind it
+        return self._state()
+
+    def _state(self) -> dict[str, float | None]:
         with self._lock:
             return {"offset": self._offset, "frozen_at": self._frozen_at, "latest": self._latest}
 

@@ -41,8 +41,15 @@ def _observe(client: TestClient) -> dict[str, Any]:
     """What a test can see of the state, including what the next requests are numbered and drawn."""
     runtime = runtime_of(client)
     headers = {"Authorization": credential(client, "datascaphe", "admin")}
+    tables = {name: runtime.store.all(name) for name in runtime.store.tables()}
+    try:  # a new clock has stamped nothing yet, so it may be frozen in the past
+        runtime.clock.freeze(datetime(2025, 1, 1, tzinfo=UTC))
+        past: str | None = None
+    except ValueError as exc:
+        past = str(exc)
     observed: dict[str, Any] = {
-        "tables": {name: runtime.store.all(name) for name in runtime.store.tables()},
+        "tables": tables,
+        "frozen in the past": past,
         "snapshots": client.get("/__apitwin/snapshots").json(),
         "faults": client.get("/__apitwin/faults").json(),
         "clock": {k: v for k, v in runtime.clock.state().items() if k != "now"},  # real time moves on
@@ -67,6 +74,15 @@ def test_a_used_app_reset_as_new_holds_what_a_new_app_holds() -> None:
     runtime_of(used).reset_as_new()
 
     assert _observe(used) == _observe(_client())
+
+
+def test_after_a_reset_the_clock_may_be_frozen_in_the_past_again(client: TestClient) -> None:
+    client.get("/datascaphe/api/v1/report/1")  # the journal stamps the present
+    assert client.post("/__apitwin/reset").status_code == 200
+
+    frozen = client.post("/__apitwin/clock/freeze", json={"at": "2025-01-01T00:00:00+00:00"})
+
+    assert frozen.status_code == 200 and frozen.json()["now"] == "2025-01-01T00:00:00+00:00"
 
 
 def test_an_app_over_a_store_file_is_not_reset_as_new(tmp_path: Any) -> None:
