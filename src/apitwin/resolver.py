@@ -15,10 +15,11 @@ from connexion.decorators.parameter import sanitized
 from connexion.exceptions import ResolverError
 from connexion.lifecycle import ConnexionResponse
 from connexion.resolver import Resolution, Resolver
+from starlette.datastructures import UploadFile
 
 from apitwin.auth import REFUSED_CREDENTIAL
 from apitwin.behaviours import Behaviour
-from apitwin.engine import OperationContext, Reply, Route, handle
+from apitwin.engine import OperationContext, Reply, Route, UploadedFile, handle
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.faults import check_fault, from_prefer, injected_error
 from apitwin.rendering import negotiate, render
@@ -61,12 +62,14 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
         await _inject_fault(live, route, request.headers.get("prefer"), request.url.path)
+        files = {name: await _read(value) for name, value in kwargs.items() if isinstance(value, UploadFile)}
         ctx = OperationContext(
             route=route,
             state=live.state,
             path=path,
             query={name: kwargs[key] for name, key in query_keys.items() if key in kwargs},
             body=kwargs.get("body"),
+            files=files,
             principal=principal,
             media_type=media_type,
             url=str(request.url),
@@ -98,6 +101,14 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
 
     endpoint.__name__ = route.operation_id
     return endpoint
+
+
+async def _read(upload: UploadFile) -> UploadedFile:
+    """A multipart file part, whole (the body guard has bounded the request's size already)."""
+    try:
+        return UploadedFile(filename=upload.filename, media_type=upload.content_type, data=await upload.read())
+    finally:
+        await upload.close()
 
 
 async def _inject_fault(live: LiveTwin, route: Route, prefer: str | None, path: str) -> None:

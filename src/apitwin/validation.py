@@ -9,10 +9,17 @@ from typing import Any
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4ResponseValidator, format_error_with_path
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, JSONResponseBodyValidator
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    JSONResponseBodyValidator,
+    MultiPartFormDataValidator,
+)
 from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartParser
 
 from apitwin.errors import ErrorKind, TwinError
 
@@ -78,7 +85,27 @@ class TwinJSONResponseBodyValidator(JSONResponseBodyValidator):  # type: ignore[
         return _ResponseValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
+class _ClosingMultiPartParser(MultiPartParser):
+    """The parts' temporary files closed as soon as the form is parsed: validation needs only their names, and
+    connexion never closes them (a leaked temporary file per upload); the handler parses the body anew."""
+
+    async def parse(self) -> FormData:
+        data = await super().parse()
+        for _, value in data.multi_items():
+            if isinstance(value, UploadFile):
+                await value.close()
+        return data
+
+
+class TwinMultiPartValidator(MultiPartFormDataValidator):  # type: ignore[misc]
+    @property
+    def _form_parser_cls(self) -> type[MultiPartParser]:
+        return _ClosingMultiPartParser
+
+
 def validator_map() -> dict[str, Any]:
-    body = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": TwinJSONBodyValidator})
+    body = MediaTypeDict(
+        {**VALIDATOR_MAP["body"], "*/*json": TwinJSONBodyValidator, "multipart/form-data": TwinMultiPartValidator}
+    )
     response = MediaTypeDict({**VALIDATOR_MAP["response"], "*/*json": TwinJSONResponseBodyValidator})
     return {**VALIDATOR_MAP, "parameter": TwinParameterValidator, "body": body, "response": response}

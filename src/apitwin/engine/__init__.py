@@ -1,7 +1,7 @@
 """The generic, spec-driven collection engine. It knows no API: everything it does for a twin is declared
 in that twin's spec (`x-twin`) and interpreted here."""
 
-from apitwin.engine.collections import Collection, TwinState
+from apitwin.engine.collections import Collection, TwinState, UploadedFile
 from apitwin.engine.context import OperationContext, Reply
 from apitwin.engine.handlers import handle
 from apitwin.engine.routes import CollectionDef, Conventions, Route, SpecError, TwinModel, build_model
@@ -11,6 +11,7 @@ __all__ = [
     "CollectionDef",
     "Conventions",
     "OperationContext",
+    "UploadedFile",
     "Reply",
     "Route",
     "SpecError",

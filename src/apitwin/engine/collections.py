@@ -14,6 +14,7 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,17 @@ from apitwin.clock import Clock
 from apitwin.engine import schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
-from apitwin.store import Doc, Store
+from apitwin.store import BlobTooLarge, Doc, Store
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file of a multipart request, read whole."""
+
+    filename: str | None
+    media_type: str | None
+    data: bytes
+
 
 _ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
 
@@ -123,9 +134,8 @@ class Collection:
         """The document as the API shows it: write-only fields removed (or null) at every depth, and a parent
         link the API does not show left out."""
         shown: Doc = schemas.public(doc, self.definition.schema, self.definition.write_only)
-        parent = self.definition.parent
-        if parent is not None and not parent.public:
-            shown.pop(parent.field, None)
+        for private in self.definition.private_fields:
+            shown.pop(private, None)
         for name, count in self.definition.counts.items():  # derived on every read, so never stale
             others = self._store.scan(f"{self.state.name}/{count.collection}")
             own_id = self.definition.id_of(doc)
@@ -189,6 +199,27 @@ class Collection:
                 doc[self.definition.parent.field] = self.parent_id
             self._check_unique(doc)
             return self._save(doc_id, doc)
+
+    def create_with_file(self, body: Mapping[str, Any] | None, upload: UploadedFile) -> Doc:
+        """Create an item that holds an uploaded file: its bytes stored first (durably, as a blob), then the
+        item that refers to them, with the file's name, media type and size where the collection wants them."""
+        file = self.definition.file
+        if file is None:
+            raise ValueError(f"{self.definition.name} holds no files")
+        try:
+            ref = self._store.put_blob(upload.data)
+        except BlobTooLarge as exc:
+            raise TwinError(ErrorKind.TOO_LARGE, str(exc)) from None
+        known = {file.filename: upload.filename, file.mimetype: upload.media_type, file.size: len(upload.data)}
+        return self.create(body, **{file.blob: ref}, **{name: value for name, value in known.items() if name})
+
+    def file_of(self, doc_id: Any) -> tuple[Doc, bytes]:
+        """An item that holds a file, and the file's bytes."""
+        file = self.definition.file
+        if file is None:
+            raise ValueError(f"{self.definition.name} holds no files")
+        doc = self.get(doc_id)
+        return doc, self._store.get_blob(str(doc[file.blob]))
 
     def get_part(self, doc_id: Any, keys: Sequence[str]) -> Any:
         """The public form of a part of a document: a property, or deeper along `keys` (404 where one is
@@ -288,9 +319,8 @@ class Collection:
         if not isinstance(body, Mapping):
             raise TwinError(ErrorKind.INVALID, "the request body must be a JSON object")
         given: dict[str, Any] = schemas.writable(body, self.definition.schema, stored=stored)
-        parent = self.definition.parent
-        if parent is not None and not parent.public:
-            given.pop(parent.field, None)
+        for private in self.definition.private_fields:
+            given.pop(private, None)
         return given
 
     def _write_only_kept(self, given: Mapping[str, Any], stored: Mapping[str, Any]) -> Doc:

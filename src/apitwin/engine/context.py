@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apitwin.engine.collections import Collection, TwinState
+from apitwin.engine.collections import Collection, TwinState, UploadedFile
 from apitwin.engine.routes import Route
 
 
@@ -17,6 +17,7 @@ class OperationContext:
     path: Mapping[str, Any] = field(default_factory=dict)
     query: Mapping[str, Any] = field(default_factory=dict)
     body: Any = None
+    files: Mapping[str, UploadedFile] = field(default_factory=dict)  # multipart parts that carry a file, by name
     principal: Mapping[str, Any] = field(default_factory=dict)
     media_type: str = "application/json"  # the representation the client accepts, among those documented
     url: str = ""  # the request's absolute URL, query string included: links to other pages are made from it

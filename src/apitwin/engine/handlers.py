@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from urllib.parse import quote
 
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
@@ -29,7 +30,11 @@ def handle(ctx: OperationContext) -> Reply:
         case "get":
             doc = coll.get(ctx.item_id)
         case "create":
-            doc = coll.create(ctx.body)
+            file = coll.definition.file
+            upload = ctx.files.get(file.part) if file is not None else None
+            doc = coll.create(ctx.body) if upload is None else coll.create_with_file(ctx.body, upload)
+        case "download":
+            return _download(coll, ctx.item_id, route.media_types, status)
         case "update":
             doc = coll.update(ctx.item_id, ctx.body)
         case "replace":
@@ -58,3 +63,26 @@ def _handle_part(ctx: OperationContext, coll: Collection, keys: tuple[str, ...],
         case _:
             raise ValueError(f"{ctx.route.operation_id}: action {ctx.route.action!r} does not apply to a part")
     return Reply(None if status == 204 else value, status)
+
+
+def _download(coll: Collection, item_id: object, route_media_types: tuple[str, ...], status: int) -> Reply:
+    """The bytes of an item's file, and its name for the client to save it under; in the file's media type when
+    the operation documents it (or any, `*/*`), else in the one it documents (application/octet-stream)."""
+    doc, data = coll.file_of(item_id)
+    file = coll.definition.file
+    assert file is not None
+    own = doc.get(file.mimetype) if file.mimetype else None
+    documented = route_media_types or ("application/octet-stream",)
+    media_type = own if own and (own in documented or "*/*" in documented) else documented[0]
+    filename = doc.get(file.filename) if file.filename else None
+    headers = {"Content-Disposition": _disposition(str(filename))} if filename else {}
+    return Reply(data, status, headers=headers, media_type=str(media_type))
+
+
+def _disposition(filename: str) -> str:
+    """`attachment` with the name as plain ASCII and, when it is not, in RFC 5987 form too."""
+    printable = "".join(c if c.isprintable() else "_" for c in filename)  # no line break may end the header
+    ascii_name = printable.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    if ascii_name == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(printable, safe='')}"

@@ -20,13 +20,17 @@ Root `x-twin`:
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
         `public: false` keeps that field in the store only: not in the schema, never shown nor written.
         write_only: omit (default) | null — whether write-only fields leave removed or shown as null.
+        file: {part, blob, filename, mimetype, size}: each item holds an uploaded file. A create whose multipart
+        `part` (default `file`) carries it stores the bytes as a blob of the store; `blob` (default `file_blob`,
+        not a property) keeps the reference out of sight; `filename`, `mimetype`, `size` name the properties
+        the server fills from the upload. The `download` action answers the bytes with their media type.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
 Path item or operation `x-twin` (operation keys override path keys):
-    collection, action (list|create|get|replace|update|delete|set), id (path parameter), set (fields),
+    collection, action (list|create|get|replace|update|delete|set|download), id (path parameter), set (fields),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
     only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404),
@@ -57,7 +61,7 @@ from apitwin.engine.schemas import (
     has_field,
 )
 
-ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set"})
+ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set", "download"})
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
 ID_STYLES = frozenset({"serial", "uuid", "token", "prefixed", "given"})
 _ID_KEYS = {
@@ -73,8 +77,9 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
     {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
-     "counts"}
+     "counts", "file"}
 )  # fmt: skip
+_FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
 _ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort"})
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
@@ -124,6 +129,18 @@ class ParentDef:
 
 
 @dataclass(frozen=True)
+class FileDef:
+    """Each item holds an uploaded file: its bytes a blob of the store, referenced from a field the API never
+    shows; the file's name, media type and size written into the item's own (schema) fields."""
+
+    part: str = "file"  # the multipart part that carries the file on create
+    blob: str = "file_blob"  # the private field holding the blob reference
+    filename: str | None = None
+    mimetype: str | None = None
+    size: str | None = None
+
+
+@dataclass(frozen=True)
 class CountDef:
     """A derived field: how many items of `collection` hold this item's id in `field` (a group's user_count)."""
 
@@ -149,6 +166,13 @@ class CollectionDef:
     unique: tuple[str, ...] = ()
     write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
     counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
+    file: FileDef | None = None
+
+    @property
+    def private_fields(self) -> tuple[str, ...]:
+        """Fields kept in the store only: never shown, never written by a client."""
+        hidden = (self.parent.field,) if self.parent is not None and not self.parent.public else ()
+        return hidden + ((self.file.blob,) if self.file is not None else ())
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
@@ -290,6 +314,13 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         count_spec = _mapping(count_raw, f"{where}.counts.{count_name}")
         _check_keys(count_spec, frozenset({"collection", "field"}), f"{where}.counts.{count_name}")
         counts[str(count_name)] = CountDef(str(count_spec.get("collection")), str(count_spec.get("field")))
+    file = None
+    if "file" in raw:
+        file_spec = _mapping(raw["file"], f"{where}.file")
+        _check_keys(file_spec, _FILE_KEYS, f"{where}.file")
+        file = FileDef(**{key: str(value) for key, value in file_spec.items()})
+        if file.blob in every_property(schemas[schema_name]):
+            raise SpecError(f"{where}.file: blob field {file.blob!r} is a property: the API would show it")
     write_only = raw.get("write_only", "omit")
     if write_only not in WRITE_ONLY_MODES:
         raise SpecError(f"{where}.write_only: {write_only!r} is not one of {sorted(WRITE_ONLY_MODES)}")
@@ -314,8 +345,11 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         unique=tuple(unique),
         write_only=write_only,
         counts=counts,
+        file=file,
     )
+    file_fields = (file.filename, file.mimetype, file.size) if file is not None else ()
     declared_fields = (
+        *file_fields,
         *definition.counts,
         definition.id_field,
         definition.created,
@@ -378,7 +412,9 @@ def _route(
     id_param = twin.get("id") or (item_params[-1] if item_params else None)
     if id_param is not None and id_param not in path_params:
         raise SpecError(f"{where}: x-twin id {id_param!r} is not a path parameter")
-    if action in {"get", "replace", "update", "delete", "set"} and id_param is None:
+    if action == "download" and (collection is None or collections[collection].file is None):
+        raise SpecError(f"{where}: action download needs a collection that declares x-twin file")
+    if action in {"get", "replace", "update", "delete", "set", "download"} and id_param is None:
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
     if collection is not None:
         definition = collections[collection]
