@@ -79,6 +79,7 @@ class TwinError(Exception):
     headers: Mapping[str, str] = field(default_factory=dict)
     status: int | None = None  # overrides kind.status, e.g. a documented 422 for INVALID
     field_errors: Mapping[str, Sequence[str]] = field(default_factory=dict)  # what is wrong, by input field
+    code: str | None = None  # the API's own error code, when the kind's is not it (invalid_dataset_status)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -162,7 +163,7 @@ def automation_error(error: TwinError) -> Mapping[str, Any]:
         return {"error_code": "validation_error", "message": "Invalid input", "detail": dict(error.field_errors)}
     if error.kind is ErrorKind.NOT_FOUND:
         return {"error_code": "not_found", "message": "Not found."}
-    body: dict[str, Any] = {"error_code": _AUTOMATION_CODES[error.kind], "message": error.message}
+    body: dict[str, Any] = {"error_code": error.code or _AUTOMATION_CODES[error.kind], "message": error.message}
     if error.details:
         body["detail"] = error.details
     return body

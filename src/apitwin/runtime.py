@@ -102,7 +102,12 @@ class Runtime:
         self.twins: dict[str, LiveTwin] = {}
         for twin in twins:
             model = build_model(load_resolved(twin.spec_path), source=twin.spec_file)
-            state = TwinState(twin.name, self.store, self.clock, model.conventions, model.collections)
+            effects = twin.behaviours().effects()
+            state = TwinState(twin.name, self.store, self.clock, model.conventions, model.collections, effects)
+            for definition in model.collections.values():  # every effect a machine names exists
+                for action in definition.machine.actions.values() if definition.machine else ():
+                    if action.effect is not None and action.effect not in effects:
+                        raise ValueError(f"{twin.spec_file}: machine effect {action.effect!r} is not registered")
             limit = (rate_limits or {}).get(twin.name, twin.rate_limit)
             limiter = RateLimiter(limit, self.clock)
             authenticator = Authenticator(

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
 from apitwin.engine import OperationContext, Reply
+from apitwin.engine.collections import Effect
 
 Behaviour: TypeAlias = Callable[[OperationContext], Reply | Awaitable[Reply]]
 
@@ -19,6 +20,21 @@ class Behaviours:
 
     def __init__(self) -> None:
         self._by_operation: dict[str, Behaviour] = {}
+        self._effects: dict[str, Effect] = {}
+
+    def effect(self, name: str) -> Callable[[Effect], Effect]:
+        """Register what a machine action (x-twin machine actions' `effect`) computes from the item."""
+
+        def register(function: Effect) -> Effect:
+            if name in self._effects:
+                raise ValueError(f"an effect named {name!r} is already registered")
+            self._effects[name] = function
+            return function
+
+        return register
+
+    def effects(self) -> dict[str, Effect]:
+        return dict(self._effects)
 
     def operation(self, operation_id: str) -> Callable[[Behaviour], Behaviour]:
         def register(function: Behaviour) -> Behaviour:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import copy
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from apitwin.clock import Clock
-from apitwin.engine import schemas
+from apitwin.engine import machines, schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import BlobTooLarge, Doc, Store
@@ -34,6 +34,8 @@ class UploadedFile:
     data: bytes
 
 
+Effect = Callable[["Collection", Mapping[str, Any]], Mapping[str, Any]]  # a machine action's computed outcome
+
 _ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
 
 
@@ -47,12 +49,14 @@ class TwinState:
         clock: Clock,
         conventions: Conventions,
         collections: Mapping[str, CollectionDef],
+        effects: Mapping[str, Effect] | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self.clock = clock
         self.conventions = conventions
         self.definitions = collections
+        self.effects = dict(effects or {})  # what machine actions compute, by name (the twin's behaviours)
 
     def collection(self, name: str) -> Collection:
         """A collection, unscoped: for one that lives under a parent, use `.under(parent_id)`."""
@@ -67,8 +71,10 @@ class TwinState:
         """Hold the store lock across several collection calls, so they act as one."""
         return self.store.transaction()
 
-    def timestamp(self, moment: datetime | None = None) -> str | int:
-        """A server-set time, written the way this API writes dates."""
+    def timestamp(self, moment: datetime | float | None = None) -> str | int:
+        """A server-set time (now, or the given moment or epoch seconds), written the way this API writes dates."""
+        if isinstance(moment, int | float):
+            moment = datetime.fromtimestamp(moment, UTC)
         moment = moment or self.clock.now()
         if self.conventions.date_format == "epoch_ms":
             return int(moment.timestamp() * 1000)
@@ -106,7 +112,17 @@ class Collection:
     # reading
 
     def find(self, doc_id: Any) -> Doc | None:
-        return self._store.get(self.table, self._key(doc_id))
+        doc = self._store.get(self.table, self._key(doc_id))
+        return doc if doc is None else self._settled(doc)
+
+    def _settled(self, doc: Doc) -> Doc:
+        """The item as it stands now: its machine's automatic transitions taken (not yet stored: the next
+        write of the item stores them)."""
+        machine = self.definition.machine
+        if machine is None:
+            return doc
+        moved = machines.settle(machine, doc, self.state.clock.timestamp())
+        return doc if moved is None else moved
 
     def get(self, doc_id: Any) -> Doc:
         doc = self.find(doc_id)
@@ -123,6 +139,10 @@ class Collection:
         order, by number for serial ids."""
         parent = None if self.parent_id is None else str(self.parent_id)
         docs = self._store.scan(self.table, parent)
+        machine = self.definition.machine
+        if machine is not None:  # only an item whose machine moved is copied
+            now = self.state.clock.timestamp()
+            docs = [machines.settle(machine, doc, now) or doc for doc in docs]
         if self.definition.id_style == "serial":
             docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
         return docs
@@ -150,6 +170,8 @@ class Collection:
             given = self._writable(body)
             self._check_references(given)
             doc = self.definition.with_defaults(given)
+            if self.definition.machine is not None:
+                doc[self.definition.machine.field] = self.definition.machine.new_record(self.state.clock.timestamp())
             doc.update(server_fields)
             if self.definition.parent is not None:
                 doc[self.definition.parent.field] = self.parent_id
@@ -220,6 +242,32 @@ class Collection:
             raise ValueError(f"{self.definition.name} holds no files")
         doc = self.get(doc_id)
         return doc, self._store.get_blob(str(doc[file.blob]))
+
+    def transition(self, doc_id: Any, action: str) -> Doc:
+        """Take a machine action on an item (400 in the API's words when its state does not allow it); what the
+        action's effect computes from the item now becomes the run's outcome."""
+        machine = self.definition.machine
+        if machine is None:
+            raise ValueError(f"{self.definition.name} has no machine")
+        with self._store.transaction():
+            doc = self.get(doc_id)
+            effect_name = machine.actions[action].effect
+            effect = self.state.effects[effect_name](self, doc) if effect_name else None
+            try:
+                moved = machines.start(machine, doc, action, self.state.clock.timestamp(), effect)
+            except machines.Refused as refused:
+                raise TwinError(ErrorKind.INVALID, refused.message, code=refused.code) from None
+            self._store.put(self.table, self._key(doc_id), moved)  # a state change, not an edit: no updated_at
+            return moved
+
+    def state_of(self, doc_id: Any) -> dict[str, Any]:
+        """An item's machine state, as the API shows it."""
+        machine = self.definition.machine
+        if machine is None:
+            raise ValueError(f"{self.definition.name} has no machine")
+        doc = self.get(doc_id)
+        since_ever = doc.get(self.definition.updated or "") or doc.get(self.definition.created or "")
+        return machines.view(machine, doc, self.state.timestamp, since_ever)
 
     def get_part(self, doc_id: Any, keys: Sequence[str]) -> Any:
         """The public form of a part of a document: a property, or deeper along `keys` (404 where one is

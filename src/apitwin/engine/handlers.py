@@ -35,6 +35,13 @@ def handle(ctx: OperationContext) -> Reply:
             doc = coll.create(ctx.body) if upload is None else coll.create_with_file(ctx.body, upload)
         case "download":
             return _download(coll, ctx.item_id, route.media_types, status)
+        case "transition":
+            assert route.transition is not None and coll.definition.machine is not None
+            moved = coll.transition(ctx.item_id, route.transition)
+            reply = coll.definition.machine.reply
+            return Reply(project(coll.public(moved), fields) if reply is None else reply, status)
+        case "state":
+            return Reply(coll.state_of(ctx.item_id), status)
         case "update":
             doc = coll.update(ctx.item_id, ctx.body)
         case "replace":

@@ -24,13 +24,18 @@ Root `x-twin`:
         `part` (default `file`) carries it stores the bytes as a blob of the store; `blob` (default `file_blob`,
         not a property) keeps the reference out of sight; `filename`, `mimetype`, `size` name the properties
         the server fills from the upload. The `download` action answers the bytes with their media type.
+        machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows}: a state
+        machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
+        expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
 Path item or operation `x-twin` (operation keys override path keys):
-    collection, action (list|create|get|replace|update|delete|set|download), id (path parameter), set (fields),
+    collection, action (list|create|get|replace|update|delete|set|download|transition|state), id (path parameter),
+    set (fields), transition (the machine action a transition route takes; implies the action; `state` shows the
+    machine's record),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
     only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404),
@@ -51,6 +56,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apitwin.engine.machines import Automatic, MachineDef, Transition
 from apitwin.engine.schemas import (
     WRITE_ONLY_MODES,
     SchemaError,
@@ -61,7 +67,7 @@ from apitwin.engine.schemas import (
     has_field,
 )
 
-ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set", "download"})
+ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set", "download", "transition", "state"})
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
 ID_STYLES = frozenset({"serial", "uuid", "token", "prefixed", "given"})
 _ID_KEYS = {
@@ -77,10 +83,14 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
     {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
-     "counts", "file"}
+     "counts", "file", "machine"}
 )  # fmt: skip
+_MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic", "error", "reply", "shows"})
+_TRANSITION_KEYS = frozenset({"from", "to", "next", "when", "set", "effect", "expects", "refusal"})
 _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
-_ROUTE_KEYS = frozenset({"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort"})
+_ROUTE_KEYS = frozenset(
+    {"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort", "transition"}
+)
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
 _SORT_KEYS = frozenset({"param", "fields"})
@@ -167,12 +177,14 @@ class CollectionDef:
     write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
     counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
     file: FileDef | None = None
+    machine: MachineDef | None = None
 
     @property
     def private_fields(self) -> tuple[str, ...]:
         """Fields kept in the store only: never shown, never written by a client."""
-        hidden = (self.parent.field,) if self.parent is not None and not self.parent.public else ()
-        return hidden + ((self.file.blob,) if self.file is not None else ())
+        hidden = [self.parent.field] if self.parent is not None and not self.parent.public else []
+        hidden += [self.file.blob] if self.file is not None else []
+        return tuple(hidden + ([self.machine.field] if self.machine is not None else []))
 
     @property
     def properties(self) -> Mapping[str, Mapping[str, Any]]:
@@ -183,8 +195,10 @@ class CollectionDef:
         """A whole document as the API holds one: every property of its effective schema, its default (or null)
         where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge.
         Derived counts are not part of it: they are computed on every read."""
-        whole = defaults(self.schema, given)
-        return {name: value for name, value in whole.items() if name not in self.counts}
+        whole = {name: value for name, value in defaults(self.schema, given).items() if name not in self.counts}
+        if self.machine is not None and self.machine.field not in whole:
+            whole[self.machine.field] = self.machine.new_record(None)  # in its first state since ever
+        return whole
 
     def id_of(self, doc: Mapping[str, Any]) -> Any:
         """The document's id, read at its (possibly dotted: `user.username`) id field."""
@@ -211,6 +225,7 @@ class Route:
     action: str | None = None
     id_param: str | None = None
     set_fields: Mapping[str, Any] = field(default_factory=dict)
+    transition: str | None = None  # the machine action a `transition` route takes
     part: str | None = None
     filters: tuple[Filter, ...] = ()
     requires: str | None = None
@@ -321,6 +336,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         file = FileDef(**{key: str(value) for key, value in file_spec.items()})
         if file.blob in every_property(schemas[schema_name]):
             raise SpecError(f"{where}.file: blob field {file.blob!r} is a property: the API would show it")
+    machine = _machine(raw["machine"], schemas[schema_name], f"{where}.machine") if "machine" in raw else None
     write_only = raw.get("write_only", "omit")
     if write_only not in WRITE_ONLY_MODES:
         raise SpecError(f"{where}.write_only: {write_only!r} is not one of {sorted(WRITE_ONLY_MODES)}")
@@ -346,6 +362,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         write_only=write_only,
         counts=counts,
         file=file,
+        machine=machine,
     )
     file_fields = (file.filename, file.mimetype, file.size) if file is not None else ()
     declared_fields = (
@@ -363,6 +380,74 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         if declared is not None and not has_field(definition.schema, declared):
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
+
+
+def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
+    raw = _mapping(raw, where)
+    _check_keys(raw, _MACHINE_KEYS, where)
+    states = tuple(_names(raw.get("states"), f"{where}.states"))
+    properties = every_property(schema)
+    machine_field = str(raw.get("field", "machine"))
+    if machine_field in properties:
+        raise SpecError(f"{where}: field {machine_field!r} is a property: the machine's record is the twin's own")
+    initial = raw.get("initial")
+    if initial not in states:
+        raise SpecError(f"{where}: initial {initial!r} is not one of the states")
+    error = _mapping(raw.get("error", {}), f"{where}.error")
+    _check_keys(error, frozenset({"code", "message"}), f"{where}.error")
+    if not {"code", "message"} <= set(error):
+        raise SpecError(f"{where}.error: give the code and message a refused action answers")
+    actions: dict[str, Transition] = {}
+    for name, spec in _mapping(raw.get("actions", {}), f"{where}.actions").items():
+        at = f"{where}.actions.{name}"
+        spec = _mapping(spec, at)
+        _check_keys(spec, _TRANSITION_KEYS, at)
+        sources = tuple(_names(spec.get("from"), f"{at}.from"))
+        targets = [spec.get("to"), *([spec["next"]] if "next" in spec else [])]
+        for state in (*sources, *targets):
+            if state not in states:
+                raise SpecError(f"{at}: {state!r} is not one of the machine's states")
+        for name_set in (spec.get("when", {}), spec.get("set", {})):
+            for item_field in _mapping(name_set, at):
+                if item_field not in properties:
+                    raise SpecError(f"{at}: {item_field!r} is not a property of the collection's schema")
+        actions[str(name)] = Transition(
+            name=str(name),
+            sources=sources,
+            to=str(spec["to"]),
+            next=spec.get("next"),
+            when=dict(spec.get("when", {})),
+            sets=dict(spec.get("set", {})),
+            effect=spec.get("effect"),
+            expects=spec.get("expects"),
+            refusal=spec.get("refusal"),
+        )
+    automatic: dict[str, Automatic] = {}
+    for state, spec in _mapping(raw.get("automatic", {}), f"{where}.automatic").items():
+        at = f"{where}.automatic.{state}"
+        spec = _mapping(spec, at)
+        _check_keys(spec, frozenset({"after", "to"}), at)
+        after = spec.get("after")
+        if state not in states or spec.get("to", states[0]) not in states:
+            raise SpecError(f"{at}: only states of the machine leave and are reached")
+        if isinstance(after, bool) or not isinstance(after, int | float) or after < 0:
+            raise SpecError(f"{at}: after must be a number of seconds")
+        automatic[str(state)] = Automatic(after=float(after), to=spec.get("to"))
+    shows = tuple(_names(raw.get("shows", []), f"{where}.shows")) if raw.get("shows") else ()
+    for shown in shows:
+        if shown not in properties:
+            raise SpecError(f"{where}.shows: {shown!r} is not a property of the collection's schema")
+    return MachineDef(
+        field=machine_field,
+        states=states,
+        initial=str(initial),
+        actions=actions,
+        automatic=automatic,
+        error_code=str(error["code"]),
+        error_message=str(error["message"]),
+        reply=raw.get("reply"),
+        shows=shows,
+    )
 
 
 def _id_shape(id_spec: Mapping[str, Any], style: str, where: str) -> tuple[str, str, int]:
@@ -400,7 +485,7 @@ def _route(
         raise SpecError(f"{where}: x-twin collection {collection!r} is not declared in the root x-twin.collections")
     is_item = bool(re.search(r"\{[^}]+\}/?$", path))
     part = twin.get("part")
-    action = twin.get("action")
+    action = twin.get("action") or ("transition" if "transition" in twin else None)
     if action is None and collection is not None:
         action = _infer_action(method, is_item or part is not None)
     if action is not None and action not in ACTIONS:
@@ -414,7 +499,14 @@ def _route(
         raise SpecError(f"{where}: x-twin id {id_param!r} is not a path parameter")
     if action == "download" and (collection is None or collections[collection].file is None):
         raise SpecError(f"{where}: action download needs a collection that declares x-twin file")
-    if action in {"get", "replace", "update", "delete", "set", "download"} and id_param is None:
+    machine = collections[collection].machine if collection is not None else None
+    if action in ("transition", "state") and machine is None:
+        raise SpecError(f"{where}: action {action} needs a collection that declares x-twin machine")
+    transition = twin.get("transition")
+    if action == "transition" and (machine is None or transition not in machine.actions):
+        known = sorted(machine.actions) if machine is not None else []
+        raise SpecError(f"{where}: x-twin transition {transition!r} is not one of the machine's actions {known}")
+    if action in {"get", "replace", "update", "delete", "set", "download", "transition", "state"} and id_param is None:
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
     if collection is not None:
         definition = collections[collection]
@@ -441,6 +533,7 @@ def _route(
         action=action,
         id_param=id_param,
         set_fields=dict(twin.get("set", {})),
+        transition=transition,
         part=part,
         filters=filters,
         requires=twin.get("requires"),
