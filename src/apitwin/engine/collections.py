@@ -9,6 +9,7 @@ point at existing documents, and a client's write may not give a declared unique
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import secrets
 import uuid
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apitwin.clock import Clock
-from apitwin.engine import machines, schemas
+from apitwin.engine import history, machines, schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import BlobTooLarge, Doc, Store
@@ -166,9 +167,26 @@ class Collection:
 
     def create(self, body: Mapping[str, Any] | None, **server_fields: Any) -> Doc:
         """Create from client input (read-only fields dropped) plus fields the server sets."""
-        with self._store.transaction():
+        with self._store.transaction(), history.recorded(self, None):
             given = self._writable(body)
             self._check_references(given)
+            doc = self._insert(given, server_fields)
+            versions = self.definition.versions
+            if versions is not None:  # a new versioned item starts its history with everything it holds
+                new_id = self.definition.id_of(doc)
+                history.record(
+                    self, versions, new_id, list(versions.sections), history.configuration(self, versions, new_id)
+                )
+            return doc
+
+    def create_as_is(self, given: Mapping[str, Any]) -> Doc:
+        """Create from server-side data (a copy): every field kept, private ones too; ids, stamps and the parent
+        set as for any new item."""
+        with self._store.transaction():
+            return self._insert(dict(given), {})
+
+    def _insert(self, given: Mapping[str, Any], server_fields: Mapping[str, Any]) -> Doc:
+        with self._store.transaction():
             doc = self.definition.with_defaults(given)
             if self.definition.machine is not None:
                 doc[self.definition.machine.field] = self.definition.machine.new_record(self.state.clock.timestamp())
@@ -198,9 +216,26 @@ class Collection:
             self._store.insert(self.table, self._key(doc_id), doc)
             return doc
 
+    def copy(self, doc_id: Any, changes: Mapping[str, Any] | None = None) -> Doc:
+        """A copy of an item and of everything under it, in one transaction (engine/history.py)."""
+        with self._store.transaction():
+            return history.duplicate(self, doc_id, changes or {})
+
+    def restore(self, version_id: Any) -> Doc:
+        """Put the versioned item (this collection's parent) back as a version of this collection holds it."""
+        versioned = self.definition.versions_of
+        if versioned is None or self.parent_id is None:
+            raise ValueError(f"{self.definition.name} holds no versions")
+        root = Collection(self.state, self.state.definitions[versioned], None, self.caller)
+        versions = root.definition.versions
+        assert versions is not None
+        with self._store.transaction():
+            history.restore(root, versions, self.parent_id, version_id)
+            return root.get(self.parent_id)
+
     def update(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
         """Partial update from client input; fields the client may not write are ignored."""
-        with self._store.transaction():
+        with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
             changes = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(changes)
@@ -210,7 +245,7 @@ class Collection:
 
     def replace(self, doc_id: Any, body: Mapping[str, Any] | None) -> Doc:
         """Whole-document replace: writable fields not given fall back to their defaults."""
-        with self._store.transaction():
+        with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
             given = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(given)
@@ -277,7 +312,7 @@ class Collection:
     def set_part(self, doc_id: Any, keys: Sequence[str], value: Any) -> Any:
         """Replace a part of a document (metadata, permissions, one metadata field) from client input: the
         objects that hold it must exist, the last key may be new. Returns the part's public form."""
-        with self._store.transaction():
+        with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
             holder = self._part(doc, keys[:-1], doc_id)
             # a key the holder's schema cannot have (additionalProperties: false) names nothing that could exist
@@ -303,7 +338,7 @@ class Collection:
 
     def delete_part(self, doc_id: Any, keys: Sequence[str]) -> None:
         """Remove a part of a document (404 when absent); a property itself goes back to its default."""
-        with self._store.transaction():
+        with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
             holder = self._part(doc, keys[:-1], doc_id)
             if not isinstance(holder, dict) or keys[-1] not in holder:
@@ -346,8 +381,9 @@ class Collection:
             return added, len(stored) - added
 
     def delete(self, doc_id: Any) -> None:
-        """Delete an item and, first, everything that lives under it."""
-        with self._store.transaction():
+        """Delete an item and, first, everything that lives under it (a versioned item's history with it)."""
+        quiet = history.unrecorded() if self.definition.versions is not None else contextlib.nullcontext()
+        with self._store.transaction(), quiet, history.recorded(self, doc_id):
             self.get(doc_id)
             for child in self.state.children_of(self.definition.name):
                 children = Collection(self.state, child, doc_id)

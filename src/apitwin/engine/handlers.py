@@ -42,6 +42,13 @@ def handle(ctx: OperationContext) -> Reply:
             return Reply(project(coll.public(moved), fields) if reply is None else reply, status)
         case "state":
             return Reply(coll.state_of(ctx.item_id), status)
+        case "copy":
+            doc = coll.copy(ctx.item_id)
+        case "restore":
+            versioned = coll.definition.versions_of
+            assert versioned is not None
+            root = ctx.collection(versioned)
+            return Reply(project(root.public(coll.restore(ctx.item_id)), fields), status)
         case "update":
             doc = coll.update(ctx.item_id, ctx.body)
         case "replace":

@@ -24,6 +24,8 @@ Root `x-twin`:
         `part` (default `file`) carries it stores the bytes as a blob of the store; `blob` (default `file_blob`,
         not a property) keeps the reference out of sight; `filename`, `mimetype`, `size` name the properties
         the server fills from the upload. The `download` action answers the bytes with their media type.
+        versions: {collection, sections: {name: [own fields] | child collection}, keep}: each client write to an
+        item or under it that changes a section records a version in `collection` (engine/history.py).
         machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows}: a state
         machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
         expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`.
@@ -33,7 +35,8 @@ Root `x-twin`:
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
 Path item or operation `x-twin` (operation keys override path keys):
-    collection, action (list|create|get|replace|update|delete|set|download|transition|state), id (path parameter),
+    collection, action (list|create|get|replace|update|delete|set|download|transition|state|copy|restore: a version,
+    answering the versioned item), id (path parameter),
     set (fields), transition (the machine action a transition route takes; implies the action; `state` shows the
     machine's record),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
@@ -53,9 +56,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from apitwin.engine.history import SNAPSHOT, VersionsDef
 from apitwin.engine.machines import Automatic, MachineDef, Transition
 from apitwin.engine.schemas import (
     WRITE_ONLY_MODES,
@@ -67,7 +71,22 @@ from apitwin.engine.schemas import (
     has_field,
 )
 
-ACTIONS = frozenset({"list", "create", "get", "replace", "update", "delete", "set", "download", "transition", "state"})
+ACTIONS = frozenset(
+    {
+        "list",
+        "create",
+        "get",
+        "replace",
+        "update",
+        "delete",
+        "set",
+        "download",
+        "transition",
+        "state",
+        "copy",
+        "restore",
+    }
+)
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
 ID_STYLES = frozenset({"serial", "uuid", "token", "prefixed", "given"})
 _ID_KEYS = {
@@ -83,8 +102,9 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
     {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
-     "counts", "file", "machine"}
+     "counts", "file", "machine", "versions"}
 )  # fmt: skip
+_VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
 _MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic", "error", "reply", "shows"})
 _TRANSITION_KEYS = frozenset({"from", "to", "next", "when", "set", "effect", "expects", "refusal"})
 _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
@@ -178,12 +198,15 @@ class CollectionDef:
     counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
     file: FileDef | None = None
     machine: MachineDef | None = None
+    versions: VersionsDef | None = None
+    versions_of: str | None = None  # the collection whose versions this one holds (their snapshot is private)
 
     @property
     def private_fields(self) -> tuple[str, ...]:
         """Fields kept in the store only: never shown, never written by a client."""
         hidden = [self.parent.field] if self.parent is not None and not self.parent.public else []
         hidden += [self.file.blob] if self.file is not None else []
+        hidden += [SNAPSHOT] if self.versions_of is not None else []
         return tuple(hidden + ([self.machine.field] if self.machine is not None else []))
 
     @property
@@ -260,7 +283,7 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
         name: _collection(name, _mapping(raw, f"{source}: x-twin.collections.{name}"), spec, source)
         for name, raw in _mapping(root.get("collections", {}), f"{source}: x-twin.collections").items()
     }
-    for coll in collections.values():
+    for coll in list(collections.values()):
         for ref_field, target in coll.references.items():
             if target not in collections:
                 raise SpecError(f"{source}: collection {coll.name!r} field {ref_field!r} references unknown {target!r}")
@@ -273,6 +296,21 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
                 )
         if coll.parent is not None and coll.parent.collection not in collections:
             raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
+        if coll.versions is not None:
+            history = collections.get(coll.versions.collection)
+            if history is None or history.parent is None or history.parent.collection != coll.name:
+                raise SpecError(
+                    f"{source}: collection {coll.name!r} keeps versions in {coll.versions.collection!r}, "
+                    "which must be a collection under it"
+                )
+            collections[history.name] = replace(history, versions_of=coll.name)
+            for section, child in coll.versions.child_sections().items():
+                known = collections.get(child)
+                if known is None or known.parent is None or known.parent.collection != coll.name:
+                    raise SpecError(
+                        f"{source}: collection {coll.name!r} version section {section!r}: {child!r} is not a "
+                        "collection under it"
+                    )
         for count_name, count in coll.counts.items():
             if count.collection not in collections:
                 raise SpecError(
@@ -337,6 +375,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         if file.blob in every_property(schemas[schema_name]):
             raise SpecError(f"{where}.file: blob field {file.blob!r} is a property: the API would show it")
     machine = _machine(raw["machine"], schemas[schema_name], f"{where}.machine") if "machine" in raw else None
+    versions = _versions(raw["versions"], schemas[schema_name], f"{where}.versions") if "versions" in raw else None
     write_only = raw.get("write_only", "omit")
     if write_only not in WRITE_ONLY_MODES:
         raise SpecError(f"{where}.write_only: {write_only!r} is not one of {sorted(WRITE_ONLY_MODES)}")
@@ -363,6 +402,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         counts=counts,
         file=file,
         machine=machine,
+        versions=versions,
     )
     file_fields = (file.filename, file.mimetype, file.size) if file is not None else ()
     declared_fields = (
@@ -380,6 +420,27 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         if declared is not None and not has_field(definition.schema, declared):
             raise SpecError(f"{where}: field {declared!r} is not a property of schema {schema_name!r}")
     return definition
+
+
+def _versions(raw: Any, schema: Mapping[str, Any], where: str) -> VersionsDef:
+    raw = _mapping(raw, where)
+    _check_keys(raw, _VERSIONS_KEYS, where)
+    sections: dict[str, tuple[str, ...] | str] = {}
+    for name, source in _mapping(raw.get("sections", {}), f"{where}.sections").items():
+        if isinstance(source, str):
+            sections[str(name)] = source  # a child collection: checked once every collection is known
+        else:
+            own = tuple(_names(source, f"{where}.sections.{name}"))
+            for item_field in own:
+                if item_field not in every_property(schema):
+                    raise SpecError(f"{where}.sections.{name}: {item_field!r} is not a property of the schema")
+            sections[str(name)] = own
+    if not sections:
+        raise SpecError(f"{where}: name the sections a version holds")
+    keep = raw.get("keep")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise SpecError(f"{where}.keep: a positive number of versions")
+    return VersionsDef(collection=str(raw.get("collection")), sections=sections, keep=keep)
 
 
 def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
@@ -502,11 +563,24 @@ def _route(
     machine = collections[collection].machine if collection is not None else None
     if action in ("transition", "state") and machine is None:
         raise SpecError(f"{where}: action {action} needs a collection that declares x-twin machine")
+    if action == "restore" and (collection is None or collections[collection].versions_of is None):
+        raise SpecError(f"{where}: action restore needs a collection that holds versions (x-twin versions)")
     transition = twin.get("transition")
     if action == "transition" and (machine is None or transition not in machine.actions):
         known = sorted(machine.actions) if machine is not None else []
         raise SpecError(f"{where}: x-twin transition {transition!r} is not one of the machine's actions {known}")
-    if action in {"get", "replace", "update", "delete", "set", "download", "transition", "state"} and id_param is None:
+    if action in {
+        "get",
+        "replace",
+        "update",
+        "delete",
+        "set",
+        "download",
+        "transition",
+        "state",
+        "copy",
+        "restore",
+    } and (id_param is None):
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
     if collection is not None:
         definition = collections[collection]
