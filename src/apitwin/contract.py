@@ -90,8 +90,14 @@ TOLERATED_400: dict[str, dict[str, str]] = {
         "setConnection": "a connection's name and type cannot be changed",
     },
     "opendatasoft": {
-        operation: "dataset_id must be unique in the domain, and a published dataset keeps its own"
-        for operation in ("createDataset", "updateDataset")
+        **{
+            operation: "dataset_id must be unique in the domain, and a published dataset keeps its own"
+            for operation in ("createDataset", "updateDataset")
+        },
+        **{
+            operation: "the dataset's status must allow the action (invalid_dataset_status)"
+            for operation in ("publishDataset", "publishDatasetMetadata", "abortDataset", "unpublishDataset")
+        },
     },
 }
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules

@@ -183,7 +183,41 @@ def _complete(twin: str, fixtures: dict[str, Any]) -> dict[str, Any]:
     collections = fixtures.get("collections", {})
     for name, docs in collections.items():
         collections[name] = [model.collections[name].with_defaults(doc) for doc in docs]
+    for name, definition in model.collections.items():
+        if definition.versions is not None and name in collections:
+            collections[definition.versions.collection] = _first_versions(twin, model, collections, name)
     return fixtures
+
+
+def _first_versions(twin: str, model: Any, collections: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Each versioned item's first version, recorded by the engine as for an item created through the API (its
+    uid derived from the item's, its time the item's creation): the fixtures' items have a history to restore."""
+    import hashlib
+
+    from apitwin.clock import Clock
+    from apitwin.engine import TwinState
+    from apitwin.engine import history as item_history
+    from apitwin.store import Store
+
+    store = Store()
+    state = TwinState(twin, store, Clock(), model.conventions, model.collections)
+    store.load(f"{twin}/", {
+        f"{twin}/{table}": [(model.collections[table].store_key(doc), doc) for doc in docs]
+        for table, docs in collections.items()
+    })  # fmt: skip
+    definition = model.collections[name]
+    versions = definition.versions
+    items = state.collection(name).by("admin")
+    for item in collections[name]:
+        item_id = definition.id_of(item)
+        digest = hashlib.sha256(str(item_id).encode()).hexdigest()  # the same in both twins: specs share examples
+        uid = "ch_" + "".join(
+            "abcdefghijklmnopqrstuvwxyz0123456789"[int(digest[i : i + 2], 16) % 36] for i in range(0, 12, 2)
+        )
+        sections = item_history.configuration(items, versions, item_id)
+        created = {definition.created: item.get(definition.created)} if definition.created else {}
+        item_history.record(items, versions, item_id, list(versions.sections), sections, uid=uid, **created)
+    return [dict(doc) for doc in store.scan(f"{twin}/{versions.collection}")]
 
 
 def write_fixtures(folder: Path, names: list[str] | None = None) -> list[Path]:

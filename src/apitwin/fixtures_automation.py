@@ -46,7 +46,11 @@ _CRON_SCHEDULES = ("0 * * * *", "15 3 * * *", "30 6 * * 1-5", "0 0 1 * *", "*/30
 EXAMPLE_SCHEDULE, EXAMPLE_FEEDBACK = "sc_qf2hyt", "df_qf2hyt"
 # the spec's dataset_uid examples, by position: every portal's first dataset (most operations') and last one
 # (deleteDataset's) have them (Opendatasoft's drew them), so each twin's examples name what its fixtures have
-_EXAMPLE_DATASETS = {0: "da_kxbtjj", len(_TOPICS) - 1: "da_z6zfws"}
+# The spec's examples name these: the first dataset, one whose (long) publication is under way (abort's example),
+# one published and at rest (unpublish's), and the last (the delete's).
+_EXAMPLE_DATASETS = {0: "da_kxbtjj", 1: "da_w8rmtp", 2: "da_h4v2qa", len(_TOPICS) - 1: "da_z6zfws"}
+PUBLISHING = "da_w8rmtp"
+PUBLISHED = "da_h4v2qa"
 _FEEDBACK_COMMENTS = (
     "The opening hours changed last month.", "This location closed in the spring.",
     "The coordinates point to the wrong side of the street.", "A new one opened near the station.",
@@ -131,6 +135,17 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
                 "default_security": {"is_data_visible": True, "visible_fields": None, "filter_query": ""},
             }
         )
+    for dataset in datasets:  # set after every draw, so the rest of the portal comes out as before
+        if dataset["uid"] == PUBLISHED:
+            dataset["is_published"] = True
+        if dataset["uid"] == PUBLISHING:
+            # A large dataset's first publication, started before the twin knew (no `since`): it is processing
+            # until aborted (the machine times only the runs it sees start).
+            dataset["is_published"] = False
+            dataset["status_machine"] = {
+                **{"status": "processing", "previous": "queued", "next": "idle", "since": None, "message": None},
+                **{"params": {}, "records_errors": [], "outcome": None},
+            }
     credentials = [
         {"name": "admin", "credential": "".join(fake.random_element(_ALPHABET) for _ in range(48))},
     ]

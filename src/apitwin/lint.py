@@ -434,9 +434,9 @@ def fixtures_match_schemas(ctx: Context) -> Findings:
             continue
         definition, seen = collections[name], set()
         parent = definition.parent
-        private = parent.field if parent is not None and not parent.public else None  # stored, never in the schema
+        private = set(definition.private_fields)  # stored, never in the schema
         for index, doc in enumerate(docs):
-            shown = {k: v for k, v in doc.items() if k != private} if isinstance(doc, Mapping) else doc
+            shown = {k: v for k, v in doc.items() if k not in private} if isinstance(doc, Mapping) else doc
             # writeOnly fields are stored, so the schema applies with no read/write filtering
             for mismatch in _mismatches(shown, definition.schema):
                 yield f"{where}.{index}", f"document does not match schema: {mismatch}"
@@ -577,9 +577,10 @@ _ASSIGNED = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*str\s*)?=\s*f?(['
 
 def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
     """Per twin and operation: served by a behaviour or the engine (the resolver's order), and the tests that
-    send it a request (a method call with a literal path, constants of the test module expanded) or name its
-    operationId. Requests made through client libraries are not seen: "none" means none written out. A twin
-    whose spec does not bundle or build is left out (lint reports why)."""
+    send it a request (a method call with a literal path, constants of the test module expanded; a path relative
+    to the twin's base counts in a module that names the twin) or name its operationId. Requests made through
+    client libraries are not seen: "none" means none written out. A twin whose spec does not bundle or build is
+    left out (lint reports why)."""
     from apitwin.spec import BundleError, load_resolved
 
     requests = list(_test_requests(tests_dir)) if tests_dir.is_dir() else []
@@ -599,10 +600,16 @@ def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
         for route in model.routes.values():
             served = "behaviour" if route.operation_id in behaviours else "engine" if route.action else "none"
             template = re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(route.path.rstrip("/"))) + "/?")
+            named_in = {path for path, text in texts.items() if f'"{twin.name}"' in text}
             sent = [
                 where
-                for method, url, where in requests
-                if method == route.method and any(_under(url, prefix, template) for prefix in prefixes)
+                for method, url, where, path in requests
+                if method == route.method
+                and (
+                    any(_under(url, prefix, template) for prefix in prefixes)
+                    # a path relative to the base, in a module that names the twin (a client bound to its base)
+                    or (path in named_in and template.fullmatch(url) is not None)
+                )
             ]
             named = re.compile(rf"['\"]{re.escape(route.operation_id)}['\"]")
             mentions = [
@@ -623,8 +630,8 @@ def _shown(path: Path, tests_dir: Path) -> str:
     return path.relative_to(tests_dir.parent).as_posix()
 
 
-def _test_requests(tests_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """(METHOD, path without query, "tests/...py:line") of each request written out in the tests."""
+def _test_requests(tests_dir: Path) -> Iterator[tuple[str, str, str, Path]]:
+    """(METHOD, path without query, "tests/...py:line", the module) of each request written out in the tests."""
     for path in sorted(tests_dir.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assignments = [(m.start(), m[1], m[3]) for m in _ASSIGNED.finditer(text)]
@@ -636,7 +643,7 @@ def _test_requests(tests_dir: Path) -> Iterator[tuple[str, str, str]]:
             url = _expanded(match[4] if match[4] is not None else names.get(match[5], ""), names)
             if url.startswith("/"):
                 line = text.count("\n", 0, match.start()) + 1
-                yield method, url.partition("?")[0], f"{_shown(path, tests_dir)}:{line}"
+                yield method, url.partition("?")[0], f"{_shown(path, tests_dir)}:{line}", path
 
 
 def _expanded(url: str, constants: Mapping[str, str]) -> str:

@@ -401,7 +401,9 @@ class Store:
                     continue
                 for ops in storefile.replay(file):
                     self._apply(ops)
-        self._base_size = path.stat().st_size if path.exists() else 0
+        if not path.exists():  # the store file exists from the start: a TinyDB database, empty until compacted
+            storefile.write_tables(path, {META: {"log": {"value": {"generation": generation}}}})
+        self._base_size = path.stat().st_size
         self._log = Log(path, max(generation, through) + 1)
         if self._log.generation > through + 1:
             self._start_compaction()  # fold what was replayed now, in the background

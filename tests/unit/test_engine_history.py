@@ -23,7 +23,10 @@ SPEC: dict[str, Any] = {
         "datasets": {"schema": "Dataset", "id": {"field": "uid", "style": "prefixed", "prefix": "da_"},
                      "created": "created_at", "unique": ["dataset_id"],
                      "versions": {"collection": "versions", "keep": 5,
-                                  "sections": {"metadata": ["metadata"], "processors": "processors"}}},
+                                  "sections": {"metadata": ["metadata"], "processors": "processors",
+                                               "files": "files"}}},
+        "notes": {"schema": "Processor", "id": {"field": "uid", "style": "prefixed", "prefix": "no_"},
+                  "parent": UNDER},
         "processors": {"schema": "Processor", "id": {"field": "uid", "style": "prefixed", "prefix": "pr_"},
                        "parent": UNDER},
         "files": {"schema": "File", "id": {"field": "uid", "style": "prefixed", "prefix": "fi_"}, "parent": UNDER,
@@ -72,7 +75,12 @@ def test_each_write_under_an_item_records_which_sections_it_changed(state: TwinS
     datasets.update(uid, {"metadata": {"title": "Trees of Paris"}})
     datasets.update(uid, {"dataset_id": "trees-paris"})  # no section changed: no version
     listed = call(state, "listVersions", dataset_uid=uid)
-    assert [v["sections"] for v in listed] == [["metadata", "processors"], ["processors"], ["processors"], ["metadata"]]
+    assert [v["sections"] for v in listed] == [
+        ["metadata", "processors", "files"],
+        ["processors"],
+        ["processors"],
+        ["metadata"],
+    ]
     assert all(v["created_by"] == {"username": "ana"} and v["can_restore"] is True for v in listed)
     assert all("snapshot" not in v and "dataset_uid" not in v and v["uid"].startswith("ch_") for v in listed)
 
@@ -91,7 +99,7 @@ def test_a_restore_brings_back_the_sections_and_records_a_version(state: TwinSta
     assert call(state, "listVersions", dataset_uid=uid)[-2]["uid"] == latest  # one version for the restore
     assert restored["metadata"] == {"title": "Trees"} and restored["dataset_id"] == "trees"
     assert [p["label"] for p in processors.all()] == ["kept"] and processors.all()[0]["uid"] == kept
-    assert call(state, "listVersions", dataset_uid=uid)[-1]["sections"] == ["metadata", "processors"]
+    assert call(state, "listVersions", dataset_uid=uid)[-1]["sections"] == ["metadata", "processors", "files"]
 
 
 def test_only_the_latest_versions_are_kept(state: TwinState) -> None:
@@ -116,7 +124,9 @@ def test_a_copy_duplicates_everything_under_new_ids_and_starts_its_own_history(s
     state.collection("processors").under(uid).create({"label": "one"})
     upload = UploadedFile("trees.csv", "text/csv", b"a;b\n1;2\n")
     original_file = state.collection("files").under(uid).create_with_file(None, upload)
+    state.collection("notes").under(uid).create({"label": "not configuration: not copied"})
     copied = datasets.copy(uid, {"dataset_id": "trees-copy"})
+    assert state.collection("notes").under(copied["uid"]).all() == []
     assert copied["uid"] != uid and copied["dataset_id"] == "trees-copy" and copied["metadata"] == {"title": "Trees"}
     copy_processors = state.collection("processors").under(copied["uid"]).all()
     assert [p["label"] for p in copy_processors] == ["one"] and copy_processors[0]["uid"].startswith("pr_")
@@ -125,7 +135,7 @@ def test_a_copy_duplicates_everything_under_new_ids_and_starts_its_own_history(s
     assert copy_file["uid"] != original_file["uid"] and copy_file["filename"] == "trees.csv"
     assert copy_files.file_of(copy_file["uid"])[1] == b"a;b\n1;2\n"  # the same bytes, shared
     assert [v["sections"] for v in state.collection("versions").under(copied["uid"]).all()] == [
-        ["metadata", "processors"]
+        ["metadata", "processors", "files"]
     ]
     assert len(state.collection("processors").under(uid).all()) == 1  # the original is untouched
 

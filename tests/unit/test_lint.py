@@ -472,18 +472,22 @@ def test_coverage_says_who_serves_each_operation_and_which_test_sends_it(tmp_pat
         "    client.get(target)\n",
         encoding="utf-8",
     )
+    (tests / "test_bound.py").write_text(  # a client bound to the twin's base: paths relative to it
+        'TWIN = "datascaphe"\n\ndef test_d(portal):\n    portal.post("/report/r1/refresh")\n',
+        encoding="utf-8",
+    )
     twin = TWINS["datascaphe"].__class__(**{**TWINS["datascaphe"].__dict__, "max_behaviours": 3})
     rows = {row.operation_id: row for row in coverage([twin], tests)}
 
     assert (rows["getReport"].served_by, rows["getReport"].tests) == ("engine", ("tests/test_x.py:5",))
     assert rows["createReport"].tests == ("tests/test_x.py:6",)
     assert rows["updateReport"].tests == ("tests/test_x.py:9",)
-    assert (rows["refreshReport"].served_by, rows["refreshReport"].test()) == ("behaviour", "none")
+    assert (rows["refreshReport"].served_by, rows["refreshReport"].test()) == ("behaviour", "tests/test_bound.py:4")
     # a local variable holding the path, as last assigned before the call
     assert rows["getServicePrincipal"].tests == ("tests/test_x.py:14",)
     assert rows["listReports"].tests == ("tests/test_x.py:18",)
     assert coverage_table(list(rows.values()), [twin])[-1] == (
-        "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 5 with a test, 4 with none"
+        "datascaphe: 9 operations, 1 served by behaviours (ceiling 3), 8 by the engine; 6 with a test, 3 with none"
     )
 
 

@@ -46,3 +46,16 @@ def update_dataset(ctx: OperationContext) -> Reply:
         raise TwinError(ErrorKind.INVALID, message, field_errors={"dataset_id": [message]})
     ctx.body = {**body, "dataset_id": wanted}
     return handle(ctx)
+
+
+@behaviours.operation("copyDataset")
+def copy_dataset(ctx: OperationContext) -> Reply:
+    """The engine copies the dataset with its configuration; the copy's `dataset_id`, unique, is the original's
+    followed by `-copy` (`-copy-2`, ... when taken): the documents do not say how the platform names it."""
+    datasets = ctx.collection()
+    original = datasets.get(ctx.item_id)["dataset_id"]
+    taken = {dataset.get("dataset_id") for dataset in datasets.views()}
+    name, number = f"{original}-copy", 2
+    while name in taken:
+        name, number = f"{original}-copy-{number}", number + 1
+    return Reply(datasets.public(datasets.copy(ctx.item_id, {"dataset_id": name})), ctx.route.success_status)

@@ -122,6 +122,8 @@ class Collection:
         machine = self.definition.machine
         if machine is None:
             return doc
+        if not isinstance(doc.get(machine.field), Mapping):  # stored before the machine was declared: at rest
+            doc = {**doc, machine.field: machine.new_record(None)}
         moved = machines.settle(machine, doc, self.state.clock.timestamp())
         return doc if moved is None else moved
 
@@ -143,7 +145,7 @@ class Collection:
         machine = self.definition.machine
         if machine is not None:  # only an item whose machine moved is copied
             now = self.state.clock.timestamp()
-            docs = [machines.settle(machine, doc, now) or doc for doc in docs]
+            docs = [self._settled(dict(doc)) if machines.moving(machine, doc, now) else doc for doc in docs]
         if self.definition.id_style == "serial":
             docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
         return docs
@@ -208,7 +210,7 @@ class Collection:
             self._check_unique(doc)
             now = self.state.timestamp()
             for stamp in (self.definition.created, self.definition.updated):
-                if stamp:
+                if stamp and stamp not in server_fields:  # a time the server gives (a fixture's) wins
                     doc[stamp] = now
             for author in (self.definition.created_by, self.definition.updated_by):
                 if author:

@@ -9,6 +9,7 @@ version. Only the latest `keep` versions are kept, when given.
 
 Copy: the item and everything under it duplicated in one transaction, each with a new id (ids given by the client
 are kept: they are scoped by the new parent), server fields as for a new item, files shared (blobs are content).
+A versioned item's copy takes what its versions hold (its configuration), not the rest (its history, feedback).
 """
 
 from __future__ import annotations
@@ -108,11 +109,14 @@ def recorded(collection: Collection, item_id: Any) -> Iterator[None]:
         record(root, versions, root_id, changed, after)
 
 
-def record(root: Collection, versions: VersionsDef, root_id: Any, changed: list[str], sections: Any) -> None:
+def record(
+    root: Collection, versions: VersionsDef, root_id: Any, changed: list[str], sections: Any, **given: Any
+) -> None:
+    """Record a version; `given` server fields (a fixture's uid and time) win over the generated ones."""
     from apitwin.engine.collections import Collection
 
     history = Collection(root.state, root.state.definitions[versions.collection], root_id, root.caller)
-    fields: dict[str, Any] = {versions.changed: changed, SNAPSHOT: sections}
+    fields: dict[str, Any] = {versions.changed: changed, SNAPSHOT: sections, **given}
     if versions.restorable:
         fields[versions.restorable] = True
     if versions.author:
@@ -165,9 +169,10 @@ def duplicate(collection: Collection, item_id: Any, changes: Mapping[str, Any]) 
         given.pop(collection.definition.id_field, None) if collection.definition.id_style != "given" else None
         new = collection.create_as_is(given)
         new_id = collection.definition.id_of(new)
+        versions = collection.definition.versions
         for child in collection.state.children_of(collection.definition.name):
-            if collection.definition.versions is not None and child.name == collection.definition.versions.collection:
-                continue  # a copy starts its own history
+            if versions is not None and child.name not in versions.child_sections().values():
+                continue  # a versioned item's copy takes its configuration (its sections), and starts its own history
             originals = Collection(collection.state, child, item_id, collection.caller)
             copies = Collection(collection.state, child, new_id, collection.caller)
             for doc in originals.views():

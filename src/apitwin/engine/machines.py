@@ -68,6 +68,15 @@ class Refused(Exception):
         self.message = message
 
 
+def moving(machine: MachineDef, item: Mapping[str, Any], now: float) -> bool:
+    """Whether reading the item at `now` would show another state than its stored one (or it has none)."""
+    record = item.get(machine.field)
+    if not isinstance(record, Mapping):
+        return True
+    automatic = machine.automatic.get(record.get("status"))  # type: ignore[arg-type]
+    return automatic is not None and record.get("since") is not None and now >= float(record["since"]) + automatic.after
+
+
 def settle(machine: MachineDef, item: Mapping[str, Any], now: float) -> dict[str, Any] | None:
     """The item as it stands at `now`, its automatic transitions taken (and a finished run's outcome applied);
     None when nothing moved (the stored item is current)."""
