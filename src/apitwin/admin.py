@@ -7,6 +7,8 @@ The endpoints are one table: the routes, the index at `GET /__apitwin` and the O
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
@@ -66,6 +68,12 @@ _JOURNAL_FILTERS: dict[str, Mapping[str, Any]] = {
 }
 
 
+async def off_loop(work: Callable[..., Any], *args: Any) -> Any:
+    """Run a control-plane change in a thread: it writes the store (a fixtures reload or a snapshot of a large
+    state takes its time, a clock change is persisted), and the event loop keeps serving the twins meanwhile."""
+    return await asyncio.to_thread(work, *args)
+
+
 def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
     """The control plane's routes; each refuses what `access` refuses (see apitwin.access) before it runs."""
     access = access or Access()
@@ -85,7 +93,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
 
     async def reset_all(request: Request) -> Response:
         """Every twin back to its fixtures; fault rules and the request journal cleared; the clock real again."""
-        runtime.reset()
+        await off_loop(runtime.reset)
         return JSONResponse({"reset": sorted(runtime.twins)})
 
     async def reset_one(request: Request) -> Response:
@@ -93,7 +101,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         name = request.path_params["twin"]
         if name not in runtime.twins:
             return _error(TwinError(ErrorKind.NOT_FOUND, f"no twin named {name!r}; serving {sorted(runtime.twins)}"))
-        runtime.reset(name)
+        await off_loop(runtime.reset, name)
         return JSONResponse({"reset": [name]})
 
     async def list_snapshots(request: Request) -> Response:
@@ -104,7 +112,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         """Save the whole state under a name (replacing a snapshot of that name)."""
         name = request.path_params["name"]
         try:
-            runtime.store.save_snapshot(name)
+            await off_loop(runtime.store.save_snapshot, name)
         except StoreError as exc:
             return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse({"saved": name}, status_code=201)
@@ -113,7 +121,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         """Put the whole state back as it was saved; rate-limit counters start again."""
         name = request.path_params["name"]
         try:
-            runtime.store.restore_snapshot(name)
+            await off_loop(runtime.store.restore_snapshot, name)
         except StoreError as exc:
             return _error(TwinError(ErrorKind.NOT_FOUND, str(exc)))
         for live in runtime.twins.values():
@@ -123,7 +131,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
     async def delete_snapshot(request: Request) -> Response:
         """Forget a snapshot."""
         try:
-            runtime.store.delete_snapshot(request.path_params["name"])
+            await off_loop(runtime.store.delete_snapshot, request.path_params["name"])
         except StoreError as exc:
             return _error(TwinError(ErrorKind.NOT_FOUND, str(exc)))
         return Response(status_code=204)
@@ -166,7 +174,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             return _error(TwinError(ErrorKind.INVALID, 'send {"seconds": N} with N >= 0'))
         try:
-            runtime.clock.advance(float(seconds))
+            await off_loop(runtime.clock.advance, float(seconds))
         except (ValueError, OverflowError) as exc:
             return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse(runtime.clock.state())
@@ -187,19 +195,19 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
             if moment is None or moment.tzinfo is None:
                 return _error(TwinError(ErrorKind.INVALID, '"at" must be an ISO 8601 instant with a zone'))
         try:
-            runtime.clock.freeze(moment, rewind=rewind)
+            await off_loop(functools.partial(runtime.clock.freeze, moment, rewind=rewind))
         except ValueError as exc:
             return _error(TwinError(ErrorKind.INVALID, str(exc)))
         return JSONResponse(runtime.clock.state())
 
     async def resume(request: Request) -> Response:
         """Let the virtual clock run again from where it stands."""
-        runtime.clock.resume()
+        await off_loop(runtime.clock.resume)
         return JSONResponse(runtime.clock.state())
 
     async def real_time(request: Request) -> Response:
         """Put the virtual clock back to real time."""
-        runtime.clock.reset()
+        await off_loop(runtime.clock.reset)
         return JSONResponse(runtime.clock.state())
 
     async def list_requests(request: Request) -> Response:

@@ -189,3 +189,31 @@ def test_the_clock_goes_on_where_the_stores_last_server_left_it(tmp_path: Path) 
     rewound = second.post("/__apitwin/clock/freeze", json={"at": "2029-01-01T00:00:00+00:00", "rewind": True})
     assert rewound.json()["now"] == "2029-01-01T00:00:00+00:00"
     runtime_of(second).store.close()
+
+
+@pytest.mark.slow
+def test_a_slow_snapshot_holds_no_other_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control-plane changes write the store off the event loop: a snapshot of a large state (here slowed down
+    on purpose) leaves the twins answering."""
+    import time
+
+    import httpx
+
+    from apitwin import storefile
+    from apitwin.app import create_app
+    from apitwin.serving import serve_in_background
+    from tests.support.responsiveness import BLOCKED_SECONDS, slowest_health_during
+
+    write_tables = storefile.write_tables
+
+    def slow_disk(path: Path, tables: Any) -> None:
+        time.sleep(2)
+        write_tables(path, tables)
+
+    app = create_app(["datascale"], data=tmp_path / "db.json")
+    monkeypatch.setattr(storefile, "write_tables", slow_disk)
+    with serve_in_background(app) as origin:
+        response, slowest = slowest_health_during(
+            origin, lambda: httpx.put(f"{origin}/__apitwin/snapshots/big", timeout=30)
+        )
+    assert response.status_code == 201 and slowest < BLOCKED_SECONDS
