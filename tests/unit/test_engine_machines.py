@@ -62,7 +62,7 @@ SPEC: dict[str, Any] = {
         "schema": "Dataset", "id": {"field": "uid", "style": "prefixed", "prefix": "da_"},
         "created": "created_at", "updated": "updated_at", "machine": MACHINE}}},
     "components": {"schemas": {"Dataset": {"properties": {
-        "uid": {"readOnly": True}, "title": {}, "records_count": {"readOnly": True},
+        "uid": {"readOnly": True}, "title": {}, "records_count": {"readOnly": True}, "metadata": {},
         "is_published": {"readOnly": True, "default": False},
         "created_at": {"readOnly": True}, "updated_at": {"readOnly": True}}}}},
     "paths": {
@@ -84,7 +84,7 @@ def process(datasets: Collection, dataset: Any) -> dict[str, Any]:
     """What publishing computes from the dataset: here, an error for a dataset titled 'broken'."""
     if dataset.get("title") == "broken":
         return {"to": "error", "set": {"is_published": False}, "message": "1 record failed"}
-    return {"set": {"records_count": 42}}
+    return {"set": {"records_count": 42, "metadata.default.count": 42}}
 
 
 @pytest.fixture
@@ -208,3 +208,11 @@ def test_a_transition_route_names_an_action_of_the_machine() -> None:
         "post": {"operationId": "copy", "responses": OK}}}}  # fmt: skip
     with pytest.raises(SpecError, match="transition 'copy' is not one of the machine's actions"):
         build_model(spec)
+
+
+def test_a_run_sets_a_nested_field_alone_keeping_what_changed_meanwhile(state: TwinState, clock: Clock) -> None:
+    uid = call(state, "create", body={"title": "Trees", "metadata": {"default": {"title": "Trees"}}})["uid"]
+    call(state, "publish", uid)
+    state.collection("datasets").update(uid, {"metadata": {"default": {"title": "Trees of Lyon"}}})
+    clock.advance(4)
+    assert call(state, "get", uid)["metadata"] == {"default": {"title": "Trees of Lyon", "count": 42}}

@@ -5,7 +5,9 @@ harvester's, a form's. Declared on a collection, a machine keeps each item's sta
 
 An action (publish, abort...) moves an item from one of its `from` states to `to` (400 in the API's words
 otherwise), plans the `next` state, and records the run's `outcome`: the fields it sets when the run ends
-(`set`, and whatever the action's `effect`, a function of the twin's behaviours, computed from the item).
+(`set`, and whatever the action's `effect`, a function of the twin's behaviours, computed from the item; its
+field names may be dotted, `metadata.default.records_count`, so the run changes only them). An effect that ends
+the run elsewhere (`to`: an error, a limit reached) sets only what it says.
 Automatic transitions leave a state by themselves `after` seconds of virtual time: to their `to`, or to the
 `next` the action planned; one with a `to` ends the run, applying the outcome (which may end it elsewhere: an
 error, a limit reached). Nothing sleeps: an item's state is settled from its `since` and the clock whenever it
@@ -14,9 +16,12 @@ is read, so a frozen clock holds a dataset in `queued` until a test advances it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from apitwin.engine.schemas import plant
 
 RECORD_KEYS = ("status", "previous", "next", "since", "message", "params", "records_errors", "outcome")
 
@@ -98,7 +103,8 @@ def settle(machine: MachineDef, item: Mapping[str, Any], now: float) -> dict[str
             after = planned or (following.to if following is not None else None)
             current = {**current, "previous": current["status"], "status": target, "next": after, "since": at}
         else:  # the run ends: where its outcome says, with the fields it sets
-            settled.update(outcome.get("set") or {})
+            for name, value in (outcome.get("set") or {}).items():
+                plant(settled, name, copy.deepcopy(value))
             current = {
                 **current,
                 "previous": current["status"],
@@ -129,7 +135,10 @@ def start(
     if any(item.get(name) != value for name, value in transition.when.items()):
         message = transition.refusal or machine.error_message
         raise Refused(machine.error_code, message.format(status=status, allowed=status, action=action))
-    outcome = {**(effect or {}), "set": {**transition.sets, **(effect or {}).get("set", {})}}
+    effect = dict(effect or {})
+    # a run the effect ends elsewhere (an error, a limit) sets only what the effect says, not the action's sets
+    sets = effect.get("set", {}) if effect.get("to") else {**transition.sets, **effect.get("set", {})}
+    outcome = {**effect, "set": sets}
     changed = dict(item)
     changed[machine.field] = {
         **record,
@@ -140,7 +149,8 @@ def start(
         "outcome": outcome,
     }
     if transition.next is None and transition.to not in machine.automatic:  # an action that ends at once
-        changed.update(outcome["set"])
+        for name, value in sets.items():
+            plant(changed, name, copy.deepcopy(value))
     return changed
 
 
