@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apitwin.clock import Clock
+from apitwin.engine.schemas import dig
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Store
 
@@ -155,6 +156,7 @@ class KeysCollection:
     key_field: str = "key"
     revoked_field: str = "is_revoked"
     name_field: str = "label"
+    owner_field: str | None = "user.username"  # the key's user: the caller, as created_by/updated_by record it
 
     def find(self, store: Store, twin: str, credential: str) -> dict[str, Any] | None:
         keys = store.scan(f"{twin}/{self.collection}")  # per request: read in place, only the match copied
@@ -194,7 +196,10 @@ class Authenticator:
         if self._keys is not None:
             key = self._keys.find(self._store, self.twin, credential)
             usable = key is not None and not key.get(self._keys.revoked_field)
-            record = {**key, "name": key.get(self._keys.name_field)} if key is not None and usable else None
+            record = None
+            if key is not None and usable:
+                owner = dig(key, self._keys.owner_field) if self._keys.owner_field else None
+                record = {**key, "name": key.get(self._keys.name_field), "username": owner}
         else:
             record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
         if record is None or not record.get("active", True):

@@ -164,3 +164,20 @@ def test_a_bad_dotted_or_scoped_declaration_stops_the_build(change: dict[str, An
     spec["x-twin"]["collections"]["user_rulesets"] = rulesets
     with pytest.raises(SpecError, match=fragment):
         build_model(spec)
+
+
+def test_who_created_and_changed_an_item_may_be_a_dotted_field() -> None:
+    spec = {**SPEC, "x-twin": {"collections": {**SPEC["x-twin"]["collections"]}}}
+    spec["components"] = {"schemas": {**SPEC["components"]["schemas"], "Dataset": {"properties": {
+        "uid": {"readOnly": True}, "title": {}, "created_by": USER_REF, "updated_by": USER_REF}}}}  # fmt: skip
+    spec["x-twin"]["collections"]["datasets"] = {
+        **SPEC["x-twin"]["collections"]["datasets"],
+        "created_by": "created_by.username",
+        "updated_by": "updated_by.username",
+    }
+    model = build_model(spec)
+    state = TwinState("ods", Store(), Clock(), model.conventions, model.collections)
+    created = state.collection("datasets").by("ana").create({"title": "t"})
+    assert created["created_by"] == {"username": "ana"} and created["updated_by"] == {"username": "ana"}
+    changed = state.collection("datasets").by("bob").update(created["uid"], {"title": "u"})
+    assert changed["created_by"] == {"username": "ana"} and changed["updated_by"] == {"username": "bob"}

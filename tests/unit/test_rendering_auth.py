@@ -127,3 +127,17 @@ def test_automation_errors_are_drf_shaped_with_per_field_detail() -> None:
         "detail": {"dataset_id": ["already used"]},
     }
     assert automation_error(TwinError(ErrorKind.UNAUTHENTICATED, "no key"))["error_code"] == "authentication_failed"
+
+
+def test_a_key_of_a_keys_collection_acts_for_its_user() -> None:
+    from apitwin.auth import KeysCollection
+
+    store = Store()
+    store.put("t/apikeys", "ak_1", {"uid": "ak_1", "key": "K1", "label": "CI", "user": {"username": "louise.data"}})
+    store.put("t/apikeys", "ak_2", {"uid": "ak_2", "key": "K2", "label": "old", "is_revoked": True})
+    auth = Authenticator("t", store, RateLimiter(None, Clock()), keys=KeysCollection("apikeys"))
+    principal = auth.authenticate("apiKey/query", "K1")
+    assert (principal["username"], principal["name"]) == ("louise.data", "CI")
+    with pytest.raises(TwinError) as revoked:
+        auth.authenticate("apiKey/query", "K2")
+    assert revoked.value.kind is ErrorKind.UNAUTHENTICATED

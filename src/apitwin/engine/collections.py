@@ -214,7 +214,7 @@ class Collection:
                     doc[stamp] = now
             for author in (self.definition.created_by, self.definition.updated_by):
                 if author:
-                    doc[author] = self.caller
+                    schemas.plant(doc, author, self.caller)
             self._store.insert(self.table, self._key(doc_id), doc)
             return doc
 
@@ -259,9 +259,21 @@ class Collection:
             self._check_unique(doc)
             return self._save(doc_id, doc)
 
-    def create_with_file(self, body: Mapping[str, Any] | None, upload: UploadedFile) -> Doc:
+    def create_with_file(self, body: Mapping[str, Any] | None, upload: UploadedFile, **server_fields: Any) -> Doc:
         """Create an item that holds an uploaded file: its bytes stored first (durably, as a blob), then the
         item that refers to them, with the file's name, media type and size where the collection wants them."""
+        return self.create(body, **self._stored_file(upload), **server_fields)
+
+    def replace_file(self, doc_id: Any, upload: UploadedFile) -> Doc:
+        """Give an item that holds a file new content (a file uploaded again under its name): its id and the rest
+        kept, the file's name, media type and size those of the upload."""
+        with self._store.transaction(), history.recorded(self, doc_id):
+            doc = self.get(doc_id)
+            doc.update(self._stored_file(upload))
+            return self._save(doc_id, doc)
+
+    def _stored_file(self, upload: UploadedFile) -> dict[str, Any]:
+        """The upload's bytes stored as a blob: the item fields that refer to it and describe the file."""
         file = self.definition.file
         if file is None:
             raise ValueError(f"{self.definition.name} holds no files")
@@ -270,7 +282,7 @@ class Collection:
         except BlobTooLarge as exc:
             raise TwinError(ErrorKind.TOO_LARGE, str(exc)) from None
         known = {file.filename: upload.filename, file.mimetype: upload.media_type, file.size: len(upload.data)}
-        return self.create(body, **{file.blob: ref}, **{name: value for name, value in known.items() if name})
+        return {file.blob: ref, **{name: value for name, value in known.items() if name}}
 
     def file_of(self, doc_id: Any) -> tuple[Doc, bytes]:
         """An item that holds a file, and the file's bytes."""
@@ -429,7 +441,8 @@ class Collection:
             if targets.definition.parent is not None:  # a sibling: it lives under this item's own parent
                 targets = Collection(self.state, targets.definition, self.parent_id)
             if targets.find(value) is None:
-                raise TwinError(ErrorKind.INVALID, f"{name}: no {target.rstrip('s').replace('_', ' ')} with id {value}")
+                message = f"no {target.rstrip('s').replace('_', ' ')} with id {value}"
+                raise TwinError(ErrorKind.INVALID, f"{name}: {message}", field_errors={name: [message]})
 
     def _new_token(self) -> str:
         """A random id of the declared prefix, alphabet and length that no item of the collection has, under
@@ -462,6 +475,6 @@ class Collection:
         if self.definition.updated:
             doc[self.definition.updated] = self.state.timestamp()
         if self.definition.updated_by and self.caller is not None:  # a change by no caller keeps the last author
-            doc[self.definition.updated_by] = self.caller
+            schemas.plant(doc, self.definition.updated_by, self.caller)
         self._store.put(self.table, self._key(doc_id), doc)
         return doc
