@@ -98,6 +98,31 @@ TOLERATED_400: dict[str, dict[str, str]] = {
             operation: "the dataset's status must allow the action (invalid_dataset_status)"
             for operation in ("publishDataset", "publishDatasetMetadata", "abortDataset", "unpublishDataset")
         },
+        **{
+            operation: "an uploaded_file datasource must name a file uploaded to the dataset"
+            for operation in ("createDatasetResource", "updateDatasetResource")
+        },
+        **{
+            operation: "the twin reads uploaded files only: a file of the dataset that the extractor can read"
+            for operation in (
+                "guessUnsavedResourceExtractors",
+                "guessUnsavedResourceExtractorParams",
+                "previewUnsavedResource",
+                "guessDatasetResourceExtractors",
+                "guessDatasetResourceExtractorParams",
+                "previewDatasetResource",
+            )
+        },
+        **{
+            operation: "realtime data is recovered on a published dataset only (invalid_dataset_status)"
+            for operation in ("recoverDatasetResource", "deleteDatasetResourceRecoveredData")
+        },
+        "uploadDatasetResourceFile": "the file part must carry a file name: it is the file's uid",
+        **{
+            operation: "the file part must be a file, not a text field"
+            for operation in ("createDatasetAttachment", "createDatasetAlternativeExport")
+        },
+        "updateDatasetAlternativeExport": "an alternative export's type cannot change",
     },
 }
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules
@@ -761,13 +786,32 @@ _HOOKS = """\
 import schemathesis
 import schemathesis.cli
 
-from apitwin.contract import WarningsRecorder, document_rate_limiting
+from apitwin.contract import WarningsRecorder, document_rate_limiting, show_hidden_secrets
 
 schemathesis.hook("before_load_schema")(document_rate_limiting)
+schemathesis.hook("before_load_schema")(show_hidden_secrets)
 schemathesis.cli.handler()(WarningsRecorder)
 """
 
 _RATE_LIMITED = {"description": "Too many requests (added by apitwin check: a rate limit is never a failure)"}
+
+
+def show_hidden_secrets(context: object, raw_schema: dict[str, Any]) -> None:
+    """Schemathesis hook: a write-only field that is nullable may come back as null, in the run's copy of the spec.
+
+    Schemathesis forbids write-only fields in answers; an API that shows its secrets as null instead ("The API
+    returns null to hide this sensitive value": the Automation API's passwords and keys) declares them nullable.
+    Such a field loses writeOnly here, so its null passes; the twin itself never answers one with a value.
+    """
+    stack: list[Any] = [raw_schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("writeOnly") is True and node.get("nullable") is True:
+                del node["writeOnly"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def document_rate_limiting(context: object, raw_schema: dict[str, Any]) -> None:

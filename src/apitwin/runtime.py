@@ -40,8 +40,10 @@ class LiveTwin:
         self.offers_xml = any("application/xml" in route.media_types for route in self.model.routes.values())
 
     def methods_for(self, relative_path: str) -> set[str]:
-        """The HTTP methods the spec documents for a path below the twin's base path."""
-        return {route.method for pattern, route in self._patterns if pattern.match(relative_path)}
+        """The HTTP methods the spec documents for a path below the twin's base path: those of its most literal
+        path item (/resources/files/ is not /resources/{resource_uid}/, which it also matches)."""
+        matching = [route for pattern, route in self._patterns if pattern.match(relative_path)]
+        return {route.method for route in matching if route.path == matching[0].path}
 
     def route_for(self, method: str, relative_path: str) -> Route | None:
         """The documented operation a request reaches, if any."""
@@ -69,6 +71,8 @@ class LiveTwin:
     def reset(self) -> None:
         """Back to the committed fixtures: collections, credentials and rate-limit counters."""
         fixtures = self.fixtures()
+        for content in fixtures.get("blobs", {}).values():  # the fixtures' files (text), before what refers to them
+            self.state.store.put_blob(content.encode("utf-8"))
         tables: dict[str, list[tuple[str, Mapping[str, Any]]]] = {
             f"{self.twin.name}/{CREDENTIALS}": [(c["credential"], c) for c in fixtures.get("credentials", [])]
         }

@@ -19,7 +19,7 @@ from connexion.validators.parameter import ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from apitwin.errors import ErrorKind, TwinError
 
@@ -90,7 +90,10 @@ class _ClosingMultiPartParser(MultiPartParser):
     connexion never closes them (a leaked temporary file per upload); the handler parses the body anew."""
 
     async def parse(self) -> FormData:
-        data = await super().parse()
+        try:
+            data = await super().parse()
+        except MultiPartException as exc:  # a body that is no multipart document is the client's error
+            raise TwinError(ErrorKind.INVALID, f"The multipart body cannot be read: {exc.message}") from None
         for _, value in data.multi_items():
             if isinstance(value, UploadFile):
                 await value.close()

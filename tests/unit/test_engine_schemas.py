@@ -202,6 +202,19 @@ def test_read_only_fields_are_ignored_at_every_depth(state: TwinState) -> None:
     assert made["uid"] != "mine" and made["stats"] == {"note": "checked"}
 
 
+def test_a_field_one_untagged_subtype_lets_a_client_write_stays_writable() -> None:
+    """A connection by reference ({uid}) or written in place (its uid the server's): the uid is written."""
+    reference = {"type": "object", "properties": {"uid": {"type": "string"}}}
+    in_place = {
+        "type": "object",
+        "properties": {"uid": {"type": "string", "readOnly": True}, "url": {"type": "string"}},
+    }
+    connection = {"oneOf": [reference, in_place]}
+    assert writable({"uid": "co_qf2hyt"}, connection) == {"uid": "co_qf2hyt"}
+    both_read_only = {"oneOf": [in_place, in_place]}
+    assert writable({"uid": "co_qf2hyt", "url": "u"}, both_read_only) == {"url": "u"}
+
+
 def test_undeclared_fields_are_dropped_where_the_schema_allows_none(state: TwinState) -> None:
     made = create_processor(state, {**REPLACE, "url": "https://elsewhere.example", "stats": {"extra": 1}})
     assert "url" not in made and made["stats"] == {}

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
 from apitwin.engine.query import check_bounds, matches, page, project, requested_fields, sort_docs
+from apitwin.errors import ErrorKind, TwinError
 
 
 def handle(ctx: OperationContext) -> Reply:
@@ -32,6 +33,9 @@ def handle(ctx: OperationContext) -> Reply:
         case "create":
             file = coll.definition.file
             upload = ctx.files.get(file.part) if file is not None else None
+            if file is not None and upload is None:  # a text field of that name is no file
+                message = "No file was submitted."
+                raise TwinError(ErrorKind.INVALID, f"{file.part}: {message}", field_errors={file.part: [message]})
             doc = coll.create(ctx.body) if upload is None else coll.create_with_file(ctx.body, upload)
         case "download":
             return _download(coll, ctx.item_id, route.media_types, status)
@@ -60,6 +64,8 @@ def handle(ctx: OperationContext) -> Reply:
             return Reply(None, status)
         case _:
             raise ValueError(f"{route.operation_id}: no engine action {route.action!r}")
+    if status == 204:  # documented as no content: the action's item is not shown (a cache cleaned)
+        return Reply(None, status)
     return Reply(project(coll.public(doc), fields), status)
 
 

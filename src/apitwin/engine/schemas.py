@@ -272,10 +272,17 @@ def _strip(schema: Schema) -> Schema:
 
 def _union(alternatives: Sequence[Schema]) -> Schema:
     """What any subtype may hold: for subtypes without a discriminator, or a value that selects none."""
-    props: dict[str, Schema] = {}
+    declared: dict[str, list[Schema]] = {}
     for alt in alternatives:
         for name, prop in alt.get("properties", {}).items():
-            props[name] = {"allOf": [props[name], prop]} if name in props else prop
+            declared.setdefault(name, []).append(prop)
+    props: dict[str, Schema] = {}
+    for name, schemas in declared.items():
+        flats = [flatten(schema) for schema in schemas]
+        for key in ("readOnly", "writeOnly"):  # a field some subtype lets a client write (or read) stays so
+            if not all(flat.get(key) for flat in flats):
+                flats = [{k: v for k, v in flat.items() if k != key} for flat in flats]
+        props[name] = flats[0] if len(flats) == 1 else {"allOf": flats}
     extra = any(alt.get("additionalProperties") is not False for alt in alternatives)
     return {"properties": props, "additionalProperties": extra}
 
