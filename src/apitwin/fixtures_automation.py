@@ -3,6 +3,7 @@ datasets described by the default metadata template, some published, some restri
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,9 +49,12 @@ EXAMPLE_SCHEDULE, EXAMPLE_FEEDBACK = "sc_qf2hyt", "df_qf2hyt"
 # (deleteDataset's) have them (Opendatasoft's drew them), so each twin's examples name what its fixtures have
 # The spec's examples name these: the first dataset, one whose (long) publication is under way (abort's example),
 # one published and at rest (unpublish's), and the last (the delete's).
-_EXAMPLE_DATASETS = {0: "da_kxbtjj", 1: "da_w8rmtp", 2: "da_h4v2qa", len(_TOPICS) - 1: "da_z6zfws"}
+# and one published dataset with files whose resources, attachments and exports resources.yaml's examples name
+# (apart from the first, whose children the check's fuzzing deletes).
+_EXAMPLE_DATASETS = {0: "da_kxbtjj", 1: "da_w8rmtp", 2: "da_h4v2qa", 20: "da_q7fmxr", len(_TOPICS) - 1: "da_z6zfws"}
 PUBLISHING = "da_w8rmtp"
 PUBLISHED = "da_h4v2qa"
+WITH_FILES = "da_q7fmxr"
 _FEEDBACK_COMMENTS = (
     "The opening hours changed last month.", "This location closed in the spring.",
     "The coordinates point to the wrong side of the street.", "A new one opened near the station.",
@@ -136,7 +140,7 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
             }
         )
     for dataset in datasets:  # set after every draw, so the rest of the portal comes out as before
-        if dataset["uid"] == PUBLISHED:
+        if dataset["uid"] in (PUBLISHED, WITH_FILES):
             dataset["is_published"] = True
         if dataset["uid"] == PUBLISHING:
             # A large dataset's first publication, started before the twin knew (no `since`): it is processing
@@ -154,7 +158,8 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
     collections["apikeys"] = [
         _api_key(fake, credential["name"], credential["credential"]) for credential in credentials
     ]
-    return {"credentials": credentials, "collections": collections}
+    dataset_files, blobs = files(datasets)
+    return {"credentials": credentials, "collections": {**collections, **dataset_files}, "blobs": blobs}
 
 
 # The domain permissions of the Opendatasoft document (an API key holds some of its user's).
@@ -294,3 +299,144 @@ def processing(datasets: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
         "processor_types": PROCESSOR_TYPES,
         "extractors": EXTRACTORS,
     }
+
+
+# -- dataset files: resources and their uploaded files, attachments, alternative exports
+
+# Each file's content: text (CSV, Markdown, GeoJSON), the bytes its blob holds once encoded as UTF-8.
+_FROMAGES = """nom;region;lait;aop_depuis
+Comté;Jura;vache;1958
+Roquefort;Occitanie;brebis;1925
+Reblochon;Savoie;vache;1958
+Munster;Alsace;vache;1969
+Bleu d'Auvergne;Auvergne;vache;1975
+Ossau-Iraty;Pays basque;brebis;1980
+Sainte-Maure-de-Touraine;Centre-Val de Loire;chèvre;1990
+Brie de Meaux;Île-de-France;vache;1980
+"""
+_BICYCLE_COUNTS = """counter_id,counter_name,date,hour,count
+C-001,Bridge Street (northbound),2026-11-02,07,184
+C-001,Bridge Street (northbound),2026-11-02,08,412
+C-001,Bridge Street (northbound),2026-11-02,09,297
+C-002,Riverside Path,2026-11-02,07,96
+C-002,Riverside Path,2026-11-02,08,233
+C-002,Riverside Path,2026-11-02,09,151
+"""
+_TREES = """tree_id,species,height_m,planted,district
+T-10482,Platanus x acerifolia,18.5,1962,Old Town
+T-10483,Tilia cordata,12.0,1987,Old Town
+T-22917,Acer platanoides,9.5,2004,Riverside
+T-30551,Quercus robur,21.0,1931,North Park
+"""
+_MARKETS_METHODOLOGY = """# Cheeses sold at the city's markets
+
+One line per cheese with a protected designation of origin (AOP) sold by the markets' stallholders: its name,
+its region, the milk it is made of and the year of its designation. Surveyed each spring by the markets office.
+"""
+_COUNTERS_METHODOLOGY = """# How the bicycle counters count
+
+Each counter is an inductive loop under the cycle lane; counts are hourly, in local time. A counter under
+maintenance reports no count for those hours rather than zero.
+"""
+_MARKETS_SURVEY = """# The 2025 survey
+
+Forty-two stallholders answered, on the central and harbour markets; the survey of 2026 replaces it.
+"""
+_MARKETS_GEOJSON = """{"type": "FeatureCollection", "features": [
+  {"type": "Feature", "properties": {"market": "Central market"},
+   "geometry": {"type": "Point", "coordinates": [4.8357, 45.764]}},
+  {"type": "Feature", "properties": {"market": "Harbour market"},
+   "geometry": {"type": "Point", "coordinates": [4.8421, 45.7489]}}
+]}
+"""
+_CSV_PARAMS = {"doublequote": True, "encoding": "utf-8", "first_row_no": 1, "headers_first_row": True}
+# (dataset, name, content, resource uid, resource title, separator): the spec's examples name the first three
+_RESOURCE_FILES = (
+    (WITH_FILES, "fromages.csv", _FROMAGES, "re_qf2hyt", "fromages.csv", ";"),
+    (WITH_FILES, "bicycle-counts.csv", _BICYCLE_COUNTS, "re_k2v9xd", "Bicycle counts", ","),
+    (WITH_FILES, "trees.csv", _TREES, "re_w6dx3n", "Trees (draft)", ","),
+    ("da_kxbtjj", "bicycle-counts.csv", _BICYCLE_COUNTS, "re_h3kq8v", "Bicycle counts", ","),
+)
+# (dataset, uid, name, media type, content)
+_ATTACHMENTS = (
+    (WITH_FILES, "at_qf2hyt", "markets-methodology.md", "text/markdown", _MARKETS_METHODOLOGY),
+    (WITH_FILES, "at_x4d9lm", "markets-2025-survey.md", "text/markdown", _MARKETS_SURVEY),
+    ("da_kxbtjj", "at_r7c2wm", "counters-methodology.md", "text/markdown", _COUNTERS_METHODOLOGY),
+)
+_FILES_CREATED = "2026-11-02T09:00:00Z"
+
+
+def blob_ref(content: str) -> str:
+    """The store's reference of a blob (blobs.py): its content's SHA-256."""
+    return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def files(datasets: list[dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Some datasets' resources, each reading a file uploaded to its dataset, their attachments and alternative
+    exports (an uploaded file and a url made on the portal); and the files' contents by blob reference. Fixed,
+    not drawn: the spec's examples name them."""
+    known = {dataset["uid"] for dataset in datasets}
+    blobs: dict[str, str] = {}
+
+    def stored(content: str) -> str:
+        blobs[blob_ref(content)] = content
+        return blob_ref(content)
+
+    resource_files: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = []
+    attachments: list[dict[str, Any]] = []
+    for dataset, name, content, resource, title, separator in _RESOURCE_FILES:
+        owner = {"dataset_uid": dataset}
+        resource_files.append(
+            {"uid": name, "filename": name, "mimetype": "text/csv", "created_at": _FILES_CREATED}
+            | {"file_blob": stored(content), **owner}
+        )
+        resources.append(
+            {"uid": resource, "type": "csvfile", "title": title, "params": {**_CSV_PARAMS, "separator": separator}}
+            | {"datasource": {"type": "uploaded_file", "file": {"uid": name}}, "updated_at": _FILES_CREATED, **owner}
+        )
+    for dataset, uid, name, mimetype, content in _ATTACHMENTS:
+        attachments.append(
+            {"uid": uid, "filename": name, "mimetype": mimetype, "created_at": _FILES_CREATED}
+            | {"file_blob": stored(content), "dataset_uid": dataset}
+        )
+    exports: list[dict[str, Any]] = [
+        {
+            "uid": "ae_qf2hyt",
+            "title": "Markets as GeoJSON",
+            "description": "The markets' locations, for maps.",
+            "mimetype": "application/geo+json",
+            "type": "uploaded_file",
+            "filename": "markets.geojson",
+            "file_blob": stored(_MARKETS_GEOJSON),
+            "dataset_uid": WITH_FILES,
+        },
+        {
+            "uid": "ae_p2n8rw",
+            "title": "Producers (external)",
+            "description": "The producers of each cheese, on the interprofession's server.",
+            "mimetype": None,
+            "type": "url",
+            "url": "https://data.example.org/aop-cheese-producers.csv",
+            "dataset_uid": WITH_FILES,
+        },
+        {
+            "uid": "ae_t5v0zj",
+            "title": "Full history (external)",
+            "description": "Every count since 2010, on the city's open data server.",
+            "mimetype": None,
+            "type": "url",
+            "url": "https://data.example.org/bicycle-counts-history.zip",
+            "dataset_uid": "da_kxbtjj",
+        },
+    ]
+    for export in exports:
+        export["created_at"] = export["updated_at"] = _FILES_CREATED
+    assert {doc["dataset_uid"] for doc in [*resources, *attachments, *exports]} <= known
+    collections = {
+        "resource_files": resource_files,
+        "resources": resources,
+        "attachments": attachments,
+        "alternative_exports": exports,
+    }
+    return collections, blobs

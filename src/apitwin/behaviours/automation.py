@@ -59,3 +59,6 @@ def copy_dataset(ctx: OperationContext) -> Reply:
     while name in taken:
         name, number = f"{original}-copy-{number}", number + 1
     return Reply(datasets.public(datasets.copy(ctx.item_id, {"dataset_id": name})), ctx.route.success_status)
+
+
+from apitwin.behaviours import automation_files  # noqa: E402,F401  (registers the dataset files behaviours)
