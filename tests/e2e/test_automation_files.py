@@ -14,21 +14,29 @@ import pytest
 
 from apitwin.store import Store
 from tests.e2e.shell import served
-from tests.e2e.test_automation_lifecycle import TWINS, Portal
+from tests.e2e.test_automation_lifecycle import Portal
 
+TWINS = ("opendatasoft", "huwise")
 FROMAGES = "nom;région;lait\nComté;Jura;vache\nRoquefort;Occitanie;brebis\nCrottin de Chavignol;Centre;chèvre\n"
 WITH_FILES = "da_q7fmxr"  # the fixtures' published dataset with files (resources.yaml's examples)
 
 
 class Files(Portal):
-    """A portal, with the multipart requests that upload files."""
+    """A portal, with multipart requests (`files`: a part per name), deletes, and redirects left unfollowed."""
 
-    def upload(self, uid: str, name: str, data: bytes, media_type: str = "text/csv") -> Any:
-        files = {"file": (name, data, media_type)}
-        return self.client.post(f"{self.base}/datasets/{uid}/resources/files/", files=files, headers=self.headers)
+    def post(self, path: str, body: Any = None, files: Any = None, data: Any = None) -> Any:
+        if files is None:
+            return super().post(path, body)
+        return self.client.post(self.base + path, files=files, data=data, headers=self.headers)
+
+    def get(self, path: str, follow_redirects: bool = True) -> Any:
+        return self.client.get(self.base + path, headers=self.headers, follow_redirects=follow_redirects)
+
+    def delete(self, path: str) -> Any:
+        return self.client.delete(self.base + path, headers=self.headers)
 
     def upload_csv(self, uid: str, name: str = "fromages.csv", text: str = FROMAGES) -> None:
-        uploaded = self.upload(uid, name, text.encode())
+        uploaded = self.post(f"/datasets/{uid}/resources/files/", files=part(name, text.encode()))
         assert uploaded.status_code == 200, uploaded.text
 
     def new_resource(self, uid: str, file_uid: str = "fromages.csv") -> str:
@@ -41,9 +49,10 @@ class Files(Portal):
         assert created.status_code == 201, created.text
         return str(created.json()["uid"])
 
-    def multipart(self, path: str, name: str, data: bytes, **fields: str) -> Any:
-        files = {"file": (name, data, "application/octet-stream")}
-        return self.client.post(self.base + path, data=fields, files=files, headers=self.headers)
+
+def part(name: str, data: bytes, media_type: str = "text/csv") -> dict[str, tuple[str, bytes, str]]:
+    """A multipart body's file part."""
+    return {"file": (name, data, media_type)}
 
 
 @pytest.fixture(params=TWINS)
@@ -63,7 +72,9 @@ def hostile_binary(size: int = 5 * 1024 * 1024) -> bytes:
 
 def test_a_5_mb_binary_upload_downloads_byte_for_byte(portal: Files) -> None:
     uid, data = portal.new_dataset(), hostile_binary()
-    uploaded = portal.upload(uid, "counts.bin", data, "application/octet-stream")
+    uploaded = portal.post(
+        f"/datasets/{uid}/resources/files/", files=part("counts.bin", data, "application/octet-stream")
+    )
     assert uploaded.status_code == 200 and uploaded.json()["uid"] == "counts.bin"
     downloaded = portal.get(f"/datasets/{uid}/resources/files/counts.bin/download/")
     assert downloaded.status_code == 200
@@ -74,9 +85,11 @@ def test_a_5_mb_binary_upload_downloads_byte_for_byte(portal: Files) -> None:
 
 def test_uploading_a_name_again_replaces_its_content_and_keeps_its_uid(portal: Files) -> None:
     uid = portal.new_dataset()
-    first = portal.upload(uid, "fromages.csv", b"a;b\n1;2\n").json()
+    first = portal.post(f"/datasets/{uid}/resources/files/", files=part("fromages.csv", b"a;b\n1;2\n")).json()
     portal.clock.advance(60)
-    again = portal.upload(uid, "fromages.csv", FROMAGES.encode(), "text/plain")
+    again = portal.post(
+        f"/datasets/{uid}/resources/files/", files=part("fromages.csv", FROMAGES.encode(), "text/plain")
+    )
     assert again.status_code == 200
     assert again.json() == {**first, "mimetype": "text/plain"}  # the same uid and creation time
     assert portal.get(f"/datasets/{uid}/resources/files/fromages.csv/download/").content == FROMAGES.encode()
@@ -131,6 +144,11 @@ def test_a_resource_naming_a_file_its_dataset_does_not_have_is_a_400_on_the_fiel
     preview = portal.post(f"/datasets/{uid}/resources/preview/", {"datasource": body["datasource"], "type": "csvfile"})
     assert preview.status_code == 400 and preview.json()["detail"] == refused.json()["detail"]
     assert portal.get(f"/datasets/{uid}/resources/").json()["total_count"] == 0
+    resource = portal.new_resource(other)
+    renamed = portal.put(f"/datasets/{other}/resources/{resource}/", {**body, "title": "Cheeses of France"})
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Cheeses of France"
+    absent = {**body, "datasource": {"type": "uploaded_file", "file": {"uid": "absent.csv"}}}
+    assert portal.put(f"/datasets/{other}/resources/{resource}/", absent).status_code == 400
 
 
 def test_a_remote_datasource_is_a_400_saying_the_twin_reads_uploaded_files_only(portal: Files) -> None:
@@ -148,7 +166,8 @@ def test_a_remote_datasource_is_a_400_saying_the_twin_reads_uploaded_files_only(
 
 def test_a_file_its_extractor_cannot_read_is_a_400_with_the_reason(portal: Files) -> None:
     uid = portal.new_dataset()
-    portal.upload(uid, "photo.csv", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image/png")
+    png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"
+    portal.post(f"/datasets/{uid}/resources/files/", files=part("photo.csv", png, "image/png"))
     resource = portal.new_resource(uid, "photo.csv")
     refused = portal.get(f"/datasets/{uid}/resources/{resource}/guess_extractors_params/")
     assert refused.status_code == 400
@@ -160,16 +179,24 @@ def test_recovering_realtime_data_needs_a_published_dataset(portal: Files) -> No
     uid = portal.new_dataset()
     portal.upload_csv(uid)
     resource = portal.new_resource(uid)
-    for action in ("recover", "delete_recover_data"):
-        refused = portal.post(f"/datasets/{uid}/resources/{resource}/{action}/")
+    message = "Invalid precondition, the dataset is not published"
+    for refused in (
+        portal.post(f"/datasets/{uid}/resources/{resource}/recover/"),
+        portal.post(f"/datasets/{uid}/resources/{resource}/delete_recover_data/"),
+    ):
         assert refused.status_code == 400
-        message = "Invalid precondition, the dataset is not published"
         assert refused.json() == {"error_code": "invalid_dataset_status", "message": message}
     portal.post(f"/datasets/{uid}/publish/")
     portal.clock.advance(10)
     shown = portal.get(f"/datasets/{uid}/resources/{resource}/").json()
-    for action in ("recover", "delete_recover_data", "enable", "disable", "renew_api_key"):
-        assert portal.post(f"/datasets/{uid}/resources/{resource}/{action}/").json() == shown
+    for answer in (  # the realtime actions answer the resource as it is (resources.yaml's header)
+        portal.post(f"/datasets/{uid}/resources/{resource}/recover/"),
+        portal.post(f"/datasets/{uid}/resources/{resource}/delete_recover_data/"),
+        portal.post(f"/datasets/{uid}/resources/{resource}/enable/"),
+        portal.post(f"/datasets/{uid}/resources/{resource}/disable/"),
+        portal.post(f"/datasets/{uid}/resources/{resource}/renew_api_key/"),
+    ):
+        assert (answer.status_code, answer.json()) == (200, shown)
     assert portal.post(f"/datasets/{uid}/resources/re_absent/recover/").status_code == 404
 
 
@@ -180,20 +207,21 @@ def test_cleaning_a_resource_cache_answers_204_with_no_body(portal: Files) -> No
 
 
 def test_a_url_alternative_export_downloads_as_a_303_to_its_url(portal: Files) -> None:
-    path = f"{portal.base}/datasets/da_kxbtjj/alternative_exports/ae_t5v0zj/download/"
-    redirected = portal.client.get(path, headers=portal.headers, follow_redirects=False)
+    redirected = portal.get("/datasets/da_kxbtjj/alternative_exports/ae_t5v0zj/download/", follow_redirects=False)
     assert redirected.status_code == 303 and redirected.content == b""
     assert redirected.headers["location"] == "https://data.example.org/bicycle-counts-history.zip"
 
 
 def test_an_uploaded_alternative_export_downloads_its_file_and_keeps_its_type(portal: Files) -> None:
-    created = portal.multipart(
-        f"/datasets/{WITH_FILES}/alternative_exports/", "markets.gpkg", b"SQLite format 3\0", title="Markets",
-        type="uploaded_file", description="As GeoPackage",
-    )  # fmt: skip
+    fields = {"title": "Markets", "type": "uploaded_file", "description": "As GeoPackage"}
+    gpkg = part("markets.gpkg", b"SQLite format 3\0", "application/geopackage+sqlite3")
+    created = portal.post(f"/datasets/{WITH_FILES}/alternative_exports/", files=gpkg, data=fields)
     assert created.status_code == 201, created.text
     export = created.json()
     assert (export["type"], export["filename"], export["title"]) == ("uploaded_file", "markets.gpkg", "Markets")
+    assert portal.get(f"/datasets/{WITH_FILES}/alternative_exports/{export['uid']}/").json() == export
+    listed = portal.get(f"/datasets/{WITH_FILES}/alternative_exports/").json()["results"]
+    assert [e["type"] for e in listed] == ["uploaded_file", "url", "uploaded_file"]
     download = portal.get(f"/datasets/{WITH_FILES}/alternative_exports/{export['uid']}/download/")
     assert download.content == b"SQLite format 3\0"
     path = f"/datasets/{WITH_FILES}/alternative_exports/{export['uid']}/"
@@ -201,19 +229,23 @@ def test_an_uploaded_alternative_export_downloads_its_file_and_keeps_its_type(po
     assert renamed.status_code == 200 and renamed.json()["filename"] == "markets.gpkg"
     refused = portal.put(path, {"title": "Markets", "type": "url"})
     assert refused.status_code == 400 and list(refused.json()["detail"]) == ["type"]
+    assert portal.delete(path).status_code == 204 and portal.get(path).status_code == 404
 
 
 def test_an_attachment_is_uploaded_downloaded_and_deleted(portal: Files) -> None:
-    created = portal.multipart(f"/datasets/{WITH_FILES}/attachments/", "méthode.pdf", b"%PDF-1.7\r\n%\xe2\xe3")
+    pdf = part("méthode.pdf", b"%PDF-1.7\r\n%\xe2\xe3", "application/pdf")
+    created = portal.post(f"/datasets/{WITH_FILES}/attachments/", files=pdf)
     assert created.status_code == 201 and created.json()["uid"].startswith("at_")
     path = f"/datasets/{WITH_FILES}/attachments/{created.json()['uid']}/"
-    download = portal.get(path + "download/")
+    assert portal.get(path).json() == created.json() and created.json()["mimetype"] == "application/pdf"
+    assert created.json() in portal.get(f"/datasets/{WITH_FILES}/attachments/").json()["results"]
+    download = portal.get(f"/datasets/{WITH_FILES}/attachments/{created.json()['uid']}/download/")
     assert download.content == b"%PDF-1.7\r\n%\xe2\xe3"
     assert (
         download.headers["content-disposition"]
         == "attachment; filename=\"m?thode.pdf\"; filename*=UTF-8''m%C3%A9thode.pdf"
     )
-    assert portal.client.delete(portal.base + path, headers=portal.headers).status_code == 204
+    assert portal.delete(path).status_code == 204
     assert portal.get(path + "download/").status_code == 404
 
 
@@ -229,10 +261,7 @@ def test_a_copy_carries_the_resources_and_their_files_and_a_version_restores_the
         len(copied) == 1 and copied[0]["uid"] != resource and copied[0]["datasource"]["file"]["uid"] == "fromages.csv"
     )
     assert portal.get(f"/datasets/{copy}/resources/files/fromages.csv/download/").content == FROMAGES.encode()
-    assert (
-        portal.client.delete(f"{portal.base}/datasets/{uid}/resources/{resource}/", headers=portal.headers).status_code
-        == 204
-    )
+    assert portal.delete(f"/datasets/{uid}/resources/{resource}/").status_code == 204
     portal.post(f"/datasets/{uid}/versions/{before['uid']}/restore/")
     assert [r["uid"] for r in portal.get(f"/datasets/{uid}/resources/").json()["results"]] == [resource]
 
@@ -246,7 +275,8 @@ def test_an_upload_beyond_the_limit_is_a_413_in_the_apis_shape(make_client: Any,
     options = {"store": Store(max_blob=1024 * 1024)} if limit.get("store") else limit
     portal = Files(make_client(*TWINS, **options), "opendatasoft")
     uid = portal.new_dataset()
-    too_large = portal.upload(uid, "big.bin", b"x" * (1024 * 1024 + 1), "application/octet-stream")
+    big = part("big.bin", b"x" * (1024 * 1024 + 1), "application/octet-stream")
+    too_large = portal.post(f"/datasets/{uid}/resources/files/", files=big)
     assert too_large.status_code == 413
     assert too_large.json()["error_code"] == "request_too_large" and set(too_large.json()) == {"error_code", "message"}
     assert portal.get(f"/datasets/{uid}/resources/files/big.bin/").status_code == 404
