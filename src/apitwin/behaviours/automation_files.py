@@ -17,13 +17,13 @@ from typing import Any
 
 from apitwin.behaviours import ods_processing as processing
 from apitwin.behaviours.automation import behaviours
-from apitwin.engine import Collection, OperationContext, Reply, handle
+from apitwin.engine import OperationContext, Reply, handle
 from apitwin.errors import ErrorKind, TwinError
 
 UPLOADED_FILE = "uploaded_file"
 FILE_FIELD = "datasource.file.uid"  # where a datasource names its uploaded file
 REMOTE_SOURCE = (
-    "The twin reads uploaded files only: a {type} datasource cannot be read here. Upload the file "
+    "The twin reads uploaded files only, not a datasource of type {type}: upload the file "
     "(POST .../resources/files/) and name it in an uploaded_file datasource."
 )
 NOT_PUBLISHED = "Invalid precondition, the dataset is not published"  # the words of lifecycle.yaml's unpublish
@@ -34,7 +34,7 @@ def upload_resource_file(ctx: OperationContext) -> Reply:
     files = ctx.collection()
     upload = ctx.files.get("file")
     name = PurePosixPath((upload.filename or "").replace("\\", "/")).name if upload is not None else ""
-    if upload is None or not name:
+    if upload is None or name in ("", ".", ".."):  # a name that could not be the file's uid in a path
         message = "No file was submitted, or it has no name."
         raise TwinError(ErrorKind.INVALID, message, field_errors={"file": [message]})
     if files.find(name) is None:
@@ -51,7 +51,7 @@ def _source_file(ctx: OperationContext, datasource: Mapping[str, Any]) -> tuple[
     """The uploaded file a datasource names, and its bytes; 400 for any other datasource, or an unknown file."""
     if datasource.get("type") != UPLOADED_FILE:
         raise TwinError(ErrorKind.INVALID, REMOTE_SOURCE.format(type=datasource.get("type")))
-    files: Collection = ctx.collection("resource_files")
+    files = ctx.collection("resource_files")
     uid = (datasource.get("file") or {}).get("uid")
     if files.find(uid) is None:
         message = f"no resource file with id {uid}"
@@ -129,7 +129,8 @@ async def preview_resource(ctx: OperationContext) -> Reply:
 @behaviours.operation("recoverDatasetResource")
 @behaviours.operation("deleteDatasetResourceRecoveredData")
 def recover_realtime_data(ctx: OperationContext) -> Reply:
-    """ "The dataset must be published" (the documents): else the status error lifecycle.yaml documents."""
+    """Only on a published dataset (the documents: "The dataset must be published"), else lifecycle.yaml's status
+    error; the resource as it is."""
     _resource(ctx)  # an unknown resource is a 404 first
     if not ctx.collection("datasets").get(ctx.path["dataset_uid"]).get("is_published"):
         raise TwinError(ErrorKind.INVALID, NOT_PUBLISHED, code="invalid_dataset_status")
