@@ -171,3 +171,34 @@ def test_a_derived_count_follows_the_items_that_refer_to_this_one() -> None:
 def test_a_bad_count_declaration_stops_the_build(counts: Any, fragment: str) -> None:
     with pytest.raises(SpecError, match=fragment):
         build_model(_with_counts(counts))
+
+
+def test_a_derived_list_collects_what_the_referring_items_hold_and_lists_sort_on_derived_fields() -> None:
+    import copy
+
+    spec = _with_counts({"dataset_count": {"collection": "datasets", "field": "projectKey"}})
+    spec["x-twin"]["collections"]["projects"]["collects"] = {
+        "datasets": {"collection": "datasets", "field": "projectKey", "take": "name", "wrap": "name"}
+    }
+    spec["components"]["schemas"]["Project"]["properties"]["datasets"] = {"readOnly": True}
+    listing = copy.deepcopy(spec["paths"]["/projects/"]["get"])
+    listing["parameters"] = [{"name": "sort", "in": "query"}]
+    listing["x-twin"] = {"sort": {"fields": ["dataset_count", "projectKey"]}}
+    spec["paths"]["/projects/"]["get"] = listing
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+
+    def run(operation_id: str, **parts: Any) -> Any:
+        return handle(OperationContext(route=model.routes[operation_id], state=state, **parts)).body
+
+    for key in ("P", "Q", "R"):
+        run("createProject", body={"projectKey": key})
+    for project, name in (("Q", "a"), ("Q", "b"), ("R", "c")):
+        run("createDataset", path={"projectKey": project}, body={"name": name})
+    projects = run("listProjects", query={"sort": "-dataset_count"})
+    assert [(p["projectKey"], p["datasets"]) for p in projects] == [
+        ("Q", [{"name": "a"}, {"name": "b"}]),
+        ("R", [{"name": "c"}]),
+        ("P", []),
+    ]
+    assert "datasets" not in state.store.get("dss/projects", "Q")  # type: ignore[operator]

@@ -159,11 +159,25 @@ class Collection:
         shown: Doc = schemas.public(doc, self.definition.schema, self.definition.write_only)
         for private in self.definition.private_fields:
             shown.pop(private, None)
-        for name, count in self.definition.counts.items():  # derived on every read, so never stale
-            others = self._store.scan(f"{self.state.name}/{count.collection}")
-            own_id = self.definition.id_of(doc)
-            shown[name] = sum(1 for other in others if schemas.dig(other, count.field) == own_id)
+        shown.update(self.derived(doc))
         return shown
+
+    def derived(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The item's derived fields, computed now from the items that refer to it: never stale."""
+        own_id = self.definition.id_of(doc)
+        values: dict[str, Any] = {}
+        for name, rule in self.definition.derived.items():
+            referring = [
+                other
+                for other in self._store.scan(f"{self.state.name}/{rule.collection}")
+                if schemas.dig(other, rule.field) == own_id
+            ]
+            if rule.take is None:
+                values[name] = len(referring)
+            else:
+                taken = [schemas.dig(other, rule.take) for other in referring]
+                values[name] = [{rule.wrap: value} for value in taken] if rule.wrap else taken
+        return values
 
     # writing
 

@@ -22,7 +22,10 @@ def handle(ctx: OperationContext) -> Reply:
         case "list":
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
             # filtered and sorted on the stored documents themselves; only what is shown is copied
-            docs = sort_docs([d for d in coll.views() if matches(d, route.filters, ctx.query)], route.sort, ctx.query)
+            docs = [d for d in coll.views() if matches(d, route.filters, ctx.query)]
+            if route.sort is not None and coll.definition.derived:  # a derived field (user_count) sorts as shown
+                docs = [{**d, **coll.derived(d)} for d in docs]
+            docs = sort_docs(docs, route.sort, ctx.query)
             if route.paginate is None:
                 return Reply([project(coll.public(copy.deepcopy(d)), fields) for d in docs], status)
             total, shown, following, previous = page(docs, route.paginate, ctx.query, ctx.url)

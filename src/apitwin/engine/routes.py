@@ -31,6 +31,8 @@ Root `x-twin`:
         expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
+        collects: {field: {collection, field, take, wrap}}: a derived list: the `take` value of each of those items
+        (a user's groups from the memberships: take group_uid, wrap uid -> [{uid: ...}]). Lists sort on them.
         schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
@@ -102,7 +104,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
     {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
-     "counts", "file", "machine", "versions"}
+     "counts", "collects", "file", "machine", "versions"}
 )  # fmt: skip
 _VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
 _MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic", "error", "reply", "shows"})
@@ -172,10 +174,14 @@ class FileDef:
 
 @dataclass(frozen=True)
 class CountDef:
-    """A derived field: how many items of `collection` hold this item's id in `field` (a group's user_count)."""
+    """A derived field: how many items of `collection` hold this item's id in `field` (a group's user_count);
+    with `take`, the list of those items' `take` values instead (a user's groups, from its memberships), each
+    wrapped as {`wrap`: value} when given."""
 
     collection: str
     field: str
+    take: str | None = None
+    wrap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,10 +202,16 @@ class CollectionDef:
     unique: tuple[str, ...] = ()
     write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
     counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
+    collects: Mapping[str, CountDef] = field(default_factory=dict)  # derived lists: what the items that refer hold
     file: FileDef | None = None
     machine: MachineDef | None = None
     versions: VersionsDef | None = None
     versions_of: str | None = None  # the collection whose versions this one holds (their snapshot is private)
+
+    @property
+    def derived(self) -> Mapping[str, CountDef]:
+        """The fields computed on every read (counts and collected lists), never stored."""
+        return {**self.counts, **self.collects}
 
     @property
     def private_fields(self) -> tuple[str, ...]:
@@ -217,8 +229,8 @@ class CollectionDef:
     def with_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """A whole document as the API holds one: every property of its effective schema, its default (or null)
         where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge.
-        Derived counts are not part of it: they are computed on every read."""
-        whole = {name: value for name, value in defaults(self.schema, given).items() if name not in self.counts}
+        Derived fields are not part of it: they are computed on every read."""
+        whole = {name: value for name, value in defaults(self.schema, given).items() if name not in self.derived}
         if self.machine is not None and self.machine.field not in whole:
             whole[self.machine.field] = self.machine.new_record(None)  # in its first state since ever
         return whole
@@ -311,7 +323,7 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
                         f"{source}: collection {coll.name!r} version section {section!r}: {child!r} is not a "
                         "collection under it"
                     )
-        for count_name, count in coll.counts.items():
+        for count_name, count in coll.derived.items():
             if count.collection not in collections:
                 raise SpecError(
                     f"{source}: collection {coll.name!r} counts {count_name!r} in unknown {count.collection!r}"
@@ -367,6 +379,18 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         count_spec = _mapping(count_raw, f"{where}.counts.{count_name}")
         _check_keys(count_spec, frozenset({"collection", "field"}), f"{where}.counts.{count_name}")
         counts[str(count_name)] = CountDef(str(count_spec.get("collection")), str(count_spec.get("field")))
+    collects: dict[str, CountDef] = {}
+    for list_name, list_raw in _mapping(raw.get("collects", {}), f"{where}.collects").items():
+        list_spec = _mapping(list_raw, f"{where}.collects.{list_name}")
+        _check_keys(list_spec, frozenset({"collection", "field", "take", "wrap"}), f"{where}.collects.{list_name}")
+        if "take" not in list_spec:
+            raise SpecError(f"{where}.collects.{list_name}: name the field each item gives (take)")
+        collects[str(list_name)] = CountDef(
+            str(list_spec.get("collection")),
+            str(list_spec.get("field")),
+            take=str(list_spec["take"]),
+            wrap=list_spec.get("wrap"),
+        )
     file = None
     if "file" in raw:
         file_spec = _mapping(raw["file"], f"{where}.file")
@@ -400,6 +424,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         unique=tuple(unique),
         write_only=write_only,
         counts=counts,
+        collects=collects,
         file=file,
         machine=machine,
         versions=versions,
@@ -407,7 +432,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     file_fields = (file.filename, file.mimetype, file.size) if file is not None else ()
     declared_fields = (
         *file_fields,
-        *definition.counts,
+        *definition.derived,
         definition.id_field,
         definition.created,
         definition.updated,
