@@ -12,7 +12,7 @@ import contextvars
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apitwin.clock import Clock
@@ -165,6 +165,55 @@ class KeysCollection:
 
     def all(self, store: Store, twin: str) -> list[dict[str, Any]]:
         return store.all(f"{twin}/{self.collection}")
+
+
+@dataclass(frozen=True)
+class DomainPermissions:
+    """Who may do what on a domain whose people live in the twin's own collections (the Automation APIs): a
+    request's key must hold the permission an operation requires (x-twin `requires`), and so must the key's user,
+    directly, through one of its groups, or, on an item such as a dataset, through a ruleset of that item for the
+    user or one of its groups. The domain's administrator permission stands for every other."""
+
+    administrator: str = "edit_domain"
+    users: str = "users"
+    groups: str = "groups"
+    members: str = "group_members"
+    rulesets: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # path parameter -> (user, group) rulesets
+
+    def authorizer(self, store: Store, twin: str) -> Authorizer:
+        def authorize(principal: Principal, required: str, path: Mapping[str, Any]) -> None:
+            key_holds = self._holds(set(principal.get("permissions") or []), required)
+            if not key_holds or not self._holds(self._granted(store, twin, principal.get("username"), path), required):
+                raise TwinError(ErrorKind.FORBIDDEN, "You do not have permission to perform this action.")
+
+        return authorize
+
+    def _holds(self, permissions: set[str], required: str) -> bool:
+        return required in permissions or self.administrator in permissions
+
+    def _granted(self, store: Store, twin: str, username: Any, path: Mapping[str, Any]) -> set[str]:
+        """What a user holds: its own permissions, its groups', and on the items the path names, its rulesets'."""
+        user = store.get(f"{twin}/{self.users}", str(username)) if username else None
+        if user is None:
+            return set()
+        groups = [
+            group
+            for group in store.scan(f"{twin}/{self.groups}")
+            if store.get(f"{twin}/{self.members}", f"{group['uid']}/{username}") is not None
+        ]
+        granted = set(user.get("permissions") or [])
+        for group in groups:
+            granted |= set(group.get("permissions") or [])
+        for parameter, (user_rulesets, group_rulesets) in self.rulesets.items():
+            if parameter not in path:
+                continue
+            item = path[parameter]
+            own = store.get(f"{twin}/{user_rulesets}", f"{item}/{username}")
+            granted |= set((own or {}).get("permissions") or [])
+            for group in groups:
+                through = store.get(f"{twin}/{group_rulesets}", f"{item}/{group['uid']}")
+                granted |= set((through or {}).get("permissions") or [])
+        return granted
 
 
 class Authenticator:

@@ -99,6 +99,23 @@ TOLERATED_400: dict[str, dict[str, str]] = {
             for operation in ("publishDataset", "publishDatasetMetadata", "abortDataset", "unpublishDataset")
         },
         **{
+            operation: "a ruleset names a user or group of the domain"
+            for operation in (
+                "createDatasetUserRuleset",
+                "updateDatasetUserRuleset",
+                "createDatasetGroupRuleset",
+                "updateDatasetGroupRuleset",
+                "createConnectionUserRuleset",
+                "updateConnectionUserRuleset",
+                "createConnectionGroupRuleset",
+                "updateConnectionGroupRuleset",
+            )
+        },  # fmt: skip
+        **{
+            operation: "a user's e-mail address is unique and its groups are groups of the domain"
+            for operation in ("updateUser", "addUserGroupUser")
+        },
+        **{
             operation: "an uploaded_file datasource must name a file uploaded to the dataset"
             for operation in ("createDatasetResource", "updateDatasetResource")
         },

@@ -159,7 +159,68 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
         _api_key(fake, credential["name"], credential["credential"]) for credential in credentials
     ]
     dataset_files, blobs = files(datasets)
-    return {"credentials": credentials, "collections": {**collections, **dataset_files}, "blobs": blobs}
+    collections = {**collections, **dataset_files, **people(fake, collections["apikeys"][0])}
+    return {"credentials": credentials, "collections": collections, "blobs": blobs}
+
+
+# The people the specs' examples name (people.yaml, security.yaml): the administrator the twin's key acts for,
+# louise.data and amelie.roux of the content designers, hugo.vasseur whom the delete example removes.
+_PEOPLE = (
+    ("admin", "Portal", "Administrator", ["edit_domain"]),
+    ("louise.data", "Louise", "Data", ["explore_restricted_dataset", "edit_dataset"]),
+    ("amelie.roux", "Amélie", "Roux", ["create_page", "edit_page"]),
+    ("hugo.vasseur", "Hugo", "Vasseur", ["explore_restricted_dataset"]),
+)
+_GROUPS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
+    ("content_designers", "Content Designers", "Designers of the portal's pages and of its theme.",
+     ["create_page", "edit_page", "edit_theme"], ["louise.data", "amelie.roux"]),
+    ("former_contractors", "Former contractors", "People who worked on the portal's first version.", [], []),
+)  # fmt: skip
+
+
+def people(fake: Faker, admin_key: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The domain's users, groups and their members, a second key (louise.data's: the examples revoke it, not
+    the twin's own) and two datasource connections."""
+    users = []
+    for number, (username, first, last, permissions) in enumerate(_PEOPLE):
+        email = f"{username}@example.org"
+        joined = _START + timedelta(days=number * 17, seconds=fake.random_int(0, 86_399))
+        seen = joined + timedelta(days=fake.random_int(1, 400)) if username != "hugo.vasseur" else None
+        digest = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()
+        users.append({
+            "username": username, "display_name": username, "first_name": first, "last_name": last, "email": email,
+            "permissions": permissions, "joined_at": joined.strftime(_DATE), "account_type": "global",
+            "last_seen_at": seen and seen.strftime(_DATE), "last_login_at": seen and seen.strftime(_DATE),
+            "gravatar_url": f"//www.gravatar.com/avatar/{digest}?d=mm&s=80",
+        })  # fmt: skip
+    groups, members = [], []
+    for uid, title, description, permissions, belonging in _GROUPS:
+        groups.append({
+            "uid": uid, "title": title, "description": description, "permissions": permissions,
+            "created_at": _START.strftime(_DATE), "updated_at": _START.strftime(_DATE),
+            "created_by": {"username": "admin"}, "updated_by": {"username": "admin"},
+        })  # fmt: skip
+        members += [{"group_uid": uid, "username": username} for username in belonging]
+    second_key = {
+        **admin_key,
+        "uid": "ak_qf2hyt",
+        "label": "Nightly catalogue export",
+        "key": hashlib.sha256(b"louise.data's key").hexdigest()[:56],
+        "permissions": ["explore_restricted_dataset"],
+        "user": {"username": "louise.data"},
+    }
+    connections: list[dict[str, Any]] = [
+        {"uid": uid, "type": "http", "url": url, "auth": None, "headers": [], "is_reusable": True,
+         "created_at": _START.strftime(_DATE), "updated_at": _START.strftime(_DATE)}
+        for uid, url in (("co_qf2hyt", "https://data.example.org"), ("co_5vb8ne", "https://old.example.org"))
+    ]  # fmt: skip
+    return {
+        "users": users,
+        "groups": groups,
+        "group_members": members,
+        "apikeys": [admin_key, second_key],
+        "datasource_connections": connections,
+    }
 
 
 # The domain permissions of the Opendatasoft document (an API key holds some of its user's).

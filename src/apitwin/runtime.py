@@ -119,7 +119,9 @@ class Runtime:
                 self.store,
                 limiter,
                 read_credential=twin.read_credential,
-                authorizer=twin.authorizer or (ranked_roles(twin.roles) if twin.roles else None),
+                authorizer=twin.authorizer
+                or (twin.permissions.authorizer(self.store, twin.name) if twin.permissions else None)
+                or (ranked_roles(twin.roles) if twin.roles else None),
                 malformed_message=twin.malformed_credentials,
                 invalid_message=twin.invalid_credentials,
                 keys=twin.keys,

@@ -273,9 +273,12 @@ def for_connexion(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with path-level parameters copied into each operation (the operation's own entry wins).
 
     connexion 3.3 appends path-level parameters to the operation's list once per middleware it builds, so a
-    path parameter ends up validated six times per request; merged up front, it is validated once.
+    path parameter ends up validated six times per request; merged up front, it is validated once. A path that a
+    template before it would also match (/users/export/ after /users/{username}/) moves before that template:
+    connexion routes to the first path that matches.
     """
     merged = copy.deepcopy(spec)
+    merged["paths"] = _literal_before_template(merged.get("paths", {}))
     for item in merged.get("paths", {}).values():
         shared = item.pop("parameters", None) if isinstance(item, dict) else None
         if not shared:
@@ -289,3 +292,21 @@ def for_connexion(spec: dict[str, Any]) -> dict[str, Any]:
             extra = [p for p in shared if (p.get("name"), p.get("in")) not in names and p.get("$ref") not in refs]
             operation["parameters"] = [*own, *extra]
     return merged
+
+
+def _literal_before_template(paths: Mapping[str, Any]) -> dict[str, Any]:
+    """The paths in their order, but each one a path earlier in the list would shadow moved just before it."""
+
+    def shadows(template: str, path: str) -> bool:
+        mine, theirs = template.strip("/").split("/"), path.strip("/").split("/")
+        return (
+            len(mine) == len(theirs)
+            and mine != theirs
+            and all(a == b or (a.startswith("{") and not b.startswith("{")) for a, b in zip(mine, theirs, strict=True))
+        )
+
+    ordered: list[str] = []
+    for path in paths:
+        first = next((index for index, earlier in enumerate(ordered) if shadows(earlier, path)), None)
+        ordered.insert(len(ordered) if first is None else first, path)
+    return {path: paths[path] for path in ordered}

@@ -10,6 +10,7 @@ from pathlib import Path
 from apitwin.auth import (
     Authorizer,
     CredentialReader,
+    DomainPermissions,
     KeysCollection,
     RateLimit,
     apikey_header_or_query,
@@ -33,6 +34,7 @@ class Twin:
     read_credential: CredentialReader = whole_value
     roles: tuple[str, ...] = ()  # ranked lowest first; empty when the API has no roles
     authorizer: Authorizer | None = None  # when access is not a ranking of roles (see auth.py)
+    permissions: DomainPermissions | None = None  # when access follows the domain's users, groups and rulesets
     rate_limit: RateLimit | None = None
     malformed_credentials: str = "Malformed credentials"
     invalid_credentials: str = "Invalid credentials"
@@ -82,6 +84,12 @@ _OPENDATASOFT = Twin(
     read_credential=apikey_header_or_query,
     every_credential_checked=True,
     keys=KeysCollection("apikeys"),
+    permissions=DomainPermissions(
+        rulesets={
+            "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
+            "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
+        }
+    ),
     max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
     malformed_credentials="Authentication credentials were not provided.",
     invalid_credentials="Incorrect authentication credentials.",

@@ -8,7 +8,7 @@ from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
-from connexion.json_schema import Draft4ResponseValidator, format_error_with_path
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, format_error_with_path
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -40,7 +40,13 @@ class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     The value is cut to its start and its size, and so is a long pattern it did not match. The error names the
     field it is about, for APIs that answer what is wrong by field (Django REST framework's `detail`)."""
 
+    @property
+    def _validator(self) -> Any:
+        return _RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
     def _validate(self, body: Any) -> Any:
+        if body is None and not self._required:  # an optional body may be left out (connexion refused it)
+            return None
         if not self._nullable and body is None:
             raise BadRequestProblem("Request body must not be empty")
         try:
@@ -73,10 +79,26 @@ def _write_only_unless_null(validator: Any, write_only: Any, instance: Any, sche
         yield ValidationError("Property is write-only")
 
 
+def _nullable(keyword: Any) -> Any:
+    """OpenAPI 3.0's `nullable` applies to the whole schema: null passes an allOf/anyOf/oneOf beside it too
+    (connexion honours it beside `type` and `enum` only, so `{nullable: true, allOf: [$ref]}` refused null)."""
+    original = Draft4Validator.VALIDATORS[keyword]
+
+    def validate(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        if instance is None and schema.get("nullable") is True:
+            return
+        yield from original(validator, value, instance, schema)
+
+    return validate
+
+
+_NULLABLE_COMBINATIONS = {keyword: _nullable(keyword) for keyword in ("allOf", "anyOf", "oneOf")}
 # A write-only field may leave as null: APIs that show secrets that way (Opendatasoft) declare it so in x-twin.
 _ResponseValidator = extend(
-    Draft4ResponseValidator, {"writeOnly": _write_only_unless_null, "x-writeOnly": _write_only_unless_null}
+    Draft4ResponseValidator,
+    {"writeOnly": _write_only_unless_null, "x-writeOnly": _write_only_unless_null, **_NULLABLE_COMBINATIONS},
 )
+_RequestValidator = extend(Draft4RequestValidator, _NULLABLE_COMBINATIONS)
 
 
 class TwinJSONResponseBodyValidator(JSONResponseBodyValidator):  # type: ignore[misc]

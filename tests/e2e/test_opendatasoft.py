@@ -119,15 +119,22 @@ def test_a_published_dataset_keeps_its_dataset_id(client: TestClient) -> None:
     assert kept.json()["dataset_id"] == "renamed"
 
 
-def test_keys_live_in_a_collection_a_new_one_works_and_a_revoked_one_is_401(client: TestClient) -> None:
-    """The twin authenticates against its API keys collection, so the keys /apikeys/ will create and revoke
-    (issue 14) act at once; until then the test writes the collection as that API will."""
-    keys = runtime_of(client).twins["opendatasoft"].state.collection("apikeys")
-    assert [doc["key"] for doc in keys.all()] == [key(client)]
-    created = keys.create({"label": "ci", "permissions": ["edit_dataset"]}, key="k" * 48, is_revoked=False)
-    assert re.fullmatch(r"ak_[a-z0-9]{6}", created["uid"])
-    fresh = {"Authorization": f"apikey {'k' * 48}"}
+def test_a_key_created_through_the_api_authenticates_until_it_is_revoked(client: TestClient) -> None:
+    """The twin authenticates against its API keys collection: a key /apikeys/ creates acts at once, for its
+    creator; revoked, it gets 401; search_key finds it either way."""
+    admin = {"Authorization": f"apikey {key(client)}"}
+    created = client.post(f"{BASE}/apikeys/", json={"label": "ci", "permissions": ["edit_dataset"]}, headers=admin)
+    assert created.status_code == 201, created.text
+    new = created.json()
+    assert re.fullmatch(r"ak_[a-z0-9]{6}", new["uid"]) and re.fullmatch(r"[0-9a-f]{56}", new["key"])
+    assert new["user"] == {"username": "admin"} and new["is_revoked"] is False
+    fresh = {"Authorization": f"apikey {new['key']}"}
     assert client.get(f"{BASE}/datasets/?limit=1", headers=fresh).status_code == 200
-    keys.set(created["uid"], {"is_revoked": True})
+    revoked = client.post(f"{BASE}/apikeys/{new['uid']}/revoke/", json={"reason": "leaked"}, headers=admin)
+    assert revoked.json()["is_revoked"] is True and revoked.json()["revocation_status"]["revocation_reason"] == "leaked"
     assert client.get(f"{BASE}/datasets/?limit=1", headers=fresh).status_code == 401
-    assert [c["name"] for c in runtime_of(client).twins["opendatasoft"].credentials()] == ["admin automation"]
+    found = client.post(f"{BASE}/apikeys/search_key/", json={"key": new["key"]}, headers=admin).json()
+    assert found["found"] is True and found["result"]["uid"] == new["uid"]
+    missing = client.post(f"{BASE}/apikeys/search_key/", json={"key": "nope"}, headers=admin).json()
+    assert missing == {"found": False, "result": None}
+    assert client.post(f"{BASE}/apikeys/{new['uid']}/revoke/", headers=admin).status_code == 200  # no body: fine

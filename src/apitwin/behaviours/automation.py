@@ -61,5 +61,5 @@ def copy_dataset(ctx: OperationContext) -> Reply:
     return Reply(datasets.public(datasets.copy(ctx.item_id, {"dataset_id": name})), ctx.route.success_status)
 
 
-# registered on this module's registry: the dataset files' behaviours, the publication's effects
-from apitwin.behaviours import automation_files, automation_processing  # noqa: E402,F401
+# registered on this module's registry: the dataset files' behaviours, the publication's effects, the people's
+from apitwin.behaviours import automation_files, automation_people, automation_processing  # noqa: E402,F401

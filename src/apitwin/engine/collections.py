@@ -227,7 +227,7 @@ class Collection:
                 if stamp and stamp not in server_fields:  # a time the server gives (a fixture's) wins
                     doc[stamp] = now
             for author in (self.definition.created_by, self.definition.updated_by):
-                if author:
+                if author and author.split(".")[0] not in server_fields:  # an author the server gives wins
                     schemas.plant(doc, author, self.caller)
             self._store.insert(self.table, self._key(doc_id), doc)
             return doc

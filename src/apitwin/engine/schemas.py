@@ -92,9 +92,19 @@ def plant(doc: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
-    """`given` completed with every other property of its effective schema: its default, or null."""
+    """`given` completed with every other property of its effective schema: its default, or null where the
+    property may be null (one that may not, with no default, stays absent: null would be an invalid value)."""
     props = effective(schema, given).get("properties", {})
-    return {**{name: copy.deepcopy(flatten(prop).get("default")) for name, prop in props.items()}, **given}
+    completed = {name: copy.deepcopy(flatten(prop).get("default")) for name, prop in props.items() if _unset(prop)}
+    return {**completed, **given}
+
+
+def _unset(prop: Schema) -> bool:
+    """Whether an unset property has a value to show: its default, or null when null is one of its values."""
+    flat = flatten(prop)
+    if "default" in flat or flat.get("nullable"):
+        return True
+    return not any(key in flat for key in ("type", "properties", "oneOf", "anyOf", "enum"))
 
 
 def writable(value: Any, schema: Schema, where: str = "", stored: Mapping[str, Any] | None = None) -> Any:
@@ -140,7 +150,10 @@ def replacement(stored: Mapping[str, Any], given: Mapping[str, Any], schema: Sch
     for name, prop in after.items():
         flat = flatten(prop)
         if not flat.get("readOnly") and not flat.get("writeOnly"):
-            doc[name] = copy.deepcopy(flat.get("default"))
+            if _unset(prop):
+                doc[name] = copy.deepcopy(flat.get("default"))
+            else:
+                doc.pop(name, None)
     doc.update(given)
     return doc
 
