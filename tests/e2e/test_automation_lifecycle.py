@@ -35,6 +35,9 @@ class Portal:
     def put(self, path: str, body: Any) -> Any:
         return self.client.put(self.base + path, json=body, headers=self.headers)
 
+    def delete(self, path: str) -> Any:
+        return self.client.delete(self.base + path, headers=self.headers)
+
     def new_dataset(self, dataset_id: str = "trees") -> str:
         body = {"dataset_id": dataset_id, "metadata": {"default": {"title": {"value": "Trees"}}}}
         created = self.post("/datasets/", body)

@@ -14,7 +14,7 @@ from tests.conftest import runtime_of
 from tests.e2e.test_automation_lifecycle import TWINS, Portal
 
 
-@pytest.fixture(params=TWINS)
+@pytest.fixture(params=["opendatasoft", "huwise"])
 def portal(request: pytest.FixtureRequest, make_client: Any) -> Portal:
     return Portal(make_client(*TWINS), request.param)
 
@@ -52,7 +52,7 @@ def test_groups_are_named_from_their_title_and_their_members_are_users(portal: P
     assert [batch.json()[k]["status_code"] for k in ("0", "1")] == ["success", "error"]
     biggest = portal.get("/groups/?sort=-user_count").json()["results"][0]
     assert biggest["uid"] in ("data_stewards", "content_designers") and biggest["user_count"] == 2
-    gone = portal.client.delete(f"{portal.base}/groups/data_stewards/users/hugo.vasseur/", headers=portal.headers)
+    gone = portal.delete("/groups/data_stewards/users/hugo.vasseur/")
     assert gone.status_code == 204 and portal.get("/users/hugo.vasseur/").json()["groups"] == []
 
 
@@ -67,9 +67,9 @@ def test_the_export_is_csv_with_the_delimiter_asked(portal: Portal) -> None:
 
 
 def test_the_last_administrator_cannot_be_deleted(portal: Portal) -> None:
-    refused = portal.client.delete(f"{portal.base}/users/admin/", headers=portal.headers)
+    refused = portal.delete("/users/admin/")
     assert refused.status_code == 400 and "only domain administrator" in refused.json()["message"]
-    assert portal.client.delete(f"{portal.base}/users/hugo.vasseur/", headers=portal.headers).status_code == 204
+    assert portal.delete("/users/hugo.vasseur/").status_code == 204
 
 
 def test_a_connections_secret_reads_back_as_null_and_is_kept(portal: Portal) -> None:
@@ -125,3 +125,71 @@ def test_huwise_has_its_own_five_more_permissions(make_client: Any) -> None:
     assert huwise.put("/users/louise.data/", body).status_code == 200
     refused = ods.put("/users/louise.data/", body)
     assert refused.status_code == 400 and refused.json()["error_code"] == "validation_error"
+
+
+def test_provisioned_users_are_linked_to_their_identity_provider(portal: Portal) -> None:
+    provisioned = portal.post("/users/provision/", {"email": "ines@example.org", "identity_provider": {"uid": "sso"}})
+    user = provisioned.json()["0"]["data"]
+    assert (user["username"], user["account_type"], user["identity_providers"]) == ("ines", "linked", [{"uid": "sso"}])
+
+
+def test_a_group_is_updated_and_deleted_with_its_memberships(portal: Portal) -> None:
+    updated = portal.put("/groups/content_designers/", {"title": "Designers", "permissions": ["edit_page"]})
+    assert updated.status_code == 200 and updated.json()["uid"] == "content_designers"
+    assert updated.json()["title"] == "Designers" and updated.json()["user_count"] == 2
+    assert portal.delete("/groups/content_designers/").status_code == 204
+    assert portal.get("/users/louise.data/").json()["groups"] == []
+
+
+def test_api_keys_are_listed_read_and_relabelled(portal: Portal) -> None:
+    listed = portal.get("/apikeys/").json()
+    assert listed["total_count"] == 2 and {k["uid"] for k in listed["results"]} >= {"ak_qf2hyt"}
+    assert portal.get("/apikeys/ak_qf2hyt/").json()["user"] == {"username": "louise.data"}
+    relabelled = portal.put("/apikeys/ak_qf2hyt/", {"label": "Weekly export", "permissions": ["edit_dataset"]})
+    assert relabelled.json()["label"] == "Weekly export" and relabelled.json()["key"] == listed["results"][1]["key"]
+
+
+def test_connections_are_listed_changed_and_deleted(portal: Portal) -> None:
+    assert portal.get("/datasource_connections/").json()["total_count"] == 2
+    connection = portal.get("/datasource_connections/co_qf2hyt/").json()
+    assert connection["type"] == "http" and connection["dataset_count"] == 0
+    changed = portal.put("/datasource_connections/co_qf2hyt/", {"type": "http", "url": "https://new.example.org"})
+    assert changed.status_code == 200 and changed.json()["url"] == "https://new.example.org"
+    assert portal.delete("/datasource_connections/co_5vb8ne/").status_code == 204
+    assert portal.get("/datasource_connections/co_5vb8ne/").status_code == 404
+
+
+def test_dataset_rulesets_are_listed_changed_and_deleted(portal: Portal) -> None:
+    portal.post("/datasets/da_kxbtjj/security/users/", {"user": {"username": "louise.data"}})
+    portal.post("/datasets/da_kxbtjj/security/groups/", {"group": {"uid": "content_designers"}})
+    assert portal.get("/datasets/da_kxbtjj/security/users/").json()["total_count"] == 1
+    assert portal.get("/datasets/da_kxbtjj/security/groups/").json()["total_count"] == 1
+    users = {"user": {"username": "louise.data"}, "permissions": ["manage_dataset"]}
+    assert portal.put("/datasets/da_kxbtjj/security/users/louise.data/", users).json()["permissions"] == [
+        "manage_dataset"
+    ]
+    groups = {"group": {"uid": "content_designers"}, "permissions": ["edit_dataset"]}
+    assert portal.put("/datasets/da_kxbtjj/security/groups/content_designers/", groups).status_code == 200
+    assert portal.get("/datasets/da_kxbtjj/security/groups/content_designers/").json()["permissions"] == [
+        "edit_dataset"
+    ]
+    assert portal.delete("/datasets/da_kxbtjj/security/users/louise.data/").status_code == 204
+    assert portal.delete("/datasets/da_kxbtjj/security/groups/content_designers/").status_code == 204
+    assert portal.get("/datasets/da_kxbtjj/security/users/").json()["total_count"] == 0
+
+
+def test_connection_rulesets_are_created_listed_changed_and_deleted(portal: Portal) -> None:
+    user = {"user": {"username": "louise.data"}, "permissions": ["manage_connection"]}
+    group = {"group": {"uid": "content_designers"}, "permissions": []}
+    assert portal.post("/datasource_connections/co_qf2hyt/security/users/", user).status_code == 200
+    assert portal.post("/datasource_connections/co_qf2hyt/security/groups/", group).status_code == 200
+    assert portal.get("/datasource_connections/co_qf2hyt/security/users/").json()["total_count"] == 1
+    assert portal.get("/datasource_connections/co_qf2hyt/security/groups/").json()["total_count"] == 1
+    assert portal.get("/datasource_connections/co_qf2hyt/").json()["user_count"] == 1
+    assert portal.get("/datasource_connections/co_qf2hyt/security/users/louise.data/").json() == user
+    changed = portal.put("/datasource_connections/co_qf2hyt/security/users/louise.data/", {**user, "permissions": []})
+    assert changed.json()["permissions"] == []
+    assert portal.put("/datasource_connections/co_qf2hyt/security/groups/content_designers/", group).status_code == 200
+    assert portal.get("/datasource_connections/co_qf2hyt/security/groups/content_designers/").json() == group
+    assert portal.delete("/datasource_connections/co_qf2hyt/security/users/louise.data/").status_code == 204
+    assert portal.delete("/datasource_connections/co_qf2hyt/security/groups/content_designers/").status_code == 204
