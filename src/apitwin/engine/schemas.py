@@ -95,7 +95,11 @@ def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     """`given` completed with every other property of its effective schema: its default, or null where the
     property may be null (one that may not, with no default, stays absent: null would be an invalid value)."""
     props = effective(schema, given).get("properties", {})
-    completed = {name: copy.deepcopy(flatten(prop).get("default")) for name, prop in props.items() if _unset(prop)}
+    completed = {
+        name: given[name] if name in given else copy.deepcopy(flatten(prop).get("default"))
+        for name, prop in props.items()
+        if name in given or _unset(prop)
+    }  # in the schema's order, then what the schema does not name
     return {**completed, **given}
 
 
