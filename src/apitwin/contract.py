@@ -109,6 +109,12 @@ TOLERATED_400: dict[str, dict[str, str]] = {
                 "updateConnectionUserRuleset",
                 "createConnectionGroupRuleset",
                 "updateConnectionGroupRuleset",
+                *(
+                    f"{verb}{page}{target}Ruleset"
+                    for verb in ("create", "update")
+                    for page in ("StudioPage", "CodeEditorPage")
+                    for target in ("User", "Group")
+                ),
             )
         },  # fmt: skip
         **{
@@ -140,6 +146,13 @@ TOLERATED_400: dict[str, dict[str, str]] = {
             for operation in ("createDatasetAttachment", "createDatasetAlternativeExport")
         },
         "updateDatasetAlternativeExport": "an alternative export's type cannot change",
+        **{
+            operation: "a studio page's slug, when given, is unique among studio pages"
+            for operation in ("createStudioPage", "updateStudioPage")
+        },
+        "createCodeEditorPage": "a code editor page is named by its slug: a create must give one",
+        "updateCodeEditorPage": "an archived page can't be edited, but for unarchiving it (is_archived: false)",
+        "deleteCodeEditorPages": "the bulk delete names its pages (slug, search or both): never every page at once",
     },
 }
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules

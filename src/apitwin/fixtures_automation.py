@@ -159,8 +159,54 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
         _api_key(fake, credential["name"], credential["credential"]) for credential in credentials
     ]
     dataset_files, blobs = files(datasets)
-    collections = {**collections, **dataset_files, **people(fake, collections["apikeys"][0])}
+    collections = {**collections, **dataset_files, **people(fake, collections["apikeys"][0]), **pages(since)}
     return {"credentials": credentials, "collections": collections, "blobs": blobs}
+
+
+# The pages pages.yaml's examples name: a published studio page (the rulesets' and most operations'), another
+# (the delete's); code editor pages: the rulesets' and most operations', the delete's, the one archive and unarchive
+# act on, and the two the bulk delete's example names.
+_STUDIO_PAGES = (("sp_qf2hyt", "mobility-overview", "Mobility overview", True), ("sp_w4k8zn", None, "Draft", False))
+_CODE_EDITOR_PAGES: tuple[tuple[str, str, str, list[str]], ...] = (
+    ("mobility-dashboard", "Mobility dashboard", "Tableau de bord de la mobilité", ["mobility", "dashboard"]),
+    ("legacy-homepage", "Former home page", "Ancienne page d'accueil", []),
+    ("pricing-2024", "Pricing 2024", "Tarifs 2024", ["pricing"]),
+    ("press-2019", "Press releases 2019", "Communiqués de presse 2019", ["press"]),
+    ("press-2020", "Press releases 2020", "Communiqués de presse 2020", ["press"]),
+)
+
+
+def pages(since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """The portal's studio and code editor pages, made by louise.data; no draw of the portal's Faker."""
+    studio = []
+    for number, (uid, slug, title, published) in enumerate(_STUDIO_PAGES):
+        created = (since + timedelta(days=40 + number)).strftime(_DATE)
+        updated = (since + timedelta(days=60 + number)).strftime(_DATE)
+        content = {"version_name": "draft", "title": title, "description": f"{title}, in figures.",
+                   "created_at": created, "updated_at": updated, "updated_by": {"username": "louise.data"}}  # fmt: skip
+        page: dict[str, Any] = {
+            "uid": uid, "slug": slug, "public": published, "contents": [content],
+            "first_published_at": updated if published else None, "created_at": created, "updated_at": updated,
+            "created_by": {"username": "louise.data"},
+        }  # fmt: skip
+        if published:
+            page["publication_machine"] = {
+                **{"status": "published", "previous": "unpublished", "next": None, "since": None, "message": None},
+                **{"params": {}, "records_errors": [], "outcome": None},
+            }
+        studio.append(page)
+    code_editor = []
+    for number, (slug, english, french, tags) in enumerate(_CODE_EDITOR_PAGES):
+        moment = (since + timedelta(days=30 + number)).strftime(_DATE)
+        code_editor.append({
+            "slug": slug, "title": {"en": english, "fr": french}, "description": f"{english}.",
+            "content": {"html": {"en": f"<h1>{english}</h1>", "fr": f"<h1>{french}</h1>"},
+                        "css": {"en": "h1 { color: #0a4d68; }", "fr": "h1 { color: #0a4d68; }"}},
+            "template": "custom.html", "tags": tags, "is_restricted": False, "is_archived": False,
+            "created_by": {"username": "louise.data"}, "updated_by": {"username": "louise.data"},
+            "created_at": moment, "updated_at": moment,
+        })  # fmt: skip
+    return {"studio_pages": studio, "code_editor_pages": code_editor}
 
 
 # The people the specs' examples name (people.yaml, security.yaml): the administrator the twin's key acts for,

@@ -88,6 +88,8 @@ _OPENDATASOFT = Twin(
         rulesets={
             "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
             "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
+            "studio_page_uid": ("studio_page_user_rulesets", "studio_page_group_rulesets"),
+            "page_slug": ("code_editor_page_user_rulesets", "code_editor_page_group_rulesets"),
         }
     ),
     max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
