@@ -52,6 +52,14 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
     query_keys = {name: sanitized(name) for name in route.query_params}
 
     async def endpoint(**kwargs: Any) -> ConnexionResponse:
+        try:
+            return await answer(**kwargs)
+        finally:  # a request refused before its files were read (401, 403, a fault) leaves no temporary file open
+            for value in kwargs.values():
+                if isinstance(value, UploadFile):
+                    await value.close()
+
+    async def answer(**kwargs: Any) -> ConnexionResponse:
         refused = REFUSED_CREDENTIAL.get()
         if refused is not None and live.twin.every_credential_checked:
             raise TwinError(ErrorKind.UNAUTHENTICATED, refused)

@@ -66,9 +66,11 @@ def test_the_export_is_csv_with_the_delimiter_asked(portal: Portal) -> None:
     assert louise[6] == "Content Designers" and louise[4].endswith("+00:00")
 
 
-def test_the_last_administrator_cannot_be_deleted(portal: Portal) -> None:
+def test_the_last_administrator_cannot_be_deleted_or_demoted(portal: Portal) -> None:
     refused = portal.delete("/users/admin/")
     assert refused.status_code == 400 and "only domain administrator" in refused.json()["message"]
+    demoted = portal.put("/users/admin/", {"email": "admin@example.org", "permissions": []})
+    assert demoted.status_code == 400 and portal.get("/users/admin/").json()["permissions"] == ["edit_domain"]
     assert portal.delete("/users/hugo.vasseur/").status_code == 204
 
 

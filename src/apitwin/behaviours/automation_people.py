@@ -127,24 +127,29 @@ def update_user(ctx: OperationContext) -> Reply:
                     _join(ctx, group["uid"], username)
                 elif members.find(username) is not None:
                     members.delete(username)
+        _keep_an_administrator(ctx)
     return Reply(_user_view(ctx, username))
+
+
+def _keep_an_administrator(ctx: OperationContext) -> None:
+    """The domain keeps an administrator: a change that leaves none (a demotion, a deletion) is refused whole."""
+    if not any(ADMIN_PERMISSION in _permissions(ctx, user) for user in ctx.collection("users").views()):
+        raise TwinError(ErrorKind.INVALID, "Removing the only domain administrator is not allowed.")
 
 
 @behaviours.operation("deleteUser")
 def delete_user(ctx: OperationContext) -> Reply:
-    """The domain keeps an administrator; a deleted user leaves every group."""
+    """A deleted user leaves every group; the domain keeps an administrator."""
     username = ctx.item_id
     users = ctx.collection("users")
     users.get(username)
-    admins = [u["username"] for u in users.views() if ADMIN_PERMISSION in _permissions(ctx, u)]
-    if admins == [username]:
-        raise TwinError(ErrorKind.INVALID, "Removing the only domain administrator is not allowed.")
     with ctx.state.transaction():
         for group in ctx.collection("groups").views():
             members = ctx.collection("group_members").under(group["uid"])
             if members.find(username) is not None:
                 members.delete(username)
         users.delete(username)
+        _keep_an_administrator(ctx)
     return Reply(None, ctx.route.success_status)
 
 
