@@ -158,6 +158,13 @@ TOLERATED_400: dict[str, dict[str, str]] = {
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules
 TOLERATED_400["huwise"] = TOLERATED_400["opendatasoft"]
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
+# Operations that can take away the run's own credential (a key's permissions, the key itself): they act on the
+# spec examples' ids only, never on ids captured from answers, which may name the key the run authenticates with.
+# The twin answers them faithfully (a client may lock itself out); the run must not do it to itself.
+OWN_CREDENTIAL_WRITES: dict[str, tuple[str, ...]] = {
+    "opendatasoft": ("updateApiKey", "revokeApiKey"),
+    "huwise": ("updateApiKey", "revokeApiKey"),
+}
 # Schemathesis 4.32's defaults for missing_required_header, plus 429: the one check whose defaults lack it
 # (negative_data_rejection and positive_data_acceptance already accept 429).
 _MISSING_HEADER_STATUSES = [400, 401, 403, 406, 415, 422, 429]
@@ -626,6 +633,7 @@ def _run(plan: _Plan, echo: Echo) -> int:
     twin = plan.twin
     [(header, value)] = twin.credential_header(plan.credential).items()
     tolerated = {op: reason for op, reason in TOLERATED_400.get(twin.name, {}).items() if _selected(plan, op)}
+    guarded = [op for op in OWN_CREDENTIAL_WRITES.get(twin.name, ()) if _selected(plan, op)]
     for operation_id, reason in tolerated.items():
         echo(f"apitwin: ST202 tolerates 400 on {operation_id}: {reason}")
     if plan.read_only:
@@ -648,7 +656,7 @@ def _run(plan: _Plan, echo: Echo) -> int:
         hooks.write_text(_HOOKS, encoding="utf-8")
         config = Path(workdir, "schemathesis.toml")
         deletes = any(operation.method == "DELETE" for operation in plan.operations)
-        config.write_text(_config(header.strip(), tolerated, hooks, plan.read_only, deletes), encoding="utf-8")
+        config.write_text(_config(header.strip(), tolerated, hooks, plan.read_only, deletes, guarded), encoding="utf-8")
         events = (plan.ndjson or Path(workdir, "events.ndjson")).resolve()  # Schemathesis runs in workdir
         events.parent.mkdir(parents=True, exist_ok=True)
         warnings = Path(workdir, "warnings.json")
@@ -772,7 +780,9 @@ def _selected(plan: _Plan, operation_id: str) -> bool:
     return any(operation.operation_id == operation_id for operation in plan.operations)
 
 
-def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool, deletes: bool) -> str:
+def _config(
+    header: str, tolerated: dict[str, str], hooks: Path, read_only: bool, deletes: bool, guarded: Sequence[str] = ()
+) -> str:
     """The per-run schemathesis.toml; `${...}` is filled from the environment by Schemathesis."""
     lines = [
         f"hooks = {json.dumps(str(hooks))}",
@@ -796,6 +806,12 @@ def _config(header: str, tolerated: dict[str, str], hooks: Path, read_only: bool
         lines += [
             "[[operations]]",
             'include-method = "DELETE"',
+            *(f"phases.{phase}.extra-data-sources.responses = false" for phase in ("examples", "coverage", "fuzzing")),
+        ]
+    for operation in guarded:  # see OWN_CREDENTIAL_WRITES
+        lines += [
+            "[[operations]]",
+            f"include-operation-id = {json.dumps(operation)}",
             *(f"phases.{phase}.extra-data-sources.responses = false" for phase in ("examples", "coverage", "fuzzing")),
         ]
     if read_only:

@@ -158,3 +158,15 @@ def test_read_only_sends_no_unsafe_method(tmp_path: Path) -> None:
     safe = ("listReports", "getReport", "listServicePrincipals", "getServicePrincipal")
     assert exercised(stats) & every_label == labels_of("datascaphe", *safe)
     assert "apitwin: safe methods only: GET, HEAD and OPTIONS requests are sent" in output
+
+
+def test_operations_that_could_revoke_the_runs_own_key_act_on_the_examples_ids_only() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from apitwin.contract import _config
+
+    config = tomllib.loads(_config("Authorization", {}, Path("hooks.py"), False, False, ["updateApiKey"]))
+    [guarded] = [op for op in config["operations"] if op.get("include-operation-id") == "updateApiKey"]
+    assert all(guarded["phases"][phase]["extra-data-sources"]["responses"] is False
+               for phase in ("examples", "coverage", "fuzzing"))  # fmt: skip
