@@ -153,6 +153,11 @@ TOLERATED_400: dict[str, dict[str, str]] = {
         "createCodeEditorPage": "a code editor page is named by its slug: a create must give one",
         "updateCodeEditorPage": "an archived page can't be edited, but for unarchiving it (is_archived: false)",
         "deleteCodeEditorPages": "the bulk delete names its pages (slug, search or both): never every page at once",
+        **{
+            operation: "a template's field names are unique, and a system template always active cannot be disabled"
+            for operation in ("createMetadataTemplate", "updateMetadataTemplate")
+        },
+        "createImageAsset": "the file part must carry a file name: the asset's url is made of it",
     },
 }
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules

@@ -160,6 +160,11 @@ def portal(fake: Faker, *, publisher: str = "City of {city}", since: datetime = 
     ]
     dataset_files, blobs = files(datasets)
     collections = {**collections, **dataset_files, **people(fake, collections["apikeys"][0]), **pages(since)}
+    collections["metadata_templates"] = templates(since)
+    # the portal's logo, the image assets list's example (an SVG is text: its blob is stored as the others)
+    logo = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30"/></svg>\n'
+    blobs[blob_ref(logo)] = logo
+    collections["image_assets"] = [{"url": "/assets/theme_image/portal-logo.svg", "file_blob": blob_ref(logo)}]
     return {"credentials": credentials, "collections": collections, "blobs": blobs}
 
 
@@ -207,6 +212,66 @@ def pages(since: datetime) -> dict[str, list[dict[str, Any]]]:
             "created_at": moment, "updated_at": moment,
         })  # fmt: skip
     return {"studio_pages": studio, "code_editor_pages": code_editor}
+
+
+# The default template's fields: automation.yaml's DatasetMetadataDefault, in its order (templates.yaml's header):
+# (name, type, label, requirement level, self_suggest, is_filter, i18n, is_hidden)
+_DEFAULT_FIELDS = (
+    ("title", "text", "Title", "mandatory", False, False, True, False),
+    ("description", "html", "Description", "recommended", False, False, True, False),
+    ("keyword", "list", "Keywords", "recommended", True, True, True, False),
+    ("modified", "datetime", "Modified", "mandatory", False, True, False, False),
+    ("modified_updates_on_metadata_change", "boolean", "Update modified on metadata change", "optional", False, False,
+     False, False),
+    ("modified_updates_on_data_change", "boolean", "Update modified on data change", "optional", False, False, False,
+     False),
+    ("geographic_reference", "list", "Geographic coverage", "optional", False, True, False, False),
+    ("geographic_reference_auto", "boolean", "Compute the geographic coverage", "optional", False, False, False, False),
+    ("language", "text", "Language", "mandatory", False, True, False, False),
+    ("timezone", "text", "Timezone", "optional", False, False, False, False),
+    ("publisher", "text", "Publisher", "recommended", True, True, False, False),
+    ("references", "text", "References", "optional", False, False, False, False),
+    ("attributions", "list", "Attributions", "optional", False, False, False, False),
+    ("records_count", "int", "Records count", "optional", False, False, False, True),
+    ("data_processed", "datetime", "Data processed", "optional", False, False, False, True),
+    ("metadata_processed", "datetime", "Metadata processed", "optional", False, False, False, True),
+)  # fmt: skip
+_LANGUAGES = ["en", "fr", "de", "es", "it", "nl"]
+
+
+def _field(name: str, kind: str, label: str, level: str = "optional", suggest: bool = False, is_filter: bool = False,
+           i18n: bool = False, hidden: bool = False, choices: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    url = f"/api/automation/v1.0/metadata/templates/default/fields/{name}/suggest/" if suggest else None
+    return {"name": name, "type": kind, "label": label, "help_text": None, "is_hidden": hidden,
+            "self_suggest": suggest, "is_filter": is_filter, "i18n": i18n, "suggest_url": url, "choices": choices,
+            "labels": None, "requirement_level": level}  # fmt: skip
+
+
+def templates(since: datetime) -> list[dict[str, Any]]:
+    """The three system templates a dataset's metadata has, and two inactive custom ones the examples name."""
+    default = [_field(*row, choices=_LANGUAGES if row[0] == "language" else None) for row in _DEFAULT_FIELDS]
+    visualization = [_field("map_marker_color", "text", "Map marker color")]
+    internal = [_field("draft", "boolean", "Draft"), _field("license_checked", "boolean", "License checked")]
+    quality = [
+        _field("completeness", "text", "Completeness", "recommended", choices=["complete", "partial", "sample"]),
+        _field("last_checked", "date", "Last checked"),
+    ]
+    notes = [_field("notes", "text", "Notes")]
+    moment = since.strftime(_DATE)
+    made = []
+    for name, title, kind, system, fields in (
+        ("default", "Default", "basic", True, default),
+        ("visualization", "Visualization", "extra", True, visualization),
+        ("internal", "Internal", "admin", True, internal), ("data-quality", "Data quality", "basic", False, quality),
+        ("old-internal-notes", "Old internal notes", "admin", False, notes),
+    ):  # fmt: skip
+        author = {"username": "admin" if system else "louise.data"}
+        made.append({
+            "name": name, "title": title, "is_active": system, "is_always_active": system, "is_system": system,
+            "schema": fields, "created_at": moment, "created_by": author, "updated_at": moment, "updated_by": author,
+            "type": kind,
+        })  # fmt: skip
+    return made
 
 
 # The people the specs' examples name (people.yaml, security.yaml): the administrator the twin's key acts for,

@@ -67,4 +67,5 @@ from apitwin.behaviours import (  # noqa: E402,F401
     automation_pages,
     automation_people,
     automation_processing,
+    automation_templates,
 )
