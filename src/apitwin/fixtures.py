@@ -159,7 +159,10 @@ def huwise() -> dict[str, Any]:
     from apitwin.fixtures_automation import portal
 
     # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
-    return portal(_faker("huwise"), publisher="{city} Metropolitan Area", since=datetime(2025, 1, 6, tzinfo=UTC))
+    fixtures = portal(_faker("huwise"), publisher="{city} Metropolitan Area", since=datetime(2025, 1, 6, tzinfo=UTC))
+    for dataset in fixtures["collections"]["datasets"]:  # Huwise's datasets say who made and changed them
+        dataset["created_by"] = dataset["updated_by"] = {"username": "admin"}
+    return fixtures
 
 
 GENERATORS: dict[str, Callable[[], dict[str, Any]]] = {

@@ -80,9 +80,9 @@ def test_a_put_keeps_the_metadata_on_huwise_and_replaces_it_on_opendatasoft(clie
 
 def test_the_put_body_each_twin_documents(client: TestClient) -> None:
     huwise = client.get(f"{HUWISE}/openapi.json").json()["components"]["schemas"]["DatasetUpdate"]
-    ods = client.get(f"{ODS}/openapi.json").json()["components"]["schemas"]["DatasetUpdate"]
+    ods = client.get(f"{ODS}/openapi.json").json()["components"]["schemas"]
     assert set(huwise["properties"]) == {"dataset_id", "is_restricted", "default_security"}
-    assert "metadata" in ods["allOf"][0]["required"]
+    assert "metadata" in ods["DatasetFields"]["required"]  # ODS's PUT body is the whole dataset (allOf of it)
 
 
 def test_schedules_and_feedbacks_are_served_as_on_opendatasoft(client: TestClient) -> None:
@@ -147,3 +147,21 @@ def test_processors_fields_and_metadata_are_served_as_on_opendatasoft(client: Te
         == "Glossary terms"
     )
     assert client.delete(f"{HUWISE}/datasets/{uid}/metadata/default/title/", headers=auth(client)).status_code == 204
+
+
+def test_huwise_datasets_say_who_created_and_last_changed_them(client: TestClient) -> None:
+    """Huwise's Dataset has created_by and updated_by (its document's samples); Opendatasoft's has neither."""
+    created = client.post(f"{HUWISE}/datasets/", json=NEW, headers=auth(client)).json()
+    assert created["created_by"] == {"username": "admin"} and created["updated_by"] == {"username": "admin"}
+    assert datasets(client, HUWISE, "huwise")[0]["created_by"] == {"username": "admin"}
+    keys = runtime_of(client).twins["huwise"].state.collection("apikeys")
+    keys.create({"label": "louise's", "permissions": ["edit_dataset"]}, key="l" * 56, user={"username": "louise.data"})
+    louise = {"Authorization": "apikey " + "l" * 56}
+    ruleset = {"user": {"username": "louise.data"}, "permissions": ["edit_dataset"]}
+    client.post(f"{HUWISE}/datasets/{created['uid']}/security/users/", json=ruleset, headers=auth(client))
+    changed = client.put(f"{HUWISE}/datasets/{created['uid']}/", json={"is_restricted": True}, headers=louise)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["created_by"] == {"username": "admin"}
+    assert changed.json()["updated_by"] == {"username": "louise.data"}
+    ods = client.post(f"{ODS}/datasets/", json=NEW, headers=auth(client, "opendatasoft")).json()
+    assert "created_by" not in ods and "updated_by" not in ods
