@@ -105,10 +105,10 @@ TOLERATED_400: dict[str, dict[str, str]] = {
                 "updateDatasetUserRuleset",
                 "createDatasetGroupRuleset",
                 "updateDatasetGroupRuleset",
-                "createConnectionUserRuleset",
-                "updateConnectionUserRuleset",
-                "createConnectionGroupRuleset",
-                "updateConnectionGroupRuleset",
+                "createDatasourceConnectionUserRuleset",
+                "updateDatasourceConnectionUserRuleset",
+                "createDatasourceConnectionGroupRuleset",
+                "updateDatasourceConnectionGroupRuleset",
                 *(
                     f"{verb}{page}{target}Ruleset"
                     for verb in ("create", "update")

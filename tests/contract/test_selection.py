@@ -170,3 +170,15 @@ def test_operations_that_could_revoke_the_runs_own_key_act_on_the_examples_ids_o
     [guarded] = [op for op in config["operations"] if op.get("include-operation-id") == "updateApiKey"]
     assert all(guarded["phases"][phase]["extra-data-sources"]["responses"] is False
                for phase in ("examples", "coverage", "fuzzing"))  # fmt: skip
+
+
+def test_every_tolerated_or_guarded_operation_is_an_operation_of_its_twin() -> None:
+    """A misspelt operationId would tolerate nothing, silently."""
+    from apitwin.contract import OWN_CREDENTIAL_WRITES, TOLERATED_400
+    from apitwin.engine import build_model
+    from apitwin.spec import load_resolved
+    from apitwin.twins import TWINS
+
+    for twin, operations in [*TOLERATED_400.items(), *OWN_CREDENTIAL_WRITES.items()]:
+        routes = build_model(load_resolved(TWINS[twin].spec_path)).routes
+        assert [operation for operation in operations if operation not in routes] == [], twin
