@@ -10,13 +10,14 @@ refers to any more, sparing those written moments ago (their document may not be
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
+
+from apitwin import storefile
 
 REF = re.compile(r"sha256:[0-9a-f]{64}")
 DEFAULT_MAX_BLOB = 64 * 1024 * 1024  # one upload
@@ -114,24 +115,11 @@ class Blobs:
 
 
 def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    for folder in (path.parent, path.parent.parent):  # the new name, and a new subfolder's, reach the disk
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    def write(handle: IO[bytes]) -> None:
+        handle.write(data)
+
+    storefile.write_durably(path, write)
+    storefile.sync_dir(path.parent.parent)  # a new subfolder's name reaches the disk too
 
 
 def refs_in(value: object) -> Iterable[str]:

@@ -19,9 +19,9 @@ import re
 import tempfile
 import weakref
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tinydb.storages import JSONStorage
 
@@ -64,28 +64,38 @@ def read_base(path: Path) -> dict[str, dict[str, Any]]:
 
 def write_tables(path: Path, tables: Mapping[str, Mapping[str, Any]]) -> None:
     """Write tables as a TinyDB database file, atomically and durably, a few documents at a time."""
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(b"{")
+        for t, (name, docs) in enumerate(tables.items()):
+            handle.write(f"{',' if t else ''}{serialise(name)}:{{".encode())
+            items = list(docs.items())
+            for start in range(0, len(items), _CHUNK):
+                chunk = items[start : start + _CHUNK]
+                text = ",".join(f"{serialise(key)}:{serialise(doc)}" for key, doc in chunk)
+                handle.write((("," if start else "") + text).encode())
+            handle.write(b"}")
+        handle.write(b"}")
+
+    write_durably(path, write)
+
+
+def write_durably(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file atomically and durably: a temp file beside it, fsynced, renamed over it, the folder fsynced
+    (so the new name reaches the disk too). A failure leaves the former file, and no temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes it 0600; the store is an ordinary file
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("{")
-            for t, (name, docs) in enumerate(tables.items()):
-                handle.write(f"{',' if t else ''}{serialise(name)}:{{")
-                items = list(docs.items())
-                for start in range(0, len(items), _CHUNK):
-                    chunk = items[start : start + _CHUNK]
-                    text = ",".join(f"{serialise(key)}:{serialise(doc)}" for key, doc in chunk)
-                    handle.write(("," if start else "") + text)
-                handle.write("}")
-            handle.write("}")
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sync_dir(path.parent)  # the rename itself must reach the disk
+    sync_dir(path.parent)
 
 
 def sync_dir(folder: Path) -> None:

@@ -89,6 +89,7 @@ ACTIONS = frozenset(
         "restore",
     }
 )
+ITEM_ACTIONS = ACTIONS - {"list", "create"}  # the actions on one item: they need its id in the path
 FILTER_OPS = frozenset({"eq", "like", "gte", "lte", "any"})
 ID_STYLES = frozenset({"serial", "uuid", "token", "prefixed", "given"})
 _ID_KEYS = {
@@ -594,18 +595,7 @@ def _route(
     if action == "transition" and (machine is None or transition not in machine.actions):
         known = sorted(machine.actions) if machine is not None else []
         raise SpecError(f"{where}: x-twin transition {transition!r} is not one of the machine's actions {known}")
-    if action in {
-        "get",
-        "replace",
-        "update",
-        "delete",
-        "set",
-        "download",
-        "transition",
-        "state",
-        "copy",
-        "restore",
-    } and (id_param is None):
+    if action in ITEM_ACTIONS and id_param is None:
         raise SpecError(f"{where}: action {action!r} needs an item path or an x-twin id")
     if collection is not None:
         definition = collections[collection]
