@@ -612,3 +612,29 @@ def files(datasets: list[dict[str, Any]]) -> tuple[dict[str, list[dict[str, Any]
         "alternative_exports": exports,
     }
     return collections, blobs
+
+
+# Huwise's glossary (huwise/only.yaml): te_abc123 the examples read and replace, te_x9c3vh the delete removes,
+# te_b5n1ts and te_g7w2ly the bulk delete removes.
+_GLOSSARY: tuple[tuple[str, str, str, list[str]], ...] = (
+    ("te_abc123", "API", "A set of protocols and tools for building software applications",
+     ["Application Programming Interface"]),
+    ("te_x9c3vh", "Open data", "Data anyone can access, use and share.", []),
+    ("te_b5n1ts", "Dataset", "A collection of records published together.", ["Data set"]),
+    ("te_g7w2ly", "Metadata", "Data that describes a dataset: its title, themes, licence.", ["Meta data"]),
+    ("te_q4m8rz", "Geocoding", "Turning addresses into coordinates.", []),
+    ("te_k2p6wd", "Licence", "The terms under which a dataset may be reused.", ["License"]),
+)  # fmt: skip
+
+
+def huwise_only(since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Huwise's own collections (huwise/only.yaml); no draw of the portal's Faker."""
+    terms = []
+    for number, (uid, name, description, aliases) in enumerate(_GLOSSARY):
+        created = (since + timedelta(days=90 + number)).strftime(_DATE)
+        author = {"username": "louise.data"}
+        terms.append({
+            "uid": uid, "name": name, "description": description, "aliases": aliases,
+            "created_at": created, "updated_at": created, "created_by": author, "updated_by": author,
+        })  # fmt: skip
+    return {"glossary_terms": terms}

@@ -1,0 +1,53 @@
+"""Huwise's own operations (specs/huwise/only.yaml), over HTTP on the Huwise twin: the glossary, the user
+requests, the translation suggestions and the assets' translation dictionaries; none of them is Opendatasoft's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import runtime_of
+from tests.e2e.test_automation_lifecycle import TWINS, Portal
+
+
+@pytest.fixture
+def huwise(make_client: Any) -> Portal:
+    return Portal(make_client(*TWINS), "huwise")
+
+
+@pytest.mark.parametrize("path", ["/glossary/terms/", "/glossary/terms/te_abc123/"])
+def test_opendatasoft_has_none_of_them(make_client: Any, path: str) -> None:
+    assert Portal(make_client(*TWINS), "opendatasoft").get(path).status_code == 404
+
+
+def test_glossary_terms_are_ordered_searched_and_named_once(huwise: Portal) -> None:
+    names = [term["name"] for term in huwise.get("/glossary/terms/?ordering=-name").json()["results"]]
+    assert names == sorted(names, reverse=True) and len(names) == 6
+    found = huwise.get("/glossary/terms/?search=programming").json()
+    assert [term["uid"] for term in found["results"]] == ["te_abc123"]
+    created = huwise.post("/glossary/terms/", {"name": "SDMX"})
+    assert created.status_code == 201, created.text
+    term = created.json()
+    assert term["uid"].startswith("te_") and term["description"] == "" and term["aliases"] == []
+    assert term["created_by"] == {"username": "admin"}
+    assert huwise.post("/glossary/terms/", {"name": "SDMX"}).status_code == 400
+    replaced = huwise.put(f"/glossary/terms/{term['uid']}/", {"name": "SDMX", "aliases": ["sdmx"]})
+    assert replaced.status_code == 200 and replaced.json()["aliases"] == ["sdmx"]
+    assert huwise.delete(f"/glossary/terms/{term['uid']}/").status_code == 204
+    assert huwise.get(f"/glossary/terms/{term['uid']}/").status_code == 404
+
+
+def test_bulk_delete_removes_the_named_terms_and_ignores_unknown_ones(huwise: Portal) -> None:
+    gone = huwise.post("/glossary/terms/bulk_delete/", {"uid_list": ["te_b5n1ts", "te_g7w2ly", "te_nothing"]})
+    assert gone.status_code == 204, gone.text
+    left = [term["uid"] for term in huwise.get("/glossary/terms/").json()["results"]]
+    assert len(left) == 4 and "te_b5n1ts" not in left and "te_g7w2ly" not in left and "te_abc123" in left
+
+
+def test_glossary_writes_require_manage_glossary(huwise: Portal) -> None:
+    keys = runtime_of(huwise.client).twins["huwise"].state.collection("apikeys")
+    louise = {"Authorization": "apikey " + keys.get("ak_qf2hyt")["key"]}  # her key holds no manage_glossary
+    refused = huwise.client.post(f"{huwise.base}/glossary/terms/", json={"name": "SDMX"}, headers=louise)
+    assert refused.status_code == 403 and refused.json()["error_code"] == "permission_denied"
+    assert huwise.client.get(f"{huwise.base}/glossary/terms/", headers=louise).status_code == 200
