@@ -637,4 +637,27 @@ def huwise_only(since: datetime) -> dict[str, list[dict[str, Any]]]:
             "uid": uid, "name": name, "description": description, "aliases": aliases,
             "created_at": created, "updated_at": created, "created_by": author, "updated_by": author,
         })  # fmt: skip
-    return {"glossary_terms": terms}
+    requests = [
+        {**request, "updated_at": request["created_at"],
+         "updated_by": request["created_by"] if request["created_by"]["username"] else None}
+        for request in _USER_REQUESTS
+    ]  # fmt: skip
+    return {"glossary_terms": terms, "user_requests": requests}
+
+
+# Huwise's user requests (huwise/only.yaml), raised on the portal: fc50dcdf-... the examples read.
+_USER_REQUESTS: tuple[dict[str, Any], ...] = (
+    {"uid": "fc50dcdf-ab41-4ed8-bc65-070278ba2363", "type": "domain_access", "status": "pending",
+     "created_at": "2026-11-13T13:36:23Z", "created_by": {"username": "amelie.roux"},
+     "request_message": "let me in!", "rejection_message": None},
+    {"uid": "0b6f3c2e-5d41-4a8e-9f27-3c1d8e6a7b90", "type": "dataset_asset_access", "status": "approved",
+     "created_at": "2026-10-02T09:12:40Z", "created_by": {"username": "hugo.vasseur"},
+     "request_message": "I need the restricted budget lines for the mobility study.", "rejection_message": None},
+    {"uid": "7e2a9d14-8c3b-4f56-a1e0-5b9c2d7f4e81", "type": "external_asset_access", "status": "rejected",
+     "created_at": "2026-08-21T16:05:11Z", "created_by": {"username": "louise.data"},
+     "request_message": "Access to the regional traffic dashboard, please.",
+     "rejection_message": "That dashboard is not shared outside the agency."},
+    {"uid": "c4d8e2f1-3a6b-4c9d-8e7f-1a2b3c4d5e6f", "type": "external_showcase", "status": "pending",
+     "created_at": "2026-11-28T08:30:00Z", "created_by": {"username": None, "email": "guest@example.org"},
+     "request_message": "Our bike map reuses your counters dataset.", "rejection_message": None},
+)  # fmt: skip

@@ -3,6 +3,7 @@ requests, the translation suggestions and the assets' translation dictionaries; 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ def huwise(make_client: Any) -> Portal:
     return Portal(make_client(*TWINS), "huwise")
 
 
-@pytest.mark.parametrize("path", ["/glossary/terms/", "/glossary/terms/te_abc123/"])
+@pytest.mark.parametrize("path", ["/glossary/terms/", "/glossary/terms/te_abc123/", "/user_requests/"])
 def test_opendatasoft_has_none_of_them(make_client: Any, path: str) -> None:
     assert Portal(make_client(*TWINS), "opendatasoft").get(path).status_code == 404
 
@@ -51,3 +52,29 @@ def test_glossary_writes_require_manage_glossary(huwise: Portal) -> None:
     refused = huwise.client.post(f"{huwise.base}/glossary/terms/", json={"name": "SDMX"}, headers=louise)
     assert refused.status_code == 403 and refused.json()["error_code"] == "permission_denied"
     assert huwise.client.get(f"{huwise.base}/glossary/terms/", headers=louise).status_code == 200
+
+
+def test_user_requests_are_filtered_by_the_days_they_were_raised_on_the_clock(huwise: Portal) -> None:
+    huwise.clock.freeze(datetime(2026, 11, 30, 10, 0, tzinfo=UTC), rewind=True)  # the fixtures' today
+
+    def uids(query: str) -> list[str]:
+        answer = huwise.get(f"/user_requests/?{query}")
+        assert answer.status_code == 200, answer.text
+        return [request["uid"][:8] for request in answer.json()["results"]]
+
+    assert uids("raised_in=6") == ["c4d8e2f1"]  # since 24 November
+    assert uids("raised_in=17") == ["fc50dcdf", "c4d8e2f1"]  # since 13 November, its whole day
+    assert uids("raised_before=17") == ["0b6f3c2e", "7e2a9d14"]  # before 13 November
+    assert uids("raised_before=16") == ["fc50dcdf", "0b6f3c2e", "7e2a9d14"]  # before 14 November
+    assert uids("status=pending&search=GUEST@") == ["c4d8e2f1"]
+    assert uids("type=external_asset_access") == ["7e2a9d14"]
+
+
+def test_expand_shows_the_whole_requester_but_a_guest_as_it_is(huwise: Portal) -> None:
+    one = huwise.get("/user_requests/fc50dcdf-ab41-4ed8-bc65-070278ba2363/").json()
+    assert one["created_by"] == {"username": "amelie.roux"} and one["request_message"] == "let me in!"
+    requests = huwise.get("/user_requests/?expand=created_by").json()["results"]
+    by_uid = {request["uid"][:8]: request for request in requests}
+    assert by_uid["fc50dcdf"]["created_by"]["username"] == "amelie.roux" and "email" in by_uid["fc50dcdf"]["created_by"]
+    assert by_uid["c4d8e2f1"]["created_by"] == {"username": None, "email": "guest@example.org"}
+    assert huwise.get("/user_requests/nothing/").status_code == 404

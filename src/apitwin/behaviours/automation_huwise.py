@@ -2,13 +2,17 @@
 
 Registered on the Automation registry like its siblings; the Opendatasoft spec has no such operation, so nothing
 here asks which twin it serves. The engine serves the glossary, the user requests and the assets' translation
-dictionaries; these behaviours add the glossary's bulk delete.
+dictionaries; these behaviours add the glossary's bulk delete and the user requests' days and expansion.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, timedelta
+from typing import Any
+
 from apitwin.behaviours.automation import behaviours
-from apitwin.engine import OperationContext, Reply
+from apitwin.engine import Collection, OperationContext, Reply, handle
 
 
 @behaviours.operation("bulkDeleteGlossaryTerms")
@@ -21,3 +25,35 @@ def bulk_delete_glossary_terms(ctx: OperationContext) -> Reply:
             if term["uid"] in named:
                 terms.delete(term["uid"])
     return Reply(None, ctx.route.success_status)
+
+
+@behaviours.operation("listUserRequests")
+def list_user_requests(ctx: OperationContext) -> Reply:
+    """`raised_in` N and `raised_before` X count days back from the start of the clock's today (UTC): the route's
+    bounds on created_at, made dates here; `expand` shows the whole user instead of {username}."""
+    today = ctx.state.clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    query = dict(ctx.query)
+    if query.get("raised_in") is not None:
+        query["raised_in"] = ctx.state.timestamp(today - timedelta(days=int(query["raised_in"])))
+    if query.get("raised_before") is not None:
+        query["raised_before"] = ctx.state.timestamp(today - timedelta(days=int(query["raised_before"]), seconds=1))
+    ctx.query = query
+    reply = handle(ctx)
+    expand = query.get("expand") or []
+    fields = [expand] if isinstance(expand, str) else list(expand)
+    if not fields:
+        return reply
+    users = ctx.collection("users")
+    results = [_expanded(users, request, fields) for request in reply.body["results"]]
+    return Reply({**reply.body, "results": results}, reply.status)
+
+
+def _expanded(users: Collection, request: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The request with each named author shown whole (people.yaml's User); an anonymous guest stays as it is."""
+    shown = dict(request)
+    for name in fields:
+        author = shown.get(name)
+        user = users.find(author["username"]) if isinstance(author, Mapping) and author.get("username") else None
+        if user is not None:
+            shown[name] = users.public(user)
+    return shown
