@@ -661,3 +661,13 @@ _USER_REQUESTS: tuple[dict[str, Any], ...] = (
      "created_at": "2026-11-28T08:30:00Z", "created_by": {"username": None, "email": "guest@example.org"},
      "request_message": "Our bike map reuses your counters dataset.", "rejection_message": None},
 )  # fmt: skip
+
+
+# The translation dictionary of the dataset the examples name (da_kxbtjj): the suggestions' examples find it.
+DATASET_TRANSLATIONS: dict[str, dict[str, str]] = {
+    "Climate Data Analysis 2023": {"fr": "Analyse des données climatiques 2023", "de": "Klimadatenanalyse 2023"},
+    "Temperature measurements from global weather stations": {
+        "fr": "Mesures de température des stations météorologiques mondiales",
+        "de": "Temperaturmessungen von weltweiten Wetterstationen",
+    },
+}

@@ -17,7 +17,15 @@ def huwise(make_client: Any) -> Portal:
     return Portal(make_client(*TWINS), "huwise")
 
 
-@pytest.mark.parametrize("path", ["/glossary/terms/", "/glossary/terms/te_abc123/", "/user_requests/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/glossary/terms/",
+        "/glossary/terms/te_abc123/",
+        "/user_requests/",
+        "/i18n/suggestions/?from_language=en&to_language=fr&keys=a",
+    ],
+)
 def test_opendatasoft_has_none_of_them(make_client: Any, path: str) -> None:
     assert Portal(make_client(*TWINS), "opendatasoft").get(path).status_code == 404
 
@@ -78,3 +86,35 @@ def test_expand_shows_the_whole_requester_but_a_guest_as_it_is(huwise: Portal) -
     assert by_uid["fc50dcdf"]["created_by"]["username"] == "amelie.roux" and "email" in by_uid["fc50dcdf"]["created_by"]
     assert by_uid["c4d8e2f1"]["created_by"] == {"username": None, "email": "guest@example.org"}
     assert huwise.get("/user_requests/nothing/").status_code == 404
+
+
+def test_suggestions_come_from_the_assets_dictionaries_by_term_or_by_source_text(huwise: Portal) -> None:
+    datasets = runtime_of(huwise.client).twins["huwise"].state.collection("datasets")
+    uid = datasets.views()[0]["uid"]
+    datasets.set(uid, {"translations": {"Trees": {"fr": "Arbres", "de": "Bäume"}, "Bikes": {"de": "Fahrräder"}}})
+    answer = huwise.get("/i18n/suggestions/?from_language=de&to_language=fr&keys=Trees&keys=Bäume&keys=Bikes")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"Trees": "Arbres", "Bäume": "Arbres"}  # Bikes has no French
+    assert huwise.get("/i18n/suggestions/?from_language=en&to_language=it&keys=Trees").json() == {}
+
+
+def test_a_datasets_translations_are_read_and_replaced_whole(huwise: Portal) -> None:
+    assert "Climate Data Analysis 2023" in huwise.get("/datasets/da_kxbtjj/translations/").json()
+    uid = huwise.new_dataset()
+    assert huwise.get(f"/datasets/{uid}/translations/").json() == {}  # a new dataset has none
+    replaced = huwise.put(f"/datasets/{uid}/translations/", {"Trees": {"fr": "Arbres"}})
+    assert replaced.status_code == 200 and replaced.json() == {"Trees": {"fr": "Arbres"}}
+    assert huwise.put(f"/datasets/{uid}/translations/", {"Bikes": {"fr": "Vélos"}}).json() == {"Bikes": {"fr": "Vélos"}}
+    assert huwise.get(f"/datasets/{uid}/").json()["translations"] == {
+        "Bikes": {"fr": "Vélos"}
+    }  # a term left out is gone
+    assert huwise.put(f"/datasets/{uid}/translations/", {"Bikes": "Vélos"}).status_code == 400
+    kept = huwise.put(f"/datasets/{uid}/", {"dataset_id": "renamed", "translations": {}})
+    assert kept.status_code == 200 and kept.json()["translations"] == {"Bikes": {"fr": "Vélos"}}  # read-only there
+    assert huwise.get("/datasets/da_nothing/translations/").status_code == 404
+
+
+def test_opendatasoft_datasets_have_no_translations(make_client: Any) -> None:
+    portal = Portal(make_client(*TWINS), "opendatasoft")
+    assert portal.get("/datasets/da_kxbtjj/translations/").status_code == 404
+    assert "translations" not in portal.get("/datasets/da_kxbtjj/").json()

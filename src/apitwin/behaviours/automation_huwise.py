@@ -2,7 +2,8 @@
 
 Registered on the Automation registry like its siblings; the Opendatasoft spec has no such operation, so nothing
 here asks which twin it serves. The engine serves the glossary, the user requests and the assets' translation
-dictionaries; these behaviours add the glossary's bulk delete and the user requests' days and expansion.
+dictionaries; these behaviours add the glossary's bulk delete, the user requests' days and expansion, and the
+translation suggestions.
 """
 
 from __future__ import annotations
@@ -57,3 +58,28 @@ def _expanded(users: Collection, request: Mapping[str, Any], fields: list[str]) 
         if user is not None:
             shown[name] = users.public(user)
     return shown
+
+
+_DICTIONARY_HOLDERS = ("datasets", "studio_pages", "code_editor_pages")  # looked up in this order
+
+
+@behaviours.operation("getI18nSuggestions")
+def get_i18n_suggestions(ctx: OperationContext) -> Reply:
+    """Each key's translation into `to_language` from the first entry that has one, among the dictionaries of the
+    datasets, studio pages then code editor pages (oldest first), whose source term is the key or whose text in
+    `from_language` is; a key with none is left out."""
+    keys = ctx.query.get("keys") or []
+    source, target = str(ctx.query["from_language"]), str(ctx.query["to_language"])
+    entries = [
+        (term, texts)
+        for name in _DICTIONARY_HOLDERS
+        for asset in sorted(ctx.collection(name).views(), key=lambda asset: str(asset.get("created_at") or ""))
+        for term, texts in (asset.get("translations") or {}).items()
+        if isinstance(texts, Mapping) and isinstance(texts.get(target), str)
+    ]
+    found: dict[str, str] = {}
+    for key in [keys] if isinstance(keys, str) else keys:
+        match = next((texts[target] for term, texts in entries if key in (term, texts.get(source))), None)
+        if match is not None:
+            found[key] = match
+    return Reply(found)
