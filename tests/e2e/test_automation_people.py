@@ -195,3 +195,15 @@ def test_connection_rulesets_are_created_listed_changed_and_deleted(portal: Port
     assert portal.get("/datasource_connections/co_qf2hyt/security/groups/content_designers/").json() == group
     assert portal.delete("/datasource_connections/co_qf2hyt/security/users/louise.data/").status_code == 204
     assert portal.delete("/datasource_connections/co_qf2hyt/security/groups/content_designers/").status_code == 204
+
+
+def test_a_key_made_through_the_api_acts_until_revoked_and_is_found_by_its_secret(portal: Portal) -> None:
+    created = portal.post("/apikeys/", {"label": "ci", "permissions": ["edit_dataset"]})
+    assert created.status_code == 201 and created.json()["user"] == {"username": "admin"}
+    key = created.json()
+    fresh = {"Authorization": f"apikey {key['key']}"}
+    assert portal.client.get(f"{portal.base}/datasets/?limit=1", headers=fresh).status_code == 200
+    assert portal.post(f"/apikeys/{key['uid']}/revoke/", {"reason": "rotated"}).json()["is_revoked"] is True
+    assert portal.client.get(f"{portal.base}/datasets/?limit=1", headers=fresh).status_code == 401
+    found = portal.post("/apikeys/search_key/", {"key": key["key"]}).json()
+    assert found["found"] is True and found["result"]["uid"] == key["uid"]
