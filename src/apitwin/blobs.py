@@ -82,14 +82,6 @@ class Blobs:
             return self._memory[ref]
         return self._path(ref).read_bytes()
 
-    def size(self, ref: str) -> int:
-        if ref not in self._sizes:
-            raise BlobError(f"no blob {ref}")
-        return self._sizes[ref]
-
-    def refs(self) -> set[str]:
-        return set(self._sizes)
-
     def collect(self, referenced: Iterable[str]) -> list[str]:
         """Remove every blob not in `referenced` (and not written in the last minute); returns the removed."""
         keep = set(referenced)

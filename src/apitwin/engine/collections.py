@@ -150,9 +150,6 @@ class Collection:
             docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
         return docs
 
-    def count(self) -> int:
-        return self._store.count(self.table, None if self.parent_id is None else str(self.parent_id))
-
     def public(self, doc: Mapping[str, Any]) -> Doc:
         """The document as the API shows it: write-only fields removed (or null) at every depth, and a parent
         link the API does not show left out."""

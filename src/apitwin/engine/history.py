@@ -164,10 +164,7 @@ def duplicate(collection: Collection, item_id: Any, changes: Mapping[str, Any]) 
 
     source = collection.get(item_id)
     with unrecorded():
-        given = {k: v for k, v in source.items() if k not in _server_fields(collection)}
-        given.update(changes)
-        given.pop(collection.definition.id_field, None) if collection.definition.id_style != "given" else None
-        new = collection.create_as_is(given)
+        new = collection.create_as_is({**_copied_fields(collection, source), **changes})
         new_id = collection.definition.id_of(new)
         versions = collection.definition.versions
         for child in collection.state.children_of(collection.definition.name):
@@ -186,10 +183,7 @@ def duplicate(collection: Collection, item_id: Any, changes: Mapping[str, Any]) 
 
 def duplicate_under(originals: Collection, copies: Collection, doc: Mapping[str, Any]) -> None:
     definition = originals.definition
-    given = {k: v for k, v in doc.items() if k not in _server_fields(originals)}
-    if definition.id_style != "given":
-        given.pop(definition.id_field, None)
-    new = copies.create_as_is(given)
+    new = copies.create_as_is(_copied_fields(originals, doc))
     for child in originals.state.children_of(definition.name):
         from apitwin.engine.collections import Collection
 
@@ -197,6 +191,15 @@ def duplicate_under(originals: Collection, copies: Collection, doc: Mapping[str,
         below = Collection(originals.state, child, old_id, originals.caller)
         for grandchild in below.views():
             duplicate_under(below, Collection(originals.state, child, new_id, originals.caller), grandchild)
+
+
+def _copied_fields(collection: Collection, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a copy takes from its original: not what the server sets on a new item, nor a generated id (a given
+    one is kept: the copy's new parent scopes it)."""
+    given = {k: v for k, v in doc.items() if k not in _server_fields(collection)}
+    if collection.definition.id_style != "given":
+        given.pop(collection.definition.id_field, None)
+    return given
 
 
 def _server_fields(collection: Collection) -> set[str]:
