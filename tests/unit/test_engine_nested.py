@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ SPEC: dict[str, Any] = {
         },
     },
     "components": {"schemas": {
-        "Project": {"properties": {"projectKey": {}, "tags": {}, "metadata": {}}},
+        "Project": {"properties": {"projectKey": {}, "tags": {}, "metadata": {}, "columns": {}}},
         "Dataset": {"properties": {"projectKey": {}, "name": {}, "tags": {}}},
         "Job": {"properties": {"projectKey": {}, "id": {}}},
     }},
@@ -46,6 +47,16 @@ SPEC: dict[str, Any] = {
             "x-twin": {"collection": "projects", "part": "metadata"}, "parameters": [PROJECT_KEY],
             "get": {"operationId": "getProjectMetadata", "responses": OK},
             "put": {"operationId": "setProjectMetadata", "responses": NO_BODY},
+        },
+        "/projects/{projectKey}/columns/": {
+            "x-twin": {"collection": "projects", "part": "columns"}, "parameters": [PROJECT_KEY],
+            "get": {"operationId": "listColumns", "x-twin": {"action": "list", "paginate": {"offset": "offset"}},
+                    "parameters": [{"name": "offset", "in": "query"}], "responses": OK},
+        },
+        "/projects/{projectKey}/columns/{column}": {
+            "x-twin": {"collection": "projects", "part": "columns/{column}", "part_key": "name"},
+            "parameters": [PROJECT_KEY, {"name": "column", "in": "path", "required": True}],
+            "get": {"operationId": "getColumn", "responses": OK},
         },
         "/projects/{projectKey}/datasets/": {
             "x-twin": {"collection": "datasets"}, "parameters": [PROJECT_KEY],
@@ -113,6 +124,25 @@ def test_part_reads_and_replaces_a_sub_document(state: TwinState) -> None:
     assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"label": "Sales"}
     assert call(state, "setProjectMetadata", path={"projectKey": "SALES"}, body={"tags": ["x"]}) is None
     assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"tags": ["x"]}
+
+
+def test_a_list_part_pages_and_a_part_key_picks_an_element_by_its_name(state: TwinState) -> None:
+    columns = [{"name": "id", "type": "int"}, {"name": "2", "type": "text"}, {"name": "city", "type": "text"}]
+    call(state, "createProject", body={"projectKey": "SALES", "columns": columns})
+    listed = call(state, "listColumns", path={"projectKey": "SALES"}, query={"offset": 1}, url="http://t/p/")
+    assert listed["total_count"] == 3 and listed["results"] == columns[1:]
+    # the key names an element by its field, never by its position
+    assert call(state, "getColumn", path={"projectKey": "SALES", "column": "2"}) == columns[1]
+    with pytest.raises(TwinError) as info:
+        call(state, "getColumn", path={"projectKey": "SALES", "column": "0"})
+    assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_a_part_key_applies_to_reads_only() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/projects/{projectKey}/columns/{column}"]["put"] = {"operationId": "setColumn", "responses": OK}
+    with pytest.raises(SpecError, match="part_key"):
+        build_model(spec)
 
 
 def test_any_filter_matches_shared_list_values(state: TwinState) -> None:

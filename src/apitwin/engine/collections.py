@@ -37,6 +37,7 @@ class UploadedFile:
 
 Effect = Callable[["Collection", Mapping[str, Any]], Mapping[str, Any]]  # a machine action's computed outcome
 
+_ABSENT = object()  # a part's key that names nothing
 _ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
 
 
@@ -329,10 +330,10 @@ class Collection:
         since_ever = doc.get(self.definition.updated or "") or doc.get(self.definition.created or "")
         return machines.view(machine, doc, self.state.timestamp, since_ever)
 
-    def get_part(self, doc_id: Any, keys: Sequence[str]) -> Any:
+    def get_part(self, doc_id: Any, keys: Sequence[str], list_key: str | None = None) -> Any:
         """The public form of a part of a document: a property, or deeper along `keys` (404 where one is
-        absent)."""
-        return self._part(self.public(self.get(doc_id)), keys, doc_id)
+        absent); a key that meets a list picks the element whose `list_key` field it is."""
+        return self._part(self.public(self.get(doc_id)), keys, doc_id, list_key)
 
     def set_part(self, doc_id: Any, keys: Sequence[str], value: Any) -> Any:
         """Replace a part of a document (metadata, permissions, one metadata field) from client input: the
@@ -436,11 +437,14 @@ class Collection:
         kept: Doc = schemas.keep_write_only(given, stored, self.definition.schema, self.definition.write_only)
         return kept
 
-    def _part(self, doc: Any, keys: Sequence[str], doc_id: Any) -> Any:
+    def _part(self, doc: Any, keys: Sequence[str], doc_id: Any, list_key: str | None = None) -> Any:
         for depth, key in enumerate(keys):
-            if not isinstance(doc, Mapping) or key not in doc:
+            if list_key is not None and isinstance(doc, list):
+                doc = next((e for e in doc if isinstance(e, Mapping) and str(e.get(list_key)) == key), _ABSENT)
+            else:
+                doc = doc.get(key, _ABSENT) if isinstance(doc, Mapping) else _ABSENT
+            if doc is _ABSENT:
                 raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[: depth + 1])}")
-            doc = doc[key]
         return doc
 
     def _check_references(self, fields: Mapping[str, Any]) -> None:

@@ -43,7 +43,10 @@ Path item or operation `x-twin` (operation keys override path keys):
     machine's record),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
-    only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404),
+    only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404;
+    a `list` of a part pages through a list, with `paginate`),
+    part_key (reads only: a key of the part's path that meets a list picks the element whose `part_key` field
+    is that key: `schema/{field_name}` with part_key name, a template's field by its name),
     filters ({query parameter: op | {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when
     any of them does: a search; an absent parameter with a schema `default` filters on that default),
     requires (what the caller needs: a role or a privilege, as the twin's authorizer understands it),
@@ -112,7 +115,7 @@ _MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic",
 _TRANSITION_KEYS = frozenset({"from", "to", "next", "when", "set", "effect", "expects", "refusal"})
 _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
 _ROUTE_KEYS = frozenset(
-    {"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort", "transition"}
+    {"collection", "action", "id", "set", "part", "part_key", "filters", "requires", "paginate", "sort", "transition"}
 )
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
@@ -263,6 +266,7 @@ class Route:
     set_fields: Mapping[str, Any] = field(default_factory=dict)
     transition: str | None = None  # the machine action a `transition` route takes
     part: str | None = None
+    part_key: str | None = None  # the field that names a list's elements along the part's path
     filters: tuple[Filter, ...] = ()
     requires: str | None = None
     paginate: Paginate | None = None
@@ -614,6 +618,11 @@ def _route(
     )
     if action != "list" and ("paginate" in twin or "sort" in twin):
         raise SpecError(f"{where}: x-twin paginate and sort apply to a list action only")
+    if action == "list" and part is not None and (filters or "sort" in twin or id_param is None):
+        raise SpecError(f"{where}: a list of a part takes no filters nor sort, and needs the item's id")
+    part_key = twin.get("part_key")
+    if part_key is not None and (part is None or action not in ("get", "list") or not isinstance(part_key, str)):
+        raise SpecError(f"{where}: x-twin part_key (a field name) applies to reading a part (get, list)")
     return Route(
         operation_id=operation_id,
         method=method.upper(),
@@ -624,6 +633,7 @@ def _route(
         set_fields=dict(twin.get("set", {})),
         transition=transition,
         part=part,
+        part_key=part_key,
         filters=filters,
         requires=twin.get("requires"),
         paginate=_paginate(twin["paginate"], query_schemas, where) if "paginate" in twin else None,
