@@ -232,3 +232,20 @@ def test_a_derived_list_collects_what_the_referring_items_hold_and_lists_sort_on
         ("P", []),
     ]
     assert "datasets" not in state.store.get("dss/projects", "Q")  # type: ignore[operator]
+
+
+def test_a_parent_holds_at_most_its_most_children_and_refuses_one_more_in_the_apis_words() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["jobs"]["parent"].update(most=2, error={"code": "too_many", "message": "Two."})
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+    route = model.routes["startJob"]
+    for key in ("SALES", "OPS"):
+        state.collection("projects").create({"projectKey": key})
+    for _ in range(2):
+        handle(OperationContext(route=route, state=state, path={"projectKey": "SALES"}, body={}))
+    with pytest.raises(TwinError) as refused:
+        handle(OperationContext(route=route, state=state, path={"projectKey": "SALES"}, body={}))
+    assert (refused.value.kind, refused.value.code, refused.value.message) == (ErrorKind.INVALID, "too_many", "Two.")
+    handle(OperationContext(route=route, state=state, path={"projectKey": "OPS"}, body={}))  # another parent's room
+    assert len(state.collection("jobs").all()) == 3

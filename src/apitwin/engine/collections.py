@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,7 @@ class TwinState:
         conventions: Conventions,
         collections: Mapping[str, CollectionDef],
         effects: Mapping[str, Effect] | None = None,
+        ids: random.Random | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -59,6 +61,7 @@ class TwinState:
         self.conventions = conventions
         self.definitions = collections
         self.effects = dict(effects or {})  # what machine actions compute, by name (the twin's behaviours)
+        self.ids = ids  # where new ids are drawn from when given (reproducible fixtures), else the OS's randomness
 
     def collection(self, name: str) -> Collection:
         """A collection, unscoped: for one that lives under a parent, use `.under(parent_id)`."""
@@ -202,16 +205,23 @@ class Collection:
     def _insert(self, given: Mapping[str, Any], server_fields: Mapping[str, Any]) -> Doc:
         with self._store.transaction():
             doc = self.definition.with_defaults(given)
-            if self.definition.machine is not None:
-                doc[self.definition.machine.field] = self.definition.machine.new_record(self.state.clock.timestamp())
+            machine = self.definition.machine
+            if machine is not None:
+                doc[machine.field] = machine.new_record(self.state.clock.timestamp())
+                if machine.status_field is not None:
+                    doc[machine.status_field] = machine.initial
             doc.update(server_fields)
-            if self.definition.parent is not None:
-                doc[self.definition.parent.field] = self.parent_id
+            parent = self.definition.parent
+            if parent is not None:
+                doc[parent.field] = self.parent_id
+                if parent.most is not None and self._store.count(self.table, str(self.parent_id)) >= parent.most:
+                    raise TwinError(ErrorKind.INVALID, parent.error_message, code=parent.error_code)
             doc_id = self.definition.id_of(doc)
             if self.definition.id_style == "serial":
                 doc_id = self._store.next_serial(self.table)
             elif self.definition.id_style == "uuid" and not doc_id:
-                doc_id = str(uuid.uuid4())
+                ids = self.state.ids
+                doc_id = str(uuid.uuid4() if ids is None else uuid.UUID(int=ids.getrandbits(128), version=4))
             elif self.definition.id_style in ("token", "prefixed") and not doc_id:
                 doc_id = self._new_token()
             if doc_id is None or doc_id == "":
@@ -313,8 +323,9 @@ class Collection:
         with self._store.transaction():
             doc = self.get(doc_id)
             effect_name = machine.actions[action].effect
-            effect = self.state.effects[effect_name](self, doc) if effect_name else None
-            try:
+            try:  # an effect runs only for an action the item's state allows (it may write other items)
+                machines.check(machine, doc, action)
+                effect = self.state.effects[effect_name](self, doc) if effect_name else None
                 moved = machines.start(machine, doc, action, self.state.clock.timestamp(), effect)
             except machines.Refused as refused:
                 raise TwinError(ErrorKind.INVALID, refused.message, code=refused.code) from None
@@ -466,10 +477,9 @@ class Collection:
         # a top-level item's id is its store key; items under parents are keyed by both, so they are listed
         nested = definition.parent is not None
         taken = {str(definition.id_of(doc)) for doc in self._store.scan(self.table)} if nested else set()
+        choice = secrets.choice if self.state.ids is None else self.state.ids.choice
         for _ in range(_ID_ATTEMPTS):
-            token = definition.id_prefix + "".join(
-                secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
-            )
+            token = definition.id_prefix + "".join(choice(definition.id_alphabet) for _ in range(definition.id_length))
             if token not in taken and (nested or self._store.get(self.table, token) is None):
                 return token
         raise TwinError(ErrorKind.SERVER, f"no free {definition.name} id left of length {definition.id_length}")

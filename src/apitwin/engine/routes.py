@@ -7,7 +7,7 @@ Root `x-twin`:
     date_format: strftime pattern, or "epoch_ms" / "iso"   (how server-set timestamps are written)
     projection: [query parameter names that select returned fields]
     collections: {name: {schema, id, created, updated, created_by, updated_by, references, unique,
-                         parent: {collection, field, public}, write_only}}
+                         parent: {collection, field, public, most, error}, write_only}}
         Any field named here may be dotted (`user.username`: the username of the document's user object).
         id: {field, style: serial|uuid|given} | {field, style: token, alphabet, length}
             | {field, style: prefixed, prefix, alphabet, length}   (e.g. prefix da_ + 6 of a-z0-9: da_qf2hyt;
@@ -18,6 +18,8 @@ Root `x-twin`:
         unique: [fields whose value no two items share; within the parent for nested collections] (400)
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
+        `most`: how many items one parent may hold (a harvester's one schedule); one more is a 400, with
+        `error: {code, message}` in the API's words.
         `public: false` keeps that field in the store only: not in the schema, never shown nor written.
         write_only: omit (default) | null — whether write-only fields leave removed or shown as null.
         file: {part, blob, filename, mimetype, size}: each item holds an uploaded file. A create whose multipart
@@ -26,9 +28,12 @@ Root `x-twin`:
         the server fills from the upload. The `download` action answers the bytes with their media type.
         versions: {collection, sections: {name: [own fields] | child collection}, keep}: each client write to an
         item or under it that changes a section records a version in `collection` (engine/history.py).
-        machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows}: a state
-        machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
-        expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`.
+        machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows, status_field}:
+        a state machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
+        expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`, and
+        `status_field` names a read-only property that shows the state too. The error message may name
+        {status}, {action} and {allowed} (the action's `expects`, else its `from` states). Without a `reply`, an
+        action answers the item.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         collects: {field: {collection, field, take, wrap}}: a derived list: the `take` value of each of those items
@@ -111,7 +116,9 @@ _COLLECTION_KEYS = frozenset(
      "counts", "collects", "file", "machine", "versions"}
 )  # fmt: skip
 _VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
-_MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic", "error", "reply", "shows"})
+_MACHINE_KEYS = frozenset(
+    {"field", "states", "initial", "actions", "automatic", "error", "reply", "shows", "status_field"}
+)
 _TRANSITION_KEYS = frozenset({"from", "to", "next", "when", "set", "effect", "expects", "refusal"})
 _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
 _ROUTE_KEYS = frozenset(
@@ -162,6 +169,9 @@ class ParentDef:
     collection: str
     field: str
     public: bool = True  # false: the store keeps the parent's id in `field`, the API never shows it
+    most: int | None = None  # how many items one parent may hold
+    error_code: str | None = None  # what a create beyond `most` answers: the API's code and message
+    error_message: str = "Too many items."
 
 
 @dataclass(frozen=True)
@@ -371,13 +381,21 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     parent = None
     if "parent" in raw:
         parent_spec = _mapping(raw["parent"], f"{where}.parent")
-        _check_keys(parent_spec, frozenset({"collection", "field", "public"}), f"{where}.parent")
+        _check_keys(parent_spec, frozenset({"collection", "field", "public", "most", "error"}), f"{where}.parent")
         if not isinstance(parent_spec.get("public", True), bool):
             raise SpecError(f"{where}.parent: public must be true or false")
+        most = parent_spec.get("most")
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+            raise SpecError(f"{where}.parent: most must be a positive number of items")
+        error = _mapping(parent_spec.get("error", {}), f"{where}.parent.error")
+        _check_keys(error, frozenset({"code", "message"}), f"{where}.parent.error")
         parent = ParentDef(
             collection=str(parent_spec.get("collection")),
             field=str(parent_spec.get("field")),
             public=parent_spec.get("public", True),
+            most=most,
+            error_code=error.get("code"),
+            error_message=str(error.get("message", ParentDef.error_message)),
         )
     counts: dict[str, CountDef] = {}
     for count_name, count_raw in _mapping(raw.get("counts", {}), f"{where}.counts").items():
@@ -528,6 +546,9 @@ def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
     for shown in shows:
         if shown not in properties:
             raise SpecError(f"{where}.shows: {shown!r} is not a property of the collection's schema")
+    status_field = raw.get("status_field")
+    if status_field is not None and status_field not in properties:
+        raise SpecError(f"{where}.status_field: {status_field!r} is not a property of the collection's schema")
     return MachineDef(
         field=machine_field,
         states=states,
@@ -538,6 +559,7 @@ def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
         error_message=str(error["message"]),
         reply=raw.get("reply"),
         shows=shows,
+        status_field=status_field,
     )
 
 
