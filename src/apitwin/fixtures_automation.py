@@ -671,3 +671,23 @@ DATASET_TRANSLATIONS: dict[str, dict[str, str]] = {
         "de": "Temperaturmessungen von weltweiten Wetterstationen",
     },
 }
+
+
+# The harvesters harvesters.yaml's examples name, created and run by the engine itself (fixtures.py's
+# `_harvested`), so their datasets are what a run makes: (uid, configuration, what happened, its schedule).
+# ha_k3v9qp: idle after a run, with its datasets and schedule (most examples); ha_p5r8tc: a first run under way
+# (abort's example; started before the twin knew, so it stays processing until aborted); ha_n6b2jd: never run,
+# without a schedule (the schedule create's example); ha_x7d2mw: run, the delete's example.
+HARVESTERS: tuple[tuple[str, dict[str, Any], str, str | None], ...] = (
+    ("ha_k3v9qp", {"type": "csw", "name": "Regional geocatalogue", "url": "https://geocatalogue.example.org/csw",
+                   "forced_metas": {"default": {"publisher": "Regional mapping office"}}}, "ran", "sc_hv3kzq"),
+    ("ha_p5r8tc", {"type": "ckan", "name": "National open data", "url": "https://ckan.example.net",
+                   "query": "", "delete_missing_datasets": True}, "processing", None),
+    ("ha_n6b2jd", {"type": "ods", "name": "Partner portal", "domain": "partner.example.org",
+                   "api_key": "3f0e8c1d5b7a9c2e4f6a8b0d"}, "new", None),
+    ("ha_x7d2mw", {"type": "arcgis", "name": "City ArcGIS services", "metadata_only": True,
+                   "url": "https://services.arcgis.example.com/arcgis/rest/services"}, "ran", None),
+)  # fmt: skip
+HARVESTER_SCHEDULE = {"cron_schedule": "0 2 * * *", "timezone": "Europe/Paris"}
+HARVESTERS_CREATED = datetime(2026, 10, 12, 8, tzinfo=UTC)
+HARVESTS_RUN = datetime(2026, 11, 29, 2, tzinfo=UTC)  # the night before the twin's clock starts
