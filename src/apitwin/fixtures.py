@@ -156,15 +156,17 @@ def opendatasoft() -> dict[str, Any]:
 
 
 def huwise() -> dict[str, Any]:
-    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, portal
+    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, portal, templates
 
     # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
     since = datetime(2025, 1, 6, tzinfo=UTC)
     fixtures = portal(_faker("huwise"), publisher="{city} Metropolitan Area", since=since)
     for dataset in fixtures["collections"]["datasets"]:  # Huwise's datasets say who made and changed them
         dataset["created_by"] = dataset["updated_by"] = {"username": "admin"}
+        dataset["metadata"]["asset_content_configuration"] = {}  # its fourth standard template, on every dataset
     fixtures["collections"]["datasets"][0]["translations"] = DATASET_TRANSLATIONS  # the examples' da_kxbtjj
     fixtures["collections"].update(huwise_only(since))
+    fixtures["collections"]["metadata_templates"] = templates(since, huwise=True)
     return fixtures
 
 

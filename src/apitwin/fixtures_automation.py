@@ -247,8 +247,16 @@ def _field(name: str, kind: str, label: str, level: str = "optional", suggest: b
             "labels": None, "requirement_level": level}  # fmt: skip
 
 
-def templates(since: datetime) -> list[dict[str, Any]]:
-    """The three system templates a dataset's metadata has, and two inactive custom ones the examples name."""
+_CONTENT_CONFIGURATION = (  # Huwise's fourth standard template (its document names these fields)
+    ("facets", "list", "Facets"),
+    ("fields_displayed_in_specific_languages", "list", "Fields displayed in specific languages"),
+    ("records_search_boosts", "list", "Records search boosts"),
+)
+
+
+def templates(since: datetime, huwise: bool = False) -> list[dict[str, Any]]:
+    """The system templates a dataset's metadata has (Huwise's four, Opendatasoft's three), and two inactive
+    custom ones the examples name."""
     default = [_field(*row, choices=_LANGUAGES if row[0] == "language" else None) for row in _DEFAULT_FIELDS]
     visualization = [_field("map_marker_color", "text", "Map marker color")]
     internal = [_field("draft", "boolean", "Draft"), _field("license_checked", "boolean", "License checked")]
@@ -257,12 +265,17 @@ def templates(since: datetime) -> list[dict[str, Any]]:
         _field("last_checked", "date", "Last checked"),
     ]
     notes = [_field("notes", "text", "Notes")]
+    content = [_field(*row) for row in _CONTENT_CONFIGURATION]
     moment = since.strftime(_DATE)
     made = []
-    for name, title, kind, system, fields in (
+    standard = [
         ("default", "Default", "basic", True, default),
         ("visualization", "Visualization", "extra", True, visualization),
-        ("internal", "Internal", "admin", True, internal), ("data-quality", "Data quality", "basic", False, quality),
+        ("internal", "Internal", "admin", True, internal),
+        *([("asset_content_configuration", "Asset content configuration", "extra", True, content)] if huwise else []),
+    ]
+    for name, title, kind, system, fields in (
+        *standard, ("data-quality", "Data quality", "basic", False, quality),
         ("old-internal-notes", "Old internal notes", "admin", False, notes),
     ):  # fmt: skip
         author = {"username": "admin" if system else "louise.data"}

@@ -171,3 +171,43 @@ def test_huwise_datasets_say_who_created_and_last_changed_them(client: TestClien
     assert changed.json()["updated_by"] == {"username": "louise.data"}
     ods = client.post(f"{ODS}/datasets/", json=NEW, headers=auth(client, "opendatasoft")).json()
     assert "created_by" not in ods and "updated_by" not in ods
+
+
+def test_huwise_metadata_is_a_dictionary_of_the_domains_templates_where_opendatasoft_takes_its_three(
+    client: TestClient,
+) -> None:
+    custom = {"default": {"title": {"value": "Quality"}}, "data-quality": {"completeness": {"value": "complete"}}}
+    made = client.post(f"{HUWISE}/datasets/", json={"dataset_id": "quality", "metadata": custom}, headers=auth(client))
+    assert made.status_code == 201 and made.json()["metadata"]["data-quality"] == custom["data-quality"]
+    uid = made.json()["uid"]
+    unknown = client.post(f"{HUWISE}/datasets/", json={"metadata": {**custom, "dcat": {}}}, headers=auth(client))
+    assert unknown.status_code == 400 and unknown.json()["detail"] == {
+        "metadata": ["dcat: no metadata template with id dcat"]
+    }
+    content = {"facets": {"value": ["theme"]}}
+    path = f"{HUWISE}/datasets/{uid}/metadata/asset_content_configuration/"
+    assert client.put(path, json=content, headers=auth(client)).status_code == 200
+    assert client.get(path, headers=auth(client)).json() == content
+    assert client.put(f"{HUWISE}/datasets/{uid}/metadata/dcat/", json={}, headers=auth(client)).status_code == 404
+    templates = client.get(f"{HUWISE}/metadata/templates/", headers=auth(client)).json()["results"]
+    assert "asset_content_configuration" in {template["name"] for template in templates}
+    fixture = client.get(f"{HUWISE}/datasets/da_kxbtjj/metadata/", headers=auth(client)).json()
+    assert {"default", "visualization", "internal", "asset_content_configuration"} <= set(fixture)
+    # Opendatasoft's portal: its three standard templates, no custom one, no asset_content_configuration
+    ods = auth(client, "opendatasoft")
+    refused = client.post(f"{ODS}/datasets/", json={"dataset_id": "quality", "metadata": custom}, headers=ods)
+    assert refused.status_code == 400 and "data-quality" in str(refused.json()["detail"])
+    ods_uid = client.post(f"{ODS}/datasets/", json=NEW, headers=ods).json()["uid"]
+    put = client.put(f"{ODS}/datasets/{ods_uid}/metadata/asset_content_configuration/", json=content, headers=ods)
+    assert put.status_code == 404
+
+
+def test_huwise_pages_the_processors_and_fields_lists_where_opendatasoft_answers_one_page(client: TestClient) -> None:
+    for kind in ("processors", "fields"):
+        whole = client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/", headers=auth(client)).json()
+        assert whole["total_count"] >= 2 and len(whole["results"]) == whole["total_count"]
+        second = client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/?limit=1&offset=1", headers=auth(client)).json()
+        assert second["results"] == whole["results"][1:2] and second["next"] is not None
+        assert client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/?limit=x", headers=auth(client)).status_code == 400
+        ods = client.get(f"{ODS}/datasets/da_kxbtjj/{kind}/", headers=auth(client, "opendatasoft")).json()
+        assert ods["total_count"] == len(ods["results"]) and ods["next"] is None

@@ -249,3 +249,29 @@ def test_a_parent_holds_at_most_its_most_children_and_refuses_one_more_in_the_ap
     assert (refused.value.kind, refused.value.code, refused.value.message) == (ErrorKind.INVALID, "too_many", "Two.")
     handle(OperationContext(route=route, state=state, path={"projectKey": "OPS"}, body={}))  # another parent's room
     assert len(state.collection("jobs").all()) == 3
+
+
+def test_a_keyed_property_takes_only_keys_that_name_items_of_its_collection() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["templates"] = {"schema": "Template", "id": {"field": "name", "style": "given"}}
+    spec["x-twin"]["collections"]["projects"]["keyed"] = {"metadata": "templates"}
+    spec["components"]["schemas"]["Template"] = {"properties": {"name": {}}}
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+    state.collection("templates").create({"name": "default"})
+    projects = state.collection("projects")
+    projects.create({"projectKey": "SALES", "metadata": {"default": {"label": "Sales"}}})
+    with pytest.raises(TwinError) as refused:
+        projects.create({"projectKey": "OPS", "metadata": {"dcat": {}}})
+    assert refused.value.kind is ErrorKind.INVALID and refused.value.field_errors == {
+        "metadata": ["dcat: no template with id dcat"]
+    }
+    with pytest.raises(TwinError) as absent:
+        projects.set_part("SALES", ["metadata", "dcat"], {})
+    assert absent.value.kind is ErrorKind.NOT_FOUND
+    with pytest.raises(TwinError):
+        projects.set_part("SALES", ["metadata"], {"dcat": {}})
+    assert projects.set_part("SALES", ["metadata"], {"default": {}}) == {"default": {}}
+    spec["x-twin"]["collections"]["projects"]["keyed"] = {"metadata": "datasets"}  # nested: not a catalogue
+    with pytest.raises(SpecError, match="top-level"):
+        build_model(spec)

@@ -187,6 +187,7 @@ class Collection:
         with self._store.transaction(), history.recorded(self, None):
             given = self._writable(body)
             self._check_references(given)
+            self._check_keyed(given)
             doc = self._insert(given, server_fields)
             versions = self.definition.versions
             if versions is not None:  # a new versioned item starts its history with everything it holds
@@ -263,6 +264,7 @@ class Collection:
             doc = self.get(doc_id)
             changes = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(changes)
+            self._check_keyed(changes)
             doc.update(changes)
             self._check_unique(doc)
             return self._save(doc_id, doc)
@@ -273,6 +275,7 @@ class Collection:
             doc = self.get(doc_id)
             given = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(given)
+            self._check_keyed(given)
             doc = schemas.replacement(doc, given, self.definition.schema)
             # the id (and the parent) name the document: a body cannot rename it
             schemas.plant(doc, self.definition.id_field, doc_id)
@@ -351,6 +354,9 @@ class Collection:
         objects that hold it must exist, the last key may be new. Returns the part's public form."""
         with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
+            self._check_keyed_path(keys, doc_id)
+            if len(keys) == 1:
+                self._check_keyed({keys[0]: value})
             holder = self._part(doc, keys[:-1], doc_id)
             # a key the holder's schema cannot have (additionalProperties: false) names nothing that could exist
             if not isinstance(holder, dict) or (
@@ -457,6 +463,24 @@ class Collection:
             if doc is _ABSENT:
                 raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[: depth + 1])}")
         return doc
+
+    def _check_keyed(self, fields: Mapping[str, Any]) -> None:
+        """A 400 naming the key when an object property keyed by a collection names an item it does not have."""
+        for name, target in self.definition.keyed.items():
+            value = fields.get(name)
+            if not isinstance(value, Mapping):
+                continue
+            targets = self.state.collection(target)
+            for key in value:
+                if targets.find(key) is None:
+                    message = f"{key}: no {target.rstrip('s').replace('_', ' ')} with id {key}"
+                    raise TwinError(ErrorKind.INVALID, f"{name}.{message}", field_errors={name: [message]})
+
+    def _check_keyed_path(self, keys: Sequence[str], doc_id: Any) -> None:
+        """A 404 when a part's path steps into a keyed property by a key its collection has no item of."""
+        target = self.definition.keyed.get(keys[0]) if len(keys) > 1 else None
+        if target is not None and self.state.collection(target).find(keys[1]) is None:
+            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[:2])}")
 
     def _check_references(self, fields: Mapping[str, Any]) -> None:
         for name, target in self.definition.references.items():

@@ -16,6 +16,8 @@ Root `x-twin`:
         references: {field: collection}: a written value must be the id of an item there (400 otherwise); when
         that collection lives under a parent, the item must be under this item's own parent (a sibling)
         unique: [fields whose value no two items share; within the parent for nested collections] (400)
+        keyed: {field: collection}: the keys of that object property must be ids of items there (a dataset's
+        metadata by template: 400 in a body, 404 along a part's path); the collection must be top-level
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
         `most`: how many items one parent may hold (a harvester's one schedule); one more is a 400, with
@@ -112,7 +114,8 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
-    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
+    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "keyed", "unique", "parent",
+     "write_only",
      "counts", "collects", "file", "machine", "versions"}
 )  # fmt: skip
 _VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
@@ -207,6 +210,7 @@ class CollectionDef:
     created: str | None = None
     updated: str | None = None
     references: Mapping[str, str] = field(default_factory=dict)
+    keyed: Mapping[str, str] = field(default_factory=dict)  # object properties whose keys are ids of a collection
     parent: ParentDef | None = None
     id_prefix: str = ""
     id_alphabet: str = TOKEN_ALPHABET
@@ -320,6 +324,12 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
                 raise SpecError(
                     f"{source}: collection {coll.name!r} field {ref_field!r} references {target!r}, which lives "
                     f"under {target_parent.collection!r}: only a collection under the same parent can refer to it"
+                )
+        for keyed_field, target in coll.keyed.items():
+            if target not in collections or collections[target].parent is not None:
+                raise SpecError(
+                    f"{source}: collection {coll.name!r} keys {keyed_field!r} by {target!r}, which must be a "
+                    "declared top-level collection"
                 )
         if coll.parent is not None and coll.parent.collection not in collections:
             raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
@@ -438,6 +448,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         created=raw.get("created"),
         updated=raw.get("updated"),
         references=dict(_mapping(raw.get("references", {}), f"{where}.references")),
+        keyed=dict(_mapping(raw.get("keyed", {}), f"{where}.keyed")),
         parent=parent,
         id_prefix=prefix,
         id_alphabet=alphabet,
@@ -462,6 +473,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         definition.created_by,
         definition.updated_by,
         *definition.references,
+        *definition.keyed,
         *definition.unique,
     )
     for declared in (*declared_fields, parent.field if parent and parent.public else None):
