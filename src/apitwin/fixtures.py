@@ -156,7 +156,7 @@ def opendatasoft() -> dict[str, Any]:
 
 
 def huwise() -> dict[str, Any]:
-    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, portal
+    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, huwise_pages, portal
 
     # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
     since = datetime(2025, 1, 6, tzinfo=UTC)
@@ -165,6 +165,7 @@ def huwise() -> dict[str, Any]:
         dataset["created_by"] = dataset["updated_by"] = {"username": "admin"}
     fixtures["collections"]["datasets"][0]["translations"] = DATASET_TRANSLATIONS  # the examples' da_kxbtjj
     fixtures["collections"].update(huwise_only(since))
+    fixtures["collections"].update(huwise_pages(since))  # its own pages' shape, in place of Opendatasoft's
     return fixtures
 
 
