@@ -158,6 +158,11 @@ TOLERATED_400: dict[str, dict[str, str]] = {
             for operation in ("createMetadataTemplate", "updateMetadataTemplate")
         },
         "createImageAsset": "the file part must carry a file name: the asset's url is made of it",
+        **{
+            operation: "the harvester's status must allow the action (invalid_harvester_status)"
+            for operation in ("startHarvester", "abortHarvester")
+        },
+        "createHarvesterSchedule": "a harvester can only have one schedule",
     },
 }
 # Huwise serves the common operations with the same behaviours (one module for both): the same rules, and its own

@@ -156,16 +156,18 @@ def opendatasoft() -> dict[str, Any]:
 
 
 def huwise() -> dict[str, Any]:
-    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, huwise_pages, portal
+    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, huwise_pages, portal, templates
 
     # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
     since = datetime(2025, 1, 6, tzinfo=UTC)
     fixtures = portal(_faker("huwise"), publisher="{city} Metropolitan Area", since=since)
     for dataset in fixtures["collections"]["datasets"]:  # Huwise's datasets say who made and changed them
         dataset["created_by"] = dataset["updated_by"] = {"username": "admin"}
+        dataset["metadata"]["asset_content_configuration"] = {}  # its fourth standard template, on every dataset
     fixtures["collections"]["datasets"][0]["translations"] = DATASET_TRANSLATIONS  # the examples' da_kxbtjj
     fixtures["collections"].update(huwise_only(since))
     fixtures["collections"].update(huwise_pages(since))  # its own pages' shape, in place of Opendatasoft's
+    fixtures["collections"]["metadata_templates"] = templates(since, huwise=True)
     return fixtures
 
 
@@ -193,7 +195,63 @@ def _complete(twin: str, fixtures: dict[str, Any]) -> dict[str, Any]:
     for name, definition in model.collections.items():
         if definition.versions is not None and name in collections:
             collections[definition.versions.collection] = _first_versions(twin, model, collections, name)
+    if "harvesters" in model.collections:
+        fixtures["collections"] = _harvested(twin, model, collections)
     return fixtures
+
+
+def _harvested(twin: str, model: Any, collections: dict[str, Any]) -> dict[str, Any]:
+    """The portal after its harvesters were created and run through the engine, as a client would have (their
+    datasets, resources and versions the runs' own), with ids drawn from a seeded source: every collection."""
+    import random
+
+    from apitwin.behaviours.automation import behaviours
+    from apitwin.clock import Clock
+    from apitwin.engine import TwinState
+    from apitwin.fixtures_automation import (
+        HARVESTER_SCHEDULE,
+        HARVESTERS,
+        HARVESTERS_CREATED,
+        HARVESTS_RUN,
+    )
+    from apitwin.store import Store
+
+    store, clock = Store(), Clock()
+    clock.freeze(HARVESTERS_CREATED)
+    ids = random.Random(f"{twin} harvesters")
+    state = TwinState(twin, store, clock, model.conventions, model.collections, behaviours.effects(), ids)
+    store.load(f"{twin}/", {
+        f"{twin}/{table}": [(model.collections[table].store_key(doc), doc) for doc in docs]
+        for table, docs in collections.items()
+    })  # fmt: skip
+    harvesters = state.collection("harvesters").by("louise.data")
+    for uid, configuration, _, schedule in HARVESTERS:
+        harvesters.create(configuration, uid=uid)
+        if schedule is not None:
+            state.collection("harvester_schedules").under(uid).create(HARVESTER_SCHEDULE, uid=schedule)
+    clock.freeze(HARVESTS_RUN, rewind=True)
+    for uid, _, happened, _ in HARVESTERS:
+        if happened == "ran":
+            harvesters.transition(uid, "start")
+    clock.advance(60)
+    machine = model.collections["harvesters"].machine
+    for uid, _, happened, _ in HARVESTERS:
+        if happened == "ran":
+            store.put(f"{twin}/harvesters", uid, harvesters.get(uid))  # the settled run, stored
+        elif happened == "processing":  # started before the twin knew: no `since`, so it runs until aborted
+            record = {**machine.new_record(None), "status": "processing", "previous": "queued", "next": "idle"}
+            store.put(f"{twin}/harvesters", uid, {**harvesters.get(uid), machine.field: record, "status": "processing"})
+    after: dict[str, Any] = {}
+    for name in [*collections, *(name for name in model.collections if name not in collections)]:
+        definition, table = model.collections[name], f"{twin}/{name}"
+        before = [definition.store_key(doc) for doc in collections.get(name, [])]  # kept in their order
+        known = set(before)
+        docs = [store.get(table, key) for key in before] + [
+            doc for doc in store.scan(table) if definition.store_key(doc) not in known
+        ]
+        if docs:
+            after[name] = [dict(doc) for doc in docs if doc is not None]
+    return after
 
 
 def _first_versions(twin: str, model: Any, collections: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -313,8 +313,16 @@ def _field(name: str, kind: str, label: str, level: str = "optional", suggest: b
             "labels": None, "requirement_level": level}  # fmt: skip
 
 
-def templates(since: datetime) -> list[dict[str, Any]]:
-    """The three system templates a dataset's metadata has, and two inactive custom ones the examples name."""
+_CONTENT_CONFIGURATION = (  # Huwise's fourth standard template (its document names these fields)
+    ("facets", "list", "Facets"),
+    ("fields_displayed_in_specific_languages", "list", "Fields displayed in specific languages"),
+    ("records_search_boosts", "list", "Records search boosts"),
+)
+
+
+def templates(since: datetime, huwise: bool = False) -> list[dict[str, Any]]:
+    """The system templates a dataset's metadata has (Huwise's four, Opendatasoft's three), and two inactive
+    custom ones the examples name."""
     default = [_field(*row, choices=_LANGUAGES if row[0] == "language" else None) for row in _DEFAULT_FIELDS]
     visualization = [_field("map_marker_color", "text", "Map marker color")]
     internal = [_field("draft", "boolean", "Draft"), _field("license_checked", "boolean", "License checked")]
@@ -323,12 +331,17 @@ def templates(since: datetime) -> list[dict[str, Any]]:
         _field("last_checked", "date", "Last checked"),
     ]
     notes = [_field("notes", "text", "Notes")]
+    content = [_field(*row) for row in _CONTENT_CONFIGURATION]
     moment = since.strftime(_DATE)
     made = []
-    for name, title, kind, system, fields in (
+    standard = [
         ("default", "Default", "basic", True, default),
         ("visualization", "Visualization", "extra", True, visualization),
-        ("internal", "Internal", "admin", True, internal), ("data-quality", "Data quality", "basic", False, quality),
+        ("internal", "Internal", "admin", True, internal),
+        *([("asset_content_configuration", "Asset content configuration", "extra", True, content)] if huwise else []),
+    ]
+    for name, title, kind, system, fields in (
+        *standard, ("data-quality", "Data quality", "basic", False, quality),
         ("old-internal-notes", "Old internal notes", "admin", False, notes),
     ):  # fmt: skip
         author = {"username": "admin" if system else "louise.data"}
@@ -737,3 +750,23 @@ DATASET_TRANSLATIONS: dict[str, dict[str, str]] = {
         "de": "Temperaturmessungen von weltweiten Wetterstationen",
     },
 }
+
+
+# The harvesters harvesters.yaml's examples name, created and run by the engine itself (fixtures.py's
+# `_harvested`), so their datasets are what a run makes: (uid, configuration, what happened, its schedule).
+# ha_k3v9qp: idle after a run, with its datasets and schedule (most examples); ha_p5r8tc: a first run under way
+# (abort's example; started before the twin knew, so it stays processing until aborted); ha_n6b2jd: never run,
+# without a schedule (the schedule create's example); ha_x7d2mw: run, the delete's example.
+HARVESTERS: tuple[tuple[str, dict[str, Any], str, str | None], ...] = (
+    ("ha_k3v9qp", {"type": "csw", "name": "Regional geocatalogue", "url": "https://geocatalogue.example.org/csw",
+                   "forced_metas": {"default": {"publisher": "Regional mapping office"}}}, "ran", "sc_hv3kzq"),
+    ("ha_p5r8tc", {"type": "ckan", "name": "National open data", "url": "https://ckan.example.net",
+                   "query": "", "delete_missing_datasets": True}, "processing", None),
+    ("ha_n6b2jd", {"type": "ods", "name": "Partner portal", "domain": "partner.example.org",
+                   "api_key": "3f0e8c1d5b7a9c2e4f6a8b0d"}, "new", None),
+    ("ha_x7d2mw", {"type": "arcgis", "name": "City ArcGIS services", "metadata_only": True,
+                   "url": "https://services.arcgis.example.com/arcgis/rest/services"}, "ran", None),
+)  # fmt: skip
+HARVESTER_SCHEDULE = {"cron_schedule": "0 2 * * *", "timezone": "Europe/Paris"}
+HARVESTERS_CREATED = datetime(2026, 10, 12, 8, tzinfo=UTC)
+HARVESTS_RUN = datetime(2026, 11, 29, 2, tzinfo=UTC)  # the night before the twin's clock starts

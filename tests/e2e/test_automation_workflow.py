@@ -82,3 +82,38 @@ def test_a_broken_file_ends_the_publication_in_error_and_a_limit_in_limit_reache
     portal.clock.advance(4)
     status = portal.status(uid)
     assert status["status"] == "limit_reached" and status["params"]["error"]["limit"] == 2
+
+
+def test_a_harvested_catalogue_is_published_then_removed_with_its_harvester(portal: Portal) -> None:
+    """A client script's harvesting: configure, preview, schedule, run and poll, publish what came in, clean up."""
+    body = {"type": "datajson", "name": "Regional catalogue", "url": "https://region.example.org/data.json",
+            "download_resources": True}  # fmt: skip
+    harvester = portal.post("/harvesters/", body).json()
+    uid = harvester["uid"]
+    preview = portal.get(f"/harvesters/{uid}/preview/").json()
+    assert preview["total_count"] == len(preview["results"]) > 0
+    schedule = portal.post(f"/harvesters/{uid}/schedules/", {"cron_schedule": "0 3 * * *", "timezone": "Europe/Paris"})
+    assert schedule.status_code == 201
+    assert portal.post(f"/harvesters/{uid}/start/").json()["status"] == "queued"
+    polls = 0
+    while (current := portal.get(f"/harvesters/{uid}/").json())["status"] != "idle":
+        portal.clock.advance(1)
+        polls += 1
+    assert polls == 4 and current["harvested_datasets_count"] == preview["total_count"]
+    assert current["attached_datasets_count"] == preview["total_count"] and not current["has_error"]
+    assert portal.post(f"/harvesters/{uid}/publish/").json() == {"detail": "ok"}
+    portal.clock.advance(4)
+    titles = {result["title"] for result in preview["results"]}
+    harvested = [
+        dataset
+        for dataset in portal.get("/datasets/?limit=1000").json()["results"]
+        if dataset["metadata"]["default"]["title"]["remote_value"] in titles and dataset["is_published"]
+    ]
+    assert len(harvested) == preview["total_count"]  # the fixtures' harvested datasets are unpublished
+    for dataset in harvested:
+        records = dataset["metadata"]["default"]["records_count"]["value"]
+        resource = portal.get(f"/datasets/{dataset['uid']}/resources/").json()["results"][0]
+        assert records > 0 and resource["datasource"]["type"] == "uploaded_file"  # downloaded into the dataset
+    assert portal.delete(f"/harvesters/{uid}/?delete_attached_datasets=true").status_code == 204
+    assert portal.get(f"/harvesters/{uid}/schedules/").status_code == 404
+    assert all(portal.get(f"/datasets/{dataset['uid']}/").status_code == 404 for dataset in harvested)

@@ -25,6 +25,9 @@ def auth(client: TestClient, twin: str = "huwise") -> dict[str, str]:
     return {"Authorization": f"apikey {runtime_of(client).twins[twin].credentials()[0]['credential']}"}
 
 
+HARVESTED = 9  # the datasets the fixtures' harvesters made (ha_k3v9qp's 5, ha_x7d2mw's 4)
+
+
 def datasets(client: TestClient, base: str, twin: str) -> list[dict[str, Any]]:
     page = client.get(f"{base}/datasets/", params={"limit": 100}, headers=auth(client, twin)).json()
     results: list[dict[str, Any]] = page["results"]
@@ -33,7 +36,10 @@ def datasets(client: TestClient, base: str, twin: str) -> list[dict[str, Any]]:
 
 def test_each_twin_has_its_own_portal_and_key(client: TestClient) -> None:
     huwise, ods = datasets(client, HUWISE, "huwise"), datasets(client, ODS, "opendatasoft")
-    assert len(huwise) == 24 and {d["dataset_id"] for d in huwise}.isdisjoint(d["dataset_id"] for d in ods)
+    # the city's own 24 datasets (not harvested: no remote title); the fixtures' harvesters read the same sources
+    own = [d for d in huwise if d["metadata"]["default"]["title"]["remote_value"] is None]
+    assert len(huwise) == HARVESTED + 24 and len(own) == 24
+    assert {d["dataset_id"] for d in own}.isdisjoint(d["dataset_id"] for d in ods)
     assert "Metropolitan Area" in huwise[0]["metadata"]["default"]["publisher"]["value"]
     assert client.get(f"{HUWISE}/datasets/", headers=auth(client, "opendatasoft")).status_code == 401
 
@@ -53,12 +59,12 @@ def test_a_dataset_created_on_one_twin_is_invisible_on_the_other(client: TestCli
 def test_the_catalogue_pages_and_authenticates_as_on_opendatasoft(client: TestClient) -> None:
     key = auth(client)["Authorization"].split()[1]
     first = client.get(f"{HUWISE}/datasets/", params={"limit": 10, "apikey": key}).json()
-    assert first["total_count"] == 24 and first["next"].startswith(f"http://localhost{HUWISE}/datasets/")
+    assert first["total_count"] == HARVESTED + 24 and first["next"].startswith(f"http://localhost{HUWISE}/datasets/")
     seen, url = [], f"{HUWISE}/datasets/?limit=10"
     while url:
         page = client.get(url, headers={"Authorization": f"ApiKey {key}"}).json()
         seen, url = seen + [dataset["uid"] for dataset in page["results"]], page["next"]
-    assert len(set(seen)) == 24
+    assert len(set(seen)) == HARVESTED + 24
     refused = client.get(f"{HUWISE}/datasets/")
     assert refused.status_code == 401 and set(refused.json()) == {"error_code", "message"}
 
@@ -165,3 +171,43 @@ def test_huwise_datasets_say_who_created_and_last_changed_them(client: TestClien
     assert changed.json()["updated_by"] == {"username": "louise.data"}
     ods = client.post(f"{ODS}/datasets/", json=NEW, headers=auth(client, "opendatasoft")).json()
     assert "created_by" not in ods and "updated_by" not in ods
+
+
+def test_huwise_metadata_is_a_dictionary_of_the_domains_templates_where_opendatasoft_takes_its_three(
+    client: TestClient,
+) -> None:
+    custom = {"default": {"title": {"value": "Quality"}}, "data-quality": {"completeness": {"value": "complete"}}}
+    made = client.post(f"{HUWISE}/datasets/", json={"dataset_id": "quality", "metadata": custom}, headers=auth(client))
+    assert made.status_code == 201 and made.json()["metadata"]["data-quality"] == custom["data-quality"]
+    uid = made.json()["uid"]
+    unknown = client.post(f"{HUWISE}/datasets/", json={"metadata": {**custom, "dcat": {}}}, headers=auth(client))
+    assert unknown.status_code == 400 and unknown.json()["detail"] == {
+        "metadata": ["dcat: no metadata template with id dcat"]
+    }
+    content = {"facets": {"value": ["theme"]}}
+    path = f"{HUWISE}/datasets/{uid}/metadata/asset_content_configuration/"
+    assert client.put(path, json=content, headers=auth(client)).status_code == 200
+    assert client.get(path, headers=auth(client)).json() == content
+    assert client.put(f"{HUWISE}/datasets/{uid}/metadata/dcat/", json={}, headers=auth(client)).status_code == 404
+    templates = client.get(f"{HUWISE}/metadata/templates/", headers=auth(client)).json()["results"]
+    assert "asset_content_configuration" in {template["name"] for template in templates}
+    fixture = client.get(f"{HUWISE}/datasets/da_kxbtjj/metadata/", headers=auth(client)).json()
+    assert {"default", "visualization", "internal", "asset_content_configuration"} <= set(fixture)
+    # Opendatasoft's portal: its three standard templates, no custom one, no asset_content_configuration
+    ods = auth(client, "opendatasoft")
+    refused = client.post(f"{ODS}/datasets/", json={"dataset_id": "quality", "metadata": custom}, headers=ods)
+    assert refused.status_code == 400 and "data-quality" in str(refused.json()["detail"])
+    ods_uid = client.post(f"{ODS}/datasets/", json=NEW, headers=ods).json()["uid"]
+    put = client.put(f"{ODS}/datasets/{ods_uid}/metadata/asset_content_configuration/", json=content, headers=ods)
+    assert put.status_code == 404
+
+
+def test_huwise_pages_the_processors_and_fields_lists_where_opendatasoft_answers_one_page(client: TestClient) -> None:
+    for kind in ("processors", "fields"):
+        whole = client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/", headers=auth(client)).json()
+        assert whole["total_count"] >= 2 and len(whole["results"]) == whole["total_count"]
+        second = client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/?limit=1&offset=1", headers=auth(client)).json()
+        assert second["results"] == whole["results"][1:2] and second["next"] is not None
+        assert client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/?limit=x", headers=auth(client)).status_code == 400
+        ods = client.get(f"{ODS}/datasets/da_kxbtjj/{kind}/", headers=auth(client, "opendatasoft")).json()
+        assert ods["total_count"] == len(ods["results"]) and ods["next"] is None

@@ -31,13 +31,13 @@ def auth(client: TestClient) -> dict[str, str]:
 def test_following_next_collects_every_dataset_once_with_the_filters_kept(client: TestClient) -> None:
     first = client.get(f"{BASE}/datasets/", params={"limit": 5}, headers=auth(client)).json()
     total, seen, url, pages = first["total_count"], [], f"{BASE}/datasets/?limit=5", 0
-    assert isinstance(total, int) and total == 24 and first["previous"] is None
+    assert isinstance(total, int) and total == 33 and first["previous"] is None  # 24 and 9 harvested
     while url:
         page = client.get(url, headers=auth(client)).json()
         seen += [dataset["uid"] for dataset in page["results"]]
         url, pages = page["next"], pages + 1
         assert url is None or url.startswith("http://localhost/opendatasoft/api/automation/v1.0/datasets/")
-    assert len(seen) == len(set(seen)) == total and pages == 5
+    assert len(seen) == len(set(seen)) == total and pages == 7
     wanted = first["results"][0]["dataset_id"]
     only = client.get(f"{BASE}/datasets/", params={"dataset_id": wanted, "limit": 1}, headers=auth(client)).json()
     assert only["total_count"] == 1 and only["next"] is None and only["results"][0]["dataset_id"] == wanted
@@ -45,7 +45,7 @@ def test_following_next_collects_every_dataset_once_with_the_filters_kept(client
 
 def test_limit_zero_gives_the_count_only_and_bounds_are_checked(client: TestClient) -> None:
     counted = client.get(f"{BASE}/datasets/", params={"limit": 0}, headers=auth(client)).json()
-    assert counted == {"total_count": 24, "next": None, "previous": None, "results": []}
+    assert counted == {"total_count": 33, "next": None, "previous": None, "results": []}
     for bad in ({"limit": 1001}, {"limit": -1}, {"offset": -1}, {"limit": "many"}):
         response = client.get(f"{BASE}/datasets/", params=bad, headers=auth(client))
         assert response.status_code == 400 and set(response.json()) >= {"error_code", "message"}

@@ -3,13 +3,14 @@ model (publish: idle -> queued -> processing -> idle and published; unpublish; a
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from apitwin.clock import Clock
-from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle
+from apitwin.engine import OperationContext, SpecError, TwinState, build_model, handle, machines
 from apitwin.engine.collections import Collection
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import Store
@@ -216,3 +217,89 @@ def test_a_run_sets_a_nested_field_alone_keeping_what_changed_meanwhile(state: T
     state.collection("datasets").update(uid, {"metadata": {"default": {"title": "Trees of Lyon"}}})
     clock.advance(4)
     assert call(state, "get", uid)["metadata"] == {"default": {"title": "Trees of Lyon", "count": 42}}
+
+
+HARVESTER_MACHINE: dict[str, Any] = {
+    "field": "run", "states": ["new", "idle", "queued", "processing", "aborting"], "initial": "new",
+    "status_field": "status",
+    "error": {"code": "invalid_harvester_status", "message": "Invalid transition from {status} to {allowed}"},
+    "automatic": {"queued": {"after": 1}, "processing": {"after": 3, "to": "idle"},
+                  "aborting": {"after": 1, "to": "idle"}},
+    "actions": {
+        "start": {"from": ["new", "idle"], "to": "queued", "next": "processing", "effect": "harvest",
+                  "expects": "processing"},
+        "abort": {"from": ["queued", "processing"], "to": "aborting", "expects": "aborting"},
+    },
+}  # fmt: skip
+HARVESTER_SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "x-twin": {"date_format": "iso", "collections": {"harvesters": {
+        "schema": "Harvester", "id": {"field": "uid", "style": "prefixed", "prefix": "ha_"},
+        "machine": HARVESTER_MACHINE}}},
+    "components": {"schemas": {"Harvester": {"properties": {
+        "uid": {"readOnly": True}, "name": {}, "status": {"readOnly": True},
+        "last_started_at": {"readOnly": True, "default": None},
+        "last_success_at": {"readOnly": True, "default": None}, "runs": {"readOnly": True, "default": 0}}}}},
+    "paths": {
+        "/harvesters/": {"x-twin": {"collection": "harvesters"}, "post": {"operationId": "create", "responses": OK},
+                         "get": {"operationId": "list", "responses": OK}},
+        "/harvesters/{uid}/": {"x-twin": {"collection": "harvesters"}, "parameters": [UID],
+                               "get": {"operationId": "get", "responses": OK}},
+        **{f"/harvesters/{{uid}}/{action}/": {"x-twin": {"collection": "harvesters", "transition": action},
+                                             "parameters": [UID], "post": {"operationId": action, "responses": OK}}
+           for action in ("start", "abort")},
+    },
+}  # fmt: skip
+HARVESTER_MODEL = build_model(HARVESTER_SPEC)
+
+
+def test_a_status_field_shows_the_state_and_an_effect_runs_only_for_an_allowed_action(clock: Clock) -> None:
+    runs: list[str] = []
+
+    def harvest(harvesters: Collection, harvester: Any) -> dict[str, Any]:
+        runs.append(harvester["uid"])  # stands for the writes a real effect makes elsewhere
+        now = harvesters.state.clock.timestamp()
+        ends = machines.ends_at(harvesters.definition.machine, "start", now)  # type: ignore[arg-type]
+        runs_after = harvester["runs"] + 1
+        return {"now": {"last_started_at": harvesters.state.timestamp(now)},
+                "set": {"last_success_at": harvesters.state.timestamp(ends), "runs": runs_after}}  # fmt: skip
+
+    state = TwinState("ods", Store(), clock, HARVESTER_MODEL.conventions, HARVESTER_MODEL.collections,
+                      {"harvest": harvest})  # fmt: skip
+
+    def run(operation_id: str, uid: str | None = None, **parts: Any) -> Any:
+        path = {"uid": uid} if uid else {}
+        return handle(
+            OperationContext(route=HARVESTER_MODEL.routes[operation_id], state=state, path=path, **parts)
+        ).body
+
+    uid = run("create", body={"name": "CSW", "status": "idle"})["uid"]
+    assert run("get", uid)["status"] == "new"  # read-only: the machine's initial state, not the body's
+    started = run("start", uid)  # no reply declared: the action answers the item
+    assert (started["status"], started["last_started_at"], started["last_success_at"]) == (
+        "queued", "2030-01-01T00:00:00Z", None)  # fmt: skip
+    with pytest.raises(TwinError) as refused:
+        run("start", uid)
+    assert refused.value.code == "invalid_harvester_status"
+    assert refused.value.message == "Invalid transition from queued to processing"
+    assert runs == [uid]  # the refused start computed nothing
+    clock.advance(1)
+    assert run("get", uid)["status"] == "processing" and [h["status"] for h in run("list")] == ["processing"]
+    clock.advance(3)
+    done = run("get", uid)
+    assert (done["status"], done["last_success_at"], done["runs"]) == ("idle", "2030-01-01T00:00:04Z", 1)
+    run("start", uid)
+    aborted = run("abort", uid)
+    assert aborted["status"] == "aborting" and aborted["last_started_at"] == "2030-01-01T00:00:04Z"
+    clock.advance(1)
+    after = run("get", uid)  # an aborted run sets nothing of its outcome
+    assert (after["status"], after["runs"], after["last_success_at"]) == ("idle", 1, "2030-01-01T00:00:04Z")
+    with pytest.raises(TwinError, match="Invalid transition from idle to aborting"):
+        run("abort", uid)
+
+
+def test_a_status_field_must_be_a_property() -> None:
+    spec = copy.deepcopy(HARVESTER_SPEC)
+    spec["x-twin"]["collections"]["harvesters"]["machine"]["status_field"] = "state"
+    with pytest.raises(SpecError, match="status_field: 'state' is not a property"):
+        build_model(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ SPEC: dict[str, Any] = {
         },
     },
     "components": {"schemas": {
-        "Project": {"properties": {"projectKey": {}, "tags": {}, "metadata": {}}},
+        "Project": {"properties": {"projectKey": {}, "tags": {}, "metadata": {}, "columns": {}}},
         "Dataset": {"properties": {"projectKey": {}, "name": {}, "tags": {}}},
         "Job": {"properties": {"projectKey": {}, "id": {}}},
     }},
@@ -46,6 +47,16 @@ SPEC: dict[str, Any] = {
             "x-twin": {"collection": "projects", "part": "metadata"}, "parameters": [PROJECT_KEY],
             "get": {"operationId": "getProjectMetadata", "responses": OK},
             "put": {"operationId": "setProjectMetadata", "responses": NO_BODY},
+        },
+        "/projects/{projectKey}/columns/": {
+            "x-twin": {"collection": "projects", "part": "columns"}, "parameters": [PROJECT_KEY],
+            "get": {"operationId": "listColumns", "x-twin": {"action": "list", "paginate": {"offset": "offset"}},
+                    "parameters": [{"name": "offset", "in": "query"}], "responses": OK},
+        },
+        "/projects/{projectKey}/columns/{column}": {
+            "x-twin": {"collection": "projects", "part": "columns/{column}", "part_key": "name"},
+            "parameters": [PROJECT_KEY, {"name": "column", "in": "path", "required": True}],
+            "get": {"operationId": "getColumn", "responses": OK},
         },
         "/projects/{projectKey}/datasets/": {
             "x-twin": {"collection": "datasets"}, "parameters": [PROJECT_KEY],
@@ -113,6 +124,25 @@ def test_part_reads_and_replaces_a_sub_document(state: TwinState) -> None:
     assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"label": "Sales"}
     assert call(state, "setProjectMetadata", path={"projectKey": "SALES"}, body={"tags": ["x"]}) is None
     assert call(state, "getProjectMetadata", path={"projectKey": "SALES"}) == {"tags": ["x"]}
+
+
+def test_a_list_part_pages_and_a_part_key_picks_an_element_by_its_name(state: TwinState) -> None:
+    columns = [{"name": "id", "type": "int"}, {"name": "2", "type": "text"}, {"name": "city", "type": "text"}]
+    call(state, "createProject", body={"projectKey": "SALES", "columns": columns})
+    listed = call(state, "listColumns", path={"projectKey": "SALES"}, query={"offset": 1}, url="http://t/p/")
+    assert listed["total_count"] == 3 and listed["results"] == columns[1:]
+    # the key names an element by its field, never by its position
+    assert call(state, "getColumn", path={"projectKey": "SALES", "column": "2"}) == columns[1]
+    with pytest.raises(TwinError) as info:
+        call(state, "getColumn", path={"projectKey": "SALES", "column": "0"})
+    assert info.value.kind is ErrorKind.NOT_FOUND
+
+
+def test_a_part_key_applies_to_reads_only() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["paths"]["/projects/{projectKey}/columns/{column}"]["put"] = {"operationId": "setColumn", "responses": OK}
+    with pytest.raises(SpecError, match="part_key"):
+        build_model(spec)
 
 
 def test_any_filter_matches_shared_list_values(state: TwinState) -> None:
@@ -231,4 +261,47 @@ def test_a_derived_list_taking_a_bad_mapping_stops_the_build(take: Any) -> None:
     }
     spec["components"]["schemas"]["Project"]["properties"]["datasets"] = {"readOnly": True}
     with pytest.raises(SpecError, match="take as a mapping"):
+        build_model(spec)
+
+
+def test_a_parent_holds_at_most_its_most_children_and_refuses_one_more_in_the_apis_words() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["jobs"]["parent"].update(most=2, error={"code": "too_many", "message": "Two."})
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+    route = model.routes["startJob"]
+    for key in ("SALES", "OPS"):
+        state.collection("projects").create({"projectKey": key})
+    for _ in range(2):
+        handle(OperationContext(route=route, state=state, path={"projectKey": "SALES"}, body={}))
+    with pytest.raises(TwinError) as refused:
+        handle(OperationContext(route=route, state=state, path={"projectKey": "SALES"}, body={}))
+    assert (refused.value.kind, refused.value.code, refused.value.message) == (ErrorKind.INVALID, "too_many", "Two.")
+    handle(OperationContext(route=route, state=state, path={"projectKey": "OPS"}, body={}))  # another parent's room
+    assert len(state.collection("jobs").all()) == 3
+
+
+def test_a_keyed_property_takes_only_keys_that_name_items_of_its_collection() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["templates"] = {"schema": "Template", "id": {"field": "name", "style": "given"}}
+    spec["x-twin"]["collections"]["projects"]["keyed"] = {"metadata": "templates"}
+    spec["components"]["schemas"]["Template"] = {"properties": {"name": {}}}
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+    state.collection("templates").create({"name": "default"})
+    projects = state.collection("projects")
+    projects.create({"projectKey": "SALES", "metadata": {"default": {"label": "Sales"}}})
+    with pytest.raises(TwinError) as refused:
+        projects.create({"projectKey": "OPS", "metadata": {"dcat": {}}})
+    assert refused.value.kind is ErrorKind.INVALID and refused.value.field_errors == {
+        "metadata": ["dcat: no template with id dcat"]
+    }
+    with pytest.raises(TwinError) as absent:
+        projects.set_part("SALES", ["metadata", "dcat"], {})
+    assert absent.value.kind is ErrorKind.NOT_FOUND
+    with pytest.raises(TwinError):
+        projects.set_part("SALES", ["metadata"], {"dcat": {}})
+    assert projects.set_part("SALES", ["metadata"], {"default": {}}) == {"default": {}}
+    spec["x-twin"]["collections"]["projects"]["keyed"] = {"metadata": "datasets"}  # nested: not a catalogue
+    with pytest.raises(SpecError, match="top-level"):
         build_model(spec)

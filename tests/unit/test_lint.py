@@ -176,7 +176,8 @@ def test_x_twin_valid_reports_an_unknown_key(tmp_path: Path) -> None:
     problems = lint(tmp_path, edited(lambda doc: doc["paths"]["/things"]["x-twin"].update(colection="things")))
     assert by_rule(problems, "x_twin_valid") == [
         "paths./things.x-twin: unknown x-twin key(s) ['colection']; allowed: "
-        "['action', 'collection', 'filters', 'id', 'paginate', 'part', 'requires', 'set', 'sort', 'transition']"
+        "['action', 'collection', 'filters', 'id', 'paginate', 'part', 'part_key', 'requires', 'set', 'sort', "
+        "'transition']"
     ]
 
 

@@ -2,7 +2,8 @@
 resources read from their uploaded files through their extractor, its processors and its fields configuration
 (ods_processing.py does the work), so the run's outcome follows from the data: idle with the record count, or
 error with the message the platform would give, or limit_reached past the domain's record limit, with the
-records errors either way. The outcome is computed when the action is taken and shown when the run ends.
+records errors either way. The outcome is computed when the action is taken and shown when the run ends. A
+harvested dataset's linked resources are read from its harvester's stand-in source (harvest_source.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from apitwin.behaviours import ods_processing
+from apitwin.behaviours import harvest_source, ods_processing
 from apitwin.behaviours.automation import behaviours
 from apitwin.engine import Collection
 
@@ -31,16 +32,21 @@ def process_dataset(datasets: Collection, dataset: Mapping[str, Any]) -> dict[st
     configurations = [dict(c) for c in Collection(state, state.definitions["field_configurations"], uid).views()]
     files = Collection(state, state.definitions["resource_files"], uid)
     total, errors = 0, []
+    harvested = _harvested(state, uid)
     for resource in Collection(state, state.definitions["resources"], uid).views():
         datasource = resource.get("datasource") or {}
-        if datasource.get("type") != "uploaded_file":
+        standin = _standin_data(datasource) if harvested else None
+        if datasource.get("type") != "uploaded_file" and standin is None:
             kind = datasource.get("type") or "none"
             message = f"Resource {resource.get('uid')} reads a {kind} datasource: apitwin reads uploaded files only"
             return _error(message)
         file_uid = (datasource.get("file") or {}).get("uid")
-        if files.find(file_uid) is None:
+        if standin is not None:
+            file_doc, data = {"filename": resource.get("title")}, standin
+        elif files.find(file_uid) is None:
             return _error(f"Resource {resource.get('uid')}: the file {file_uid} does not exist")
-        file_doc, data = files.file_of(file_uid)
+        else:
+            file_doc, data = files.file_of(file_uid)
         try:
             result = ods_processing.process(
                 str(resource.get("type")),
@@ -80,6 +86,22 @@ def process_metadata(datasets: Collection, dataset: Mapping[str, Any]) -> dict[s
     if _flag(dataset, "modified_updates_on_metadata_change"):
         sets["metadata.default.modified"] = {"value": now}
     return {"set": sets}
+
+
+def _harvested(state: Any, dataset_uid: str) -> bool:
+    """Whether a harvester attached the dataset: its linked resources are then its stand-in source's files."""
+    table = f"{state.name}/harvested_datasets"
+    return "harvested_datasets" in state.definitions and any(
+        record.get("dataset_uid") == dataset_uid for record in state.store.scan(table)
+    )
+
+
+def _standin_data(datasource: Mapping[str, Any]) -> bytes | None:
+    """The file a harvested dataset's http datasource links, as the stand-in source serves it."""
+    if datasource.get("type") != "http":
+        return None
+    base = str((datasource.get("connection") or {}).get("url") or "")
+    return harvest_source.data_at(base.rstrip("/") + str(datasource.get("relative_url") or ""))
 
 
 def _flag(dataset: Mapping[str, Any], name: str) -> bool:

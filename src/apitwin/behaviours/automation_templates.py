@@ -2,8 +2,8 @@
 decision): what CRUD cannot express.
 
 The engine serves templates and assets as collections; these behaviours add what the documents describe beyond
-that: system templates only enabled or disabled and never removed, a template's fields read from its `schema`,
-suggestions from a field's choices and the datasets' values, and an image asset named by its uploaded file.
+that: system templates only enabled or disabled and never removed, suggestions from a field's choices and the
+datasets' values, and an image asset named by its uploaded file.
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from typing import Any
 
 from apitwin.behaviours.automation import behaviours
 from apitwin.engine import OperationContext, Reply, handle
-from apitwin.engine.query import page
-from apitwin.engine.routes import Paginate
 from apitwin.engine.schemas import defaults
 from apitwin.errors import ErrorKind, TwinError
 
 REMOVABLE_TYPES = frozenset({"basic", "admin"})
 ASSET_URL = "/assets/theme_image/{name}"
-FIELDS_PAGE = Paginate(limit="limit", offset="offset")  # every field on one page unless a limit is asked
 
 
 def _unique_field_names(body: Any) -> None:
@@ -69,28 +66,13 @@ def delete_metadata_template(ctx: OperationContext) -> Reply:
     return handle(ctx)
 
 
-def _fields(ctx: OperationContext) -> list[dict[str, Any]]:
-    template = ctx.collection("metadata_templates").get(ctx.path["template_name"])
-    return [dict(field) for field in template.get("schema") or []]
-
-
 def _field(ctx: OperationContext) -> dict[str, Any]:
     name = ctx.path["template_field_name"]
-    for field in _fields(ctx):
+    template = ctx.collection("metadata_templates").get(ctx.path["template_name"])
+    for field in template.get("schema") or []:
         if field.get("name") == name:
-            return field
+            return dict(field)
     raise TwinError(ErrorKind.NOT_FOUND, f"No field {name} in the template {ctx.path['template_name']}.")
-
-
-@behaviours.operation("listMetadataTemplateFields")
-def list_metadata_template_fields(ctx: OperationContext) -> Reply:
-    total, shown, following, previous = page(_fields(ctx), FIELDS_PAGE, ctx.query, ctx.url)
-    return Reply({"total_count": total, "next": following, "previous": previous, "results": list(shown)})
-
-
-@behaviours.operation("getMetadataTemplateField")
-def get_metadata_template_field(ctx: OperationContext) -> Reply:
-    return Reply(_field(ctx))
 
 
 @behaviours.operation("suggestMetadataTemplateFieldValues")

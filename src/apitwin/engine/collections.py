@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ class UploadedFile:
 
 Effect = Callable[["Collection", Mapping[str, Any]], Mapping[str, Any]]  # a machine action's computed outcome
 
+_ABSENT = object()  # a part's key that names nothing
 _ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
 
 
@@ -51,6 +53,7 @@ class TwinState:
         conventions: Conventions,
         collections: Mapping[str, CollectionDef],
         effects: Mapping[str, Effect] | None = None,
+        ids: random.Random | None = None,
     ) -> None:
         self.name = name
         self.store = store
@@ -58,6 +61,7 @@ class TwinState:
         self.conventions = conventions
         self.definitions = collections
         self.effects = dict(effects or {})  # what machine actions compute, by name (the twin's behaviours)
+        self.ids = ids  # where new ids are drawn from when given (reproducible fixtures), else the OS's randomness
 
     def collection(self, name: str) -> Collection:
         """A collection, unscoped: for one that lives under a parent, use `.under(parent_id)`."""
@@ -189,6 +193,7 @@ class Collection:
         with self._store.transaction(), history.recorded(self, None):
             given = self._writable(body)
             self._check_references(given)
+            self._check_keyed(given)
             doc = self._insert(given, server_fields)
             versions = self.definition.versions
             if versions is not None:  # a new versioned item starts its history with everything it holds
@@ -207,16 +212,23 @@ class Collection:
     def _insert(self, given: Mapping[str, Any], server_fields: Mapping[str, Any]) -> Doc:
         with self._store.transaction():
             doc = self.definition.with_defaults(given)
-            if self.definition.machine is not None:
-                doc[self.definition.machine.field] = self.definition.machine.new_record(self.state.clock.timestamp())
+            machine = self.definition.machine
+            if machine is not None:
+                doc[machine.field] = machine.new_record(self.state.clock.timestamp())
+                if machine.status_field is not None:
+                    doc[machine.status_field] = machine.initial
             doc.update(server_fields)
-            if self.definition.parent is not None:
-                doc[self.definition.parent.field] = self.parent_id
+            parent = self.definition.parent
+            if parent is not None:
+                doc[parent.field] = self.parent_id
+                if parent.most is not None and self._store.count(self.table, str(self.parent_id)) >= parent.most:
+                    raise TwinError(ErrorKind.INVALID, parent.error_message, code=parent.error_code)
             doc_id = self.definition.id_of(doc)
             if self.definition.id_style == "serial":
                 doc_id = self._store.next_serial(self.table)
             elif self.definition.id_style == "uuid" and not doc_id:
-                doc_id = str(uuid.uuid4())
+                ids = self.state.ids
+                doc_id = str(uuid.uuid4() if ids is None else uuid.UUID(int=ids.getrandbits(128), version=4))
             elif self.definition.id_style in ("token", "prefixed") and not doc_id:
                 doc_id = self._new_token()
             if doc_id is None or doc_id == "":
@@ -258,6 +270,7 @@ class Collection:
             doc = self.get(doc_id)
             changes = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(changes)
+            self._check_keyed(changes)
             doc.update(changes)
             self._check_unique(doc)
             return self._save(doc_id, doc)
@@ -268,6 +281,7 @@ class Collection:
             doc = self.get(doc_id)
             given = self._write_only_kept(self._writable(body, doc), doc)
             self._check_references(given)
+            self._check_keyed(given)
             doc = schemas.replacement(doc, given, self.definition.schema)
             # the id (and the parent) name the document: a body cannot rename it
             schemas.plant(doc, self.definition.id_field, doc_id)
@@ -318,8 +332,9 @@ class Collection:
         with self._store.transaction():
             doc = self.get(doc_id)
             effect_name = machine.actions[action].effect
-            effect = self.state.effects[effect_name](self, doc) if effect_name else None
-            try:
+            try:  # an effect runs only for an action the item's state allows (it may write other items)
+                machines.check(machine, doc, action)
+                effect = self.state.effects[effect_name](self, doc) if effect_name else None
                 moved = machines.start(machine, doc, action, self.state.clock.timestamp(), effect)
             except machines.Refused as refused:
                 raise TwinError(ErrorKind.INVALID, refused.message, code=refused.code) from None
@@ -335,16 +350,19 @@ class Collection:
         since_ever = doc.get(self.definition.updated or "") or doc.get(self.definition.created or "")
         return machines.view(machine, doc, self.state.timestamp, since_ever)
 
-    def get_part(self, doc_id: Any, keys: Sequence[str]) -> Any:
+    def get_part(self, doc_id: Any, keys: Sequence[str], list_key: str | None = None) -> Any:
         """The public form of a part of a document: a property, or deeper along `keys` (404 where one is
-        absent)."""
-        return self._part(self.public(self.get(doc_id)), keys, doc_id)
+        absent); a key that meets a list picks the element whose `list_key` field it is."""
+        return self._part(self.public(self.get(doc_id)), keys, doc_id, list_key)
 
     def set_part(self, doc_id: Any, keys: Sequence[str], value: Any) -> Any:
         """Replace a part of a document (metadata, permissions, one metadata field) from client input: the
         objects that hold it must exist, the last key may be new. Returns the part's public form."""
         with self._store.transaction(), history.recorded(self, doc_id):
             doc = self.get(doc_id)
+            self._check_keyed_path(keys, doc_id)
+            if len(keys) == 1:
+                self._check_keyed({keys[0]: value})
             holder = self._part(doc, keys[:-1], doc_id)
             # a key the holder's schema cannot have (additionalProperties: false) names nothing that could exist
             if not isinstance(holder, dict) or (
@@ -442,12 +460,33 @@ class Collection:
         kept: Doc = schemas.keep_write_only(given, stored, self.definition.schema, self.definition.write_only)
         return kept
 
-    def _part(self, doc: Any, keys: Sequence[str], doc_id: Any) -> Any:
+    def _part(self, doc: Any, keys: Sequence[str], doc_id: Any, list_key: str | None = None) -> Any:
         for depth, key in enumerate(keys):
-            if not isinstance(doc, Mapping) or key not in doc:
+            if list_key is not None and isinstance(doc, list):
+                doc = next((e for e in doc if isinstance(e, Mapping) and str(e.get(list_key)) == key), _ABSENT)
+            else:
+                doc = doc.get(key, _ABSENT) if isinstance(doc, Mapping) else _ABSENT
+            if doc is _ABSENT:
                 raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[: depth + 1])}")
-            doc = doc[key]
         return doc
+
+    def _check_keyed(self, fields: Mapping[str, Any]) -> None:
+        """A 400 naming the key when an object property keyed by a collection names an item it does not have."""
+        for name, target in self.definition.keyed.items():
+            value = fields.get(name)
+            if not isinstance(value, Mapping):
+                continue
+            targets = self.state.collection(target)
+            for key in value:
+                if targets.find(key) is None:
+                    message = f"{key}: no {target.rstrip('s').replace('_', ' ')} with id {key}"
+                    raise TwinError(ErrorKind.INVALID, f"{name}.{message}", field_errors={name: [message]})
+
+    def _check_keyed_path(self, keys: Sequence[str], doc_id: Any) -> None:
+        """A 404 when a part's path steps into a keyed property by a key its collection has no item of."""
+        target = self.definition.keyed.get(keys[0]) if len(keys) > 1 else None
+        if target is not None and self.state.collection(target).find(keys[1]) is None:
+            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} has no {'/'.join(keys[:2])}")
 
     def _check_references(self, fields: Mapping[str, Any]) -> None:
         for name, target in self.definition.references.items():
@@ -468,10 +507,9 @@ class Collection:
         # a top-level item's id is its store key; items under parents are keyed by both, so they are listed
         nested = definition.parent is not None
         taken = {str(definition.id_of(doc)) for doc in self._store.scan(self.table)} if nested else set()
+        choice = secrets.choice if self.state.ids is None else self.state.ids.choice
         for _ in range(_ID_ATTEMPTS):
-            token = definition.id_prefix + "".join(
-                secrets.choice(definition.id_alphabet) for _ in range(definition.id_length)
-            )
+            token = definition.id_prefix + "".join(choice(definition.id_alphabet) for _ in range(definition.id_length))
             if token not in taken and (nested or self._store.get(self.table, token) is None):
                 return token
         raise TwinError(ErrorKind.SERVER, f"no free {definition.name} id left of length {definition.id_length}")

@@ -75,7 +75,16 @@ def handle(ctx: OperationContext) -> Reply:
 def _handle_part(ctx: OperationContext, coll: Collection, keys: tuple[str, ...], status: int) -> Reply:
     match ctx.route.action:
         case "get":
-            return Reply(coll.get_part(ctx.item_id, keys), status)
+            return Reply(coll.get_part(ctx.item_id, keys, ctx.route.part_key), status)
+        case "list":
+            elements = coll.get_part(ctx.item_id, keys, ctx.route.part_key)
+            if not isinstance(elements, list):
+                raise ValueError(f"{ctx.route.operation_id}: the part {'/'.join(keys)} is no list")
+            if ctx.route.paginate is None:
+                return Reply(elements, status)
+            total, shown, following, previous = page(elements, ctx.route.paginate, ctx.query, ctx.url)
+            results = list(shown)
+            return Reply({"total_count": total, "next": following, "previous": previous, "results": results}, status)
         case "replace":
             value = coll.set_part(ctx.item_id, keys, ctx.body)
         case "update":

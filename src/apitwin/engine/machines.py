@@ -5,9 +5,11 @@ harvester's, a form's. Declared on a collection, a machine keeps each item's sta
 
 An action (publish, abort...) moves an item from one of its `from` states to `to` (400 in the API's words
 otherwise), plans the `next` state, and records the run's `outcome`: the fields it sets when the run ends
-(`set`, and whatever the action's `effect`, a function of the twin's behaviours, computed from the item; its
-field names may be dotted, `metadata.default.records_count`, so the run changes only them). An effect that ends
-the run elsewhere (`to`: an error, a limit reached) sets only what it says.
+(`set`, and whatever the action's `effect`, a function of the twin's behaviours, computed from the item once the
+action is allowed; its field names may be dotted, `metadata.default.records_count`, so the run changes only
+them; an effect's `now` are fields set when the action is taken, a run's start time). An effect that ends the
+run elsewhere (`to`: an error, a limit reached) sets only what it says. A machine with a `status_field` shows
+its state in that property of the item too (a harvester's `status`).
 Automatic transitions leave a state by themselves `after` seconds of virtual time: to their `to`, or to the
 `next` the action planned; one with a `to` ends the run, applying the outcome (which may end it elsewhere: an
 error, a limit reached). Nothing sleeps: an item's state is settled from its `since` and the clock whenever it
@@ -58,6 +60,7 @@ class MachineDef:
     error_message: str  # {allowed} (the states it needs) and {action} filled in
     reply: Any = None  # what an accepted action answers ({"detail": "ok"})
     shows: tuple[str, ...] = ()  # item fields the state view includes (is_published)
+    status_field: str | None = None  # the item's public property that shows its state, if any
 
     def new_record(self, now: float | None) -> dict[str, Any]:
         return {"status": self.initial, "previous": None, "next": None, "since": now, "message": None,
@@ -119,7 +122,36 @@ def settle(machine: MachineDef, item: Mapping[str, Any], now: float) -> dict[str
     if settled is None:
         return None
     settled[machine.field] = current
+    if machine.status_field is not None:
+        settled[machine.status_field] = current["status"]
     return settled
+
+
+def check(machine: MachineDef, item: Mapping[str, Any], action: str) -> None:
+    """Refused unless the item (settled) may take `action` now."""
+    transition = machine.actions[action]
+    status = (item.get(machine.field) or {}).get("status", machine.initial)
+    if status not in transition.sources:
+        allowed = transition.expects or ", ".join(transition.sources)
+        raise Refused(machine.error_code, machine.error_message.format(status=status, allowed=allowed, action=action))
+    if any(item.get(name) != value for name, value in transition.when.items()):
+        message = transition.refusal or machine.error_message
+        raise Refused(machine.error_code, message.format(status=status, allowed=status, action=action))
+
+
+def ends_at(machine: MachineDef, action: str, now: float) -> float:
+    """When a run `action` begins at `now` would end, left alone: its automatic states' times added up."""
+    transition = machine.actions[action]
+    at, state, planned = now, transition.to, transition.next
+    for _ in machine.states:  # a machine's automatic path visits each state at most once
+        automatic = machine.automatic.get(state)
+        if automatic is None:
+            break
+        at += automatic.after
+        state, planned = (automatic.to or planned or machine.initial), None
+        if automatic.to is not None:
+            break
+    return at
 
 
 def start(
@@ -129,17 +161,17 @@ def start(
     transition = machine.actions[action]
     record = dict(item.get(machine.field) or machine.new_record(now))
     status = record["status"]
-    if status not in transition.sources:
-        allowed = transition.expects or ", ".join(transition.sources)
-        raise Refused(machine.error_code, machine.error_message.format(status=status, allowed=allowed, action=action))
-    if any(item.get(name) != value for name, value in transition.when.items()):
-        message = transition.refusal or machine.error_message
-        raise Refused(machine.error_code, message.format(status=status, allowed=status, action=action))
+    check(machine, {**item, machine.field: record}, action)
     effect = dict(effect or {})
+    taken_now = effect.pop("now", None) or {}
     # a run the effect ends elsewhere (an error, a limit) sets only what the effect says, not the action's sets
     sets = effect.get("set", {}) if effect.get("to") else {**transition.sets, **effect.get("set", {})}
     outcome = {**effect, "set": sets}
     changed = dict(item)
+    for name, value in taken_now.items():
+        plant(changed, name, copy.deepcopy(value))
+    if machine.status_field is not None:
+        changed[machine.status_field] = transition.to
     changed[machine.field] = {
         **record,
         "previous": status,

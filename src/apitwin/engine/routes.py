@@ -7,7 +7,7 @@ Root `x-twin`:
     date_format: strftime pattern, or "epoch_ms" / "iso"   (how server-set timestamps are written)
     projection: [query parameter names that select returned fields]
     collections: {name: {schema, id, created, updated, created_by, updated_by, references, unique,
-                         parent: {collection, field, public}, write_only}}
+                         parent: {collection, field, public, most, error}, write_only}}
         Any field named here may be dotted (`user.username`: the username of the document's user object).
         id: {field, style: serial|uuid|given} | {field, style: token, alphabet, length}
             | {field, style: prefixed, prefix, alphabet, length}   (e.g. prefix da_ + 6 of a-z0-9: da_qf2hyt;
@@ -16,8 +16,12 @@ Root `x-twin`:
         references: {field: collection}: a written value must be the id of an item there (400 otherwise); when
         that collection lives under a parent, the item must be under this item's own parent (a sibling)
         unique: [fields whose value no two items share; within the parent for nested collections] (400)
+        keyed: {field: collection}: the keys of that object property must be ids of items there (a dataset's
+        metadata by template: 400 in a body, 404 along a part's path); the collection must be top-level
         parent: items live under an item of another collection; `field` is both the document field that
         holds the parent's id and the path parameter that carries it. Deleting a parent deletes its children.
+        `most`: how many items one parent may hold (a harvester's one schedule); one more is a 400, with
+        `error: {code, message}` in the API's words.
         `public: false` keeps that field in the store only: not in the schema, never shown nor written.
         write_only: omit (default) | null — whether write-only fields leave removed or shown as null.
         file: {part, blob, filename, mimetype, size}: each item holds an uploaded file. A create whose multipart
@@ -26,9 +30,12 @@ Root `x-twin`:
         the server fills from the upload. The `download` action answers the bytes with their media type.
         versions: {collection, sections: {name: [own fields] | child collection}, keep}: each client write to an
         item or under it that changes a section records a version in `collection` (engine/history.py).
-        machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows}: a state
-        machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
-        expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`.
+        machine: {field, states, initial, actions, automatic, error: {code, message}, reply, shows, status_field}:
+        a state machine run on the clock (engine/machines.py); `actions: {name: {from, to, next, when, set, effect,
+        expects, refusal}}`, `automatic: {state: {after, to}}`; its record lives in the private `field`, and
+        `status_field` names a read-only property that shows the state too. The error message may name
+        {status}, {action} and {allowed} (the action's `expects`, else its `from` states). Without a `reply`, an
+        action answers the item.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         collects: {field: {collection, field, take, wrap}}: a derived list: the `take` value of each of those items
@@ -45,7 +52,10 @@ Path item or operation `x-twin` (operation keys override path keys):
     machine's record),
     part (the operation reads, replaces, updates or deletes this part of the item: a property, or a path of
     keys and {path parameters} such as `metadata/{template}/{field}`; an absent key is a 404 — a put creates
-    only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404),
+    only the last one, and only one the schema allows there: a key `additionalProperties: false` forbids is a 404;
+    a `list` of a part pages through a list, with `paginate`),
+    part_key (reads only: a key of the part's path that meets a list picks the element whose `part_key` field
+    is that key: `schema/{field_name}` with part_key name, a template's field by its name),
     filters ({query parameter: op | {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when
     any of them does: a search; an absent parameter with a schema `default` filters on that default),
     requires (what the caller needs: a role or a privilege, as the twin's authorizer understands it),
@@ -106,15 +116,18 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
-    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "unique", "parent", "write_only",
+    {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "keyed", "unique", "parent",
+     "write_only",
      "counts", "collects", "file", "machine", "versions"}
 )  # fmt: skip
 _VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
-_MACHINE_KEYS = frozenset({"field", "states", "initial", "actions", "automatic", "error", "reply", "shows"})
+_MACHINE_KEYS = frozenset(
+    {"field", "states", "initial", "actions", "automatic", "error", "reply", "shows", "status_field"}
+)
 _TRANSITION_KEYS = frozenset({"from", "to", "next", "when", "set", "effect", "expects", "refusal"})
 _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
 _ROUTE_KEYS = frozenset(
-    {"collection", "action", "id", "set", "part", "filters", "requires", "paginate", "sort", "transition"}
+    {"collection", "action", "id", "set", "part", "part_key", "filters", "requires", "paginate", "sort", "transition"}
 )
 _FILTER_KEYS = frozenset({"field", "fields", "op"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
@@ -161,6 +174,9 @@ class ParentDef:
     collection: str
     field: str
     public: bool = True  # false: the store keeps the parent's id in `field`, the API never shows it
+    most: int | None = None  # how many items one parent may hold
+    error_code: str | None = None  # what a create beyond `most` answers: the API's code and message
+    error_message: str = "Too many items."
 
 
 @dataclass(frozen=True)
@@ -196,6 +212,7 @@ class CollectionDef:
     created: str | None = None
     updated: str | None = None
     references: Mapping[str, str] = field(default_factory=dict)
+    keyed: Mapping[str, str] = field(default_factory=dict)  # object properties whose keys are ids of a collection
     parent: ParentDef | None = None
     id_prefix: str = ""
     id_alphabet: str = TOKEN_ALPHABET
@@ -265,6 +282,7 @@ class Route:
     set_fields: Mapping[str, Any] = field(default_factory=dict)
     transition: str | None = None  # the machine action a `transition` route takes
     part: str | None = None
+    part_key: str | None = None  # the field that names a list's elements along the part's path
     filters: tuple[Filter, ...] = ()
     requires: str | None = None
     paginate: Paginate | None = None
@@ -308,6 +326,12 @@ def build_model(spec: Mapping[str, Any], source: str = "spec") -> TwinModel:
                 raise SpecError(
                     f"{source}: collection {coll.name!r} field {ref_field!r} references {target!r}, which lives "
                     f"under {target_parent.collection!r}: only a collection under the same parent can refer to it"
+                )
+        for keyed_field, target in coll.keyed.items():
+            if target not in collections or collections[target].parent is not None:
+                raise SpecError(
+                    f"{source}: collection {coll.name!r} keys {keyed_field!r} by {target!r}, which must be a "
+                    "declared top-level collection"
                 )
         if coll.parent is not None and coll.parent.collection not in collections:
             raise SpecError(f"{source}: collection {coll.name!r} has unknown parent {coll.parent.collection!r}")
@@ -369,13 +393,21 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     parent = None
     if "parent" in raw:
         parent_spec = _mapping(raw["parent"], f"{where}.parent")
-        _check_keys(parent_spec, frozenset({"collection", "field", "public"}), f"{where}.parent")
+        _check_keys(parent_spec, frozenset({"collection", "field", "public", "most", "error"}), f"{where}.parent")
         if not isinstance(parent_spec.get("public", True), bool):
             raise SpecError(f"{where}.parent: public must be true or false")
+        most = parent_spec.get("most")
+        if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+            raise SpecError(f"{where}.parent: most must be a positive number of items")
+        error = _mapping(parent_spec.get("error", {}), f"{where}.parent.error")
+        _check_keys(error, frozenset({"code", "message"}), f"{where}.parent.error")
         parent = ParentDef(
             collection=str(parent_spec.get("collection")),
             field=str(parent_spec.get("field")),
             public=parent_spec.get("public", True),
+            most=most,
+            error_code=error.get("code"),
+            error_message=str(error.get("message", ParentDef.error_message)),
         )
     counts: dict[str, CountDef] = {}
     for count_name, count_raw in _mapping(raw.get("counts", {}), f"{where}.counts").items():
@@ -423,6 +455,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         created=raw.get("created"),
         updated=raw.get("updated"),
         references=dict(_mapping(raw.get("references", {}), f"{where}.references")),
+        keyed=dict(_mapping(raw.get("keyed", {}), f"{where}.keyed")),
         parent=parent,
         id_prefix=prefix,
         id_alphabet=alphabet,
@@ -447,6 +480,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         definition.created_by,
         definition.updated_by,
         *definition.references,
+        *definition.keyed,
         *definition.unique,
     )
     for declared in (*declared_fields, parent.field if parent and parent.public else None):
@@ -531,6 +565,9 @@ def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
     for shown in shows:
         if shown not in properties:
             raise SpecError(f"{where}.shows: {shown!r} is not a property of the collection's schema")
+    status_field = raw.get("status_field")
+    if status_field is not None and status_field not in properties:
+        raise SpecError(f"{where}.status_field: {status_field!r} is not a property of the collection's schema")
     return MachineDef(
         field=machine_field,
         states=states,
@@ -541,6 +578,7 @@ def _machine(raw: Any, schema: Mapping[str, Any], where: str) -> MachineDef:
         error_message=str(error["message"]),
         reply=raw.get("reply"),
         shows=shows,
+        status_field=status_field,
     )
 
 
@@ -621,6 +659,11 @@ def _route(
     )
     if action != "list" and ("paginate" in twin or "sort" in twin):
         raise SpecError(f"{where}: x-twin paginate and sort apply to a list action only")
+    if action == "list" and part is not None and (filters or "sort" in twin or id_param is None):
+        raise SpecError(f"{where}: a list of a part takes no filters nor sort, and needs the item's id")
+    part_key = twin.get("part_key")
+    if part_key is not None and (part is None or action not in ("get", "list") or not isinstance(part_key, str)):
+        raise SpecError(f"{where}: x-twin part_key (a field name) applies to reading a part (get, list)")
     return Route(
         operation_id=operation_id,
         method=method.upper(),
@@ -631,6 +674,7 @@ def _route(
         set_fields=dict(twin.get("set", {})),
         transition=transition,
         part=part,
+        part_key=part_key,
         filters=filters,
         requires=twin.get("requires"),
         paginate=_paginate(twin["paginate"], query_schemas, where) if "paginate" in twin else None,
