@@ -175,6 +175,7 @@ TOLERATED_400["huwise"] = {
         operation: "a glossary term's name is unique among the terms (the schema's example is a fixture's term)"
         for operation in ("createGlossaryTerm", "updateGlossaryTerm")
     },
+    "publishStudioPage": "a studio page is published once its draft content's metadata has an asset.title",
 }
 _TOLERATED_STATUSES = ["2xx", "3xx", 400, 401, 403, 404, 409, 429, "5xx"]
 # Operations that can take away the run's own credential (a key's permissions, the key itself): they act on the

@@ -156,7 +156,7 @@ def opendatasoft() -> dict[str, Any]:
 
 
 def huwise() -> dict[str, Any]:
-    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, portal, templates
+    from apitwin.fixtures_automation import DATASET_TRANSLATIONS, huwise_only, huwise_pages, portal, templates
 
     # a metropolitan area's marketplace, opened when the brand was (2025): another portal than Opendatasoft's
     since = datetime(2025, 1, 6, tzinfo=UTC)
@@ -166,6 +166,7 @@ def huwise() -> dict[str, Any]:
         dataset["metadata"]["asset_content_configuration"] = {}  # its fourth standard template, on every dataset
     fixtures["collections"]["datasets"][0]["translations"] = DATASET_TRANSLATIONS  # the examples' da_kxbtjj
     fixtures["collections"].update(huwise_only(since))
+    fixtures["collections"].update(huwise_pages(since))  # its own pages' shape, in place of Opendatasoft's
     fixtures["collections"]["metadata_templates"] = templates(since, huwise=True)
     return fixtures
 

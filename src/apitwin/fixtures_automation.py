@@ -3,6 +3,7 @@ datasets described by the default metadata template, some published, some restri
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
@@ -195,10 +196,7 @@ def pages(since: datetime) -> dict[str, list[dict[str, Any]]]:
             "created_by": {"username": "louise.data"},
         }  # fmt: skip
         if published:
-            page["publication_machine"] = {
-                **{"status": "published", "previous": "unpublished", "next": None, "since": None, "message": None},
-                **{"params": {}, "records_errors": [], "outcome": None},
-            }
+            page["publication_machine"] = _published_record()
         studio.append(page)
     code_editor = []
     for number, (slug, english, french, tags) in enumerate(_CODE_EDITOR_PAGES):
@@ -212,6 +210,74 @@ def pages(since: datetime) -> dict[str, list[dict[str, Any]]]:
             "created_at": moment, "updated_at": moment,
         })  # fmt: skip
     return {"studio_pages": studio, "code_editor_pages": code_editor}
+
+
+# Huwise's studio pages hold their content versions apart (huwise/only.yaml): each page's draft, and the published
+# page's published version; the draft page's metadata has no asset.title yet (it cannot be published). Blocks by uid.
+_STUDIO_BLOCKS: dict[str, dict[str, Any]] = {
+    "sp_qf2hyt": {
+        "blocks": {
+            "bl_title": {"type": "text", "content": {"en": "# Mobility in the city", "fr": "# La mobilité en ville"}},
+            "bl_bikes": {"type": "chart", "data_provider": "dp_bikes", "chart_type": "line"},
+        },
+        "layouts": {"main": {"rows": [["bl_title"], ["bl_bikes"]]}},
+        "data_providers": {"dp_bikes": {"dataset_uid": "da_kxbtjj"}},
+        "filters": {"period": {"type": "date_range", "data_providers": ["dp_bikes"]}},
+    },
+    "sp_w4k8zn": {"blocks": {"bl_intro": {"type": "text", "content": {"en": "To be written."}}}},
+}
+# The pages' translation dictionaries: the terms of their titles and descriptions
+_PAGE_TRANSLATIONS: dict[str, dict[str, dict[str, str]]] = {
+    "sp_qf2hyt": {
+        "Mobility overview": {"fr": "La mobilité en un coup d'œil", "de": "Mobilität im Überblick"},
+        "Mobility overview, in figures.": {"fr": "La mobilité en chiffres.", "de": "Mobilität in Zahlen."},
+    },
+    "mobility-dashboard": {
+        "Mobility dashboard": {"fr": "Tableau de bord de la mobilité", "de": "Mobilitäts-Dashboard"},
+    },
+}
+_PUBLISHED_CODE_EDITOR_PAGES = ("mobility-dashboard", "pricing-2024")
+
+
+def huwise_pages(since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Huwise's studio pages, their content versions, and its code editor pages (huwise/only.yaml, huwise.yaml):
+    the same pages as Opendatasoft's, but a code editor page's title is its metadata's (no title, tags nor
+    archival: published or not), and a studio page's contents are versions apart, each with its metadata."""
+    made = pages(since)
+    contents = []
+    for page in made["studio_pages"]:
+        summary = page.pop("contents")[0]
+        page["translations"] = _PAGE_TRANSLATIONS.get(page["uid"], {})
+        published = page["first_published_at"] is not None
+        asset = {"title": _value(summary["title"]), "description": _value(summary["description"])}
+        draft = {
+            "studio_page_uid": page["uid"], "version_name": "draft", **_STUDIO_BLOCKS[page["uid"]],
+            "metadata": {"asset": asset if published else {"description": asset["description"]}},
+            **{key: summary[key] for key in ("created_at", "updated_at", "updated_by")},
+        }  # fmt: skip
+        contents.append(draft)
+        if published:  # published when last edited: its published version is the draft as it stands
+            contents.append({**copy.deepcopy(draft), "version_name": "published", "created_at": summary["updated_at"]})
+    code_editor = []
+    for page in made["code_editor_pages"]:
+        english = page.pop("title")["en"]
+        del page["tags"], page["is_archived"]
+        published = page["slug"] in _PUBLISHED_CODE_EDITOR_PAGES
+        page.update({
+            "is_published": published, "last_published_at": page["updated_at"] if published else None,
+            "metadata": {"asset": {"title": _value(english), "description": _value(page["description"])}},
+            "translations": _PAGE_TRANSLATIONS.get(page["slug"], {}),
+        })  # fmt: skip
+        if published:
+            page["publication_machine"] = _published_record()
+        code_editor.append(page)
+    return {"studio_pages": made["studio_pages"], "studio_page_contents": contents, "code_editor_pages": code_editor}
+
+
+def _published_record() -> dict[str, Any]:
+    """A page's publication machine at rest in `published`, since before the twin knew."""
+    return {"status": "published", "previous": "unpublished", "next": None, "since": None, "message": None,
+            "params": {}, "records_errors": [], "outcome": None}  # fmt: skip
 
 
 # The default template's fields: automation.yaml's DatasetMetadataDefault, in its order (templates.yaml's header):

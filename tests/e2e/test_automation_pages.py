@@ -20,9 +20,15 @@ def test_a_studio_page_is_first_published_once(portal: Portal) -> None:
     created = portal.post("/studio_pages/", {"slug": "air-quality-2026"})
     assert created.status_code == 201, created.text
     page = created.json()
-    assert page["uid"].startswith("sp_") and page["contents"] == [] and page["first_published_at"] is None
+    assert page["uid"].startswith("sp_") and page["first_published_at"] is None
     assert page["public"] is False and page["created_by"] == {"username": "admin"}
     uid = page["uid"]
+    if portal.base.startswith("/huwise"):  # a new page's draft, which needs a title to be published there
+        assert [content["version_name"] for content in page["contents"]] == ["draft"]
+        titled = portal.put(f"/studio_pages/{uid}/contents/draft/metadata/", {"asset": {"title": {"value": "Air"}}})
+        assert titled.status_code == 200, titled.text
+    else:
+        assert page["contents"] == []
     taken = portal.post("/studio_pages/", {"slug": "mobility-overview"})
     assert taken.status_code == 400 and taken.json()["error_code"] == "validation_error"
     assert portal.post(f"/studio_pages/{uid}/publish/").json() == {"detail": "ok"}
@@ -44,7 +50,12 @@ def test_a_code_editor_page_is_named_by_its_slug(portal: Portal) -> None:
     body = {"slug": "hello_world", "title": {"en": "Hello"}, "content": {"html": {"en": "<p>Hi</p>"}}}
     created = portal.post("/code_editor_pages/", body)
     assert created.status_code == 201, created.text
-    assert created.json()["slug"] == "hello_world" and created.json()["tags"] == []
+    shown = created.json()
+    assert shown["slug"] == "hello_world"
+    if portal.base.startswith("/huwise"):  # its pages have no title nor tags, and are published or not
+        assert "title" not in shown and "tags" not in shown and shown["is_published"] is False
+    else:
+        assert shown["tags"] == [] and shown["title"] == {"en": "Hello"}
     assert portal.post("/code_editor_pages/", body).status_code == 409
     assert portal.post("/code_editor_pages/", {"content": {}}).status_code == 400
     renamed = portal.put("/code_editor_pages/hello_world/", {**body, "slug": "other", "description": "Hello"})
@@ -59,7 +70,8 @@ def test_the_bulk_delete_answers_the_deleted_slugs(portal: Portal) -> None:
     gone = portal.delete("/code_editor_pages/?slug=press-2020&slug=press-2019&slug=no-such-page")
     assert gone.status_code == 200 and gone.json() == ["press-2019", "press-2020"]  # in list order
     assert portal.get("/code_editor_pages/press-2019/").status_code == 404
-    assert portal.delete("/code_editor_pages/?search=MOBILITÉ").json() == ["mobility-dashboard"]  # a French title
+    term = "MOBILITÉ" if portal.base.startswith("/opendatasoft") else "MOBILITY DASHBOARD"  # a French title (ODS)
+    assert portal.delete(f"/code_editor_pages/?search={term}").json() == ["mobility-dashboard"]
     both = portal.delete("/code_editor_pages/?slug=legacy-homepage&slug=pricing-2024&search=pricing")
     assert both.json() == ["pricing-2024"]
     refused = portal.delete("/code_editor_pages/")

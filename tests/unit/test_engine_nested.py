@@ -234,6 +234,36 @@ def test_a_derived_list_collects_what_the_referring_items_hold_and_lists_sort_on
     assert "datasets" not in state.store.get("dss/projects", "Q")  # type: ignore[operator]
 
 
+def test_a_derived_list_taking_a_mapping_shows_an_object_of_each_items_fields() -> None:
+    spec = _with_counts({})
+    spec["x-twin"]["collections"]["projects"]["collects"] = {
+        "datasets": {"collection": "datasets", "field": "projectKey", "take": {"label": "name", "labels": "tags"}}
+    }
+    spec["components"]["schemas"]["Project"]["properties"]["datasets"] = {"readOnly": True}
+    model = build_model(spec)
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections)
+
+    def run(operation_id: str, **parts: Any) -> Any:
+        return handle(OperationContext(route=model.routes[operation_id], state=state, **parts)).body
+
+    run("createProject", body={"projectKey": "Q"})
+    run("createDataset", path={"projectKey": "Q"}, body={"name": "a", "tags": ["x"]})
+    run("createDataset", path={"projectKey": "Q"}, body={"name": "b"})  # a field the item lacks is left out
+    shown = [p["datasets"] for p in run("listProjects")]
+    assert shown == [[{"label": "a", "labels": ["x"]}, {"label": "b"}]]
+
+
+@pytest.mark.parametrize("take", [{}, {"label": ""}])
+def test_a_derived_list_taking_a_bad_mapping_stops_the_build(take: Any) -> None:
+    spec = _with_counts({})
+    spec["x-twin"]["collections"]["projects"]["collects"] = {
+        "datasets": {"collection": "datasets", "field": "projectKey", "take": take}
+    }
+    spec["components"]["schemas"]["Project"]["properties"]["datasets"] = {"readOnly": True}
+    with pytest.raises(SpecError, match="take as a mapping"):
+        build_model(spec)
+
+
 def test_a_parent_holds_at_most_its_most_children_and_refuses_one_more_in_the_apis_words() -> None:
     spec = copy.deepcopy(SPEC)
     spec["x-twin"]["collections"]["jobs"]["parent"].update(most=2, error={"code": "too_many", "message": "Two."})

@@ -175,6 +175,12 @@ class Collection:
             ]
             if rule.take is None:
                 values[name] = len(referring)
+            elif isinstance(rule.take, Mapping):
+                fields = rule.take.items()
+                values[name] = [
+                    {key: value for key, dotted in fields if (value := schemas.dig(other, dotted)) is not None}
+                    for other in referring
+                ]
             else:
                 taken = [schemas.dig(other, rule.take) for other in referring]
                 values[name] = [{rule.wrap: value} for value in taken] if rule.wrap else taken

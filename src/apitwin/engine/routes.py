@@ -39,7 +39,9 @@ Root `x-twin`:
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
         collects: {field: {collection, field, take, wrap}}: a derived list: the `take` value of each of those items
-        (a user's groups from the memberships: take group_uid, wrap uid -> [{uid: ...}]). Lists sort on them.
+        (a user's groups from the memberships: take group_uid, wrap uid -> [{uid: ...}]); `take` a mapping {name:
+        dotted field} makes each an object of those fields, a field the item lacks left out (a studio page's
+        contents: {version_name: version_name, title: metadata.asset.title.value}). Lists sort on them.
         schema: a components.schemas name; engine/schemas.py reads it as an effective schema (allOf merged,
         a discriminated oneOf/anyOf resolved to the subtype that pins the document's value with an enum),
         readOnly ignored on input and writeOnly withheld on output at every depth.
@@ -197,7 +199,7 @@ class CountDef:
 
     collection: str
     field: str
-    take: str | None = None
+    take: str | Mapping[str, str] | None = None  # a mapping: each item gives an object {name: its dotted field}
     wrap: str | None = None
 
 
@@ -418,10 +420,15 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         _check_keys(list_spec, frozenset({"collection", "field", "take", "wrap"}), f"{where}.collects.{list_name}")
         if "take" not in list_spec:
             raise SpecError(f"{where}.collects.{list_name}: name the field each item gives (take)")
+        take = list_spec["take"]
+        if isinstance(take, Mapping):
+            if not take or "wrap" in list_spec or not all(isinstance(v, str) and v for v in take.values()):
+                raise SpecError(f"{where}.collects.{list_name}: take as a mapping names fields (and wraps nothing)")
+            take = {str(name): str(dotted) for name, dotted in take.items()}
         collects[str(list_name)] = CountDef(
             str(list_spec.get("collection")),
             str(list_spec.get("field")),
-            take=str(list_spec["take"]),
+            take=take if isinstance(take, Mapping) else str(take),
             wrap=list_spec.get("wrap"),
         )
     file = None
