@@ -211,3 +211,35 @@ def test_huwise_pages_the_processors_and_fields_lists_where_opendatasoft_answers
         assert client.get(f"{HUWISE}/datasets/da_kxbtjj/{kind}/?limit=x", headers=auth(client)).status_code == 400
         ods = client.get(f"{ODS}/datasets/da_kxbtjj/{kind}/", headers=auth(client, "opendatasoft")).json()
         assert ods["total_count"] == len(ods["results"]) and ods["next"] is None
+
+
+def test_huwise_resources_name_their_source_and_take_a_url_where_opendatasoft_needs_a_datasource(
+    client: TestClient,
+) -> None:
+    uid = client.post(f"{HUWISE}/datasets/", json=NEW, headers=auth(client)).json()["uid"]
+    linked = {"type": "csvfile", "title": "Counts", "url": "https://data.example.org/exports/counts.csv?v=2"}
+    made = client.post(f"{HUWISE}/datasets/{uid}/resources/", json=linked, headers=auth(client))
+    assert made.status_code == 201, made.text
+    resource = made.json()
+    assert resource["url"] == linked["url"] and "datasource" not in resource
+    assert resource["display_name"] == "counts.csv" and resource["extraction_infos"] is None
+    assert resource["origin"] == {"type": "url", "location": linked["url"]}
+    path = f"{HUWISE}/datasets/{uid}/resources/{resource['uid']}/"
+    http = {"type": "http", "connection": {"type": "http", "url": "https://files.example.org"},
+            "relative_url": "/2026/fromages.csv"}  # fmt: skip
+    changed = client.put(path, json={"type": "csvfile", "title": "Cheeses", "datasource": http}, headers=auth(client))
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["display_name"] == "fromages.csv"
+    assert changed.json()["origin"] == {"type": "http", "location": "https://files.example.org/2026/fromages.csv"}
+    written = client.put(path, json={"type": "csvfile", "title": "X", "display_name": "mine"}, headers=auth(client))
+    assert written.status_code == 200 and written.json()["display_name"] == "X"  # read-only: computed, not kept
+    listed = client.get(f"{HUWISE}/datasets/da_q7fmxr/resources/", headers=auth(client)).json()["results"]
+    uploaded = next(r for r in listed if r["datasource"]["type"] == "uploaded_file")
+    assert uploaded["display_name"] == uploaded["datasource"]["file"]["uid"]
+    # Opendatasoft's resource: a datasource required, none of these fields
+    ods = auth(client, "opendatasoft")
+    ods_uid = client.post(f"{ODS}/datasets/", json=NEW, headers=ods).json()["uid"]
+    refused = client.post(f"{ODS}/datasets/{ods_uid}/resources/", json=linked, headers=ods)
+    assert refused.status_code == 400
+    ods_listed = client.get(f"{ODS}/datasets/da_q7fmxr/resources/", headers=ods).json()["results"]
+    assert not {"display_name", "origin", "extraction_infos", "url"} & set(ods_listed[0])

@@ -305,3 +305,23 @@ def test_a_keyed_property_takes_only_keys_that_name_items_of_its_collection() ->
     spec["x-twin"]["collections"]["projects"]["keyed"] = {"metadata": "datasets"}  # nested: not a catalogue
     with pytest.raises(SpecError, match="top-level"):
         build_model(spec)
+
+
+def test_a_computed_field_is_the_functions_answer_on_every_read_and_never_stored() -> None:
+    spec = copy.deepcopy(SPEC)
+    spec["x-twin"]["collections"]["projects"]["computes"] = {"tags": "tag_count"}
+    model = build_model(spec)
+
+    def tag_count(projects: Any, project: Any) -> list[str]:
+        return [f"{len(project.get('metadata') or {})} metadata"]
+
+    state = TwinState("dss", Store(), Clock(), model.conventions, model.collections, {"tag_count": tag_count})
+    projects = state.collection("projects")
+    projects.create({"projectKey": "SALES", "tags": ["kept?"], "metadata": {"a": 1}})
+    assert projects.public(projects.get("SALES"))["tags"] == ["1 metadata"]
+    assert "tags" not in state.store.get("dss/projects", "SALES")  # type: ignore[operator]
+    projects.update("SALES", {"metadata": {"a": 1, "b": 2}})
+    assert projects.public(projects.get("SALES"))["tags"] == ["2 metadata"]
+    spec["x-twin"]["collections"]["projects"]["computes"] = {"tags": ""}
+    with pytest.raises(SpecError, match="computes"):
+        build_model(spec)

@@ -7,12 +7,13 @@ handler when its route declares a collection action; anything else fails the bui
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from apitwin.engine import OperationContext, Reply
 from apitwin.engine.collections import Effect
 
 Behaviour: TypeAlias = Callable[[OperationContext], Reply | Awaitable[Reply]]
+EffectT = TypeVar("EffectT", bound=Effect)
 
 
 class Behaviours:
@@ -22,10 +23,11 @@ class Behaviours:
         self._by_operation: dict[str, Behaviour] = {}
         self._effects: dict[str, Effect] = {}
 
-    def effect(self, name: str) -> Callable[[Effect], Effect]:
-        """Register what a machine action (x-twin machine actions' `effect`) computes from the item."""
+    def effect(self, name: str) -> Callable[[EffectT], EffectT]:
+        """Register a function of an item the spec names: what a machine action computes (x-twin machine actions'
+        `effect`: the run's outcome), or a computed field's value (x-twin `computes`)."""
 
-        def register(function: Effect) -> Effect:
+        def register(function: EffectT) -> EffectT:
             if name in self._effects:
                 raise ValueError(f"an effect named {name!r} is already registered")
             self._effects[name] = function

@@ -83,3 +83,33 @@ def get_i18n_suggestions(ctx: OperationContext) -> Reply:
         if match is not None:
             found[key] = match
     return Reply(found)
+
+
+# -- a Huwise resource's computed fields (huwise.yaml's DatasetResource)
+
+
+def _resource_location(resource: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(the kind of source, the address it reads) of a resource: its datasource's, else its `url`'s."""
+    datasource = resource.get("datasource") or {}
+    kind = str(datasource.get("type") or ("url" if resource.get("url") else "none"))
+    if kind == "uploaded_file":
+        return kind, str((datasource.get("file") or {}).get("uid") or "") or None
+    base = str((datasource.get("connection") or {}).get("url") or "").rstrip("/")
+    path = datasource.get("relative_url") or datasource.get("path") or datasource.get("file_path")
+    address = f"{base}{path or ''}" if base or path else resource.get("url")
+    return kind, str(address) if address else None
+
+
+@behaviours.effect("resource_display_name")
+def resource_display_name(resources: Collection, resource: Mapping[str, Any]) -> str:
+    """The name of what the resource reads (a file's name, the last segment of a URL or path), else its title."""
+    _, address = _resource_location(resource)
+    name = (address or "").split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    return name or str(resource.get("title") or "")
+
+
+@behaviours.effect("resource_origin")
+def resource_origin(resources: Collection, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the resource comes from: the kind of source and the address it reads."""
+    kind, address = _resource_location(resource)
+    return {"type": kind, "location": address}

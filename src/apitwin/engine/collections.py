@@ -36,7 +36,7 @@ class UploadedFile:
     data: bytes
 
 
-Effect = Callable[["Collection", Mapping[str, Any]], Mapping[str, Any]]  # a machine action's computed outcome
+Effect = Callable[["Collection", Mapping[str, Any]], Any]  # a machine action's outcome, or a computed field
 
 _ABSENT = object()  # a part's key that names nothing
 _ID_ATTEMPTS = 100  # draws of a random id before giving up: only a nearly full id space needs more than one
@@ -164,7 +164,8 @@ class Collection:
         return shown
 
     def derived(self, doc: Mapping[str, Any]) -> dict[str, Any]:
-        """The item's derived fields, computed now from the items that refer to it: never stale."""
+        """The item's derived fields, computed now from the items that refer to it, and its computed ones (from the
+        item itself): never stale."""
         own_id = self.definition.id_of(doc)
         values: dict[str, Any] = {}
         for name, rule in self.definition.derived.items():
@@ -184,6 +185,8 @@ class Collection:
             else:
                 taken = [schemas.dig(other, rule.take) for other in referring]
                 values[name] = [{rule.wrap: value} for value in taken] if rule.wrap else taken
+        for name, function in self.definition.computes.items():
+            values[name] = self.state.effects[function](self, doc)
         return values
 
     # writing

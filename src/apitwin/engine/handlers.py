@@ -23,7 +23,9 @@ def handle(ctx: OperationContext) -> Reply:
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
             # filtered and sorted on the stored documents themselves; only what is shown is copied
             docs = [d for d in coll.views() if matches(d, route.filters, ctx.query)]
-            if route.sort is not None and coll.definition.derived:  # a derived field (user_count) sorts as shown
+            if route.sort is not None and (
+                coll.definition.derived or coll.definition.computes
+            ):  # a derived field (user_count) sorts as shown
                 docs = [{**d, **coll.derived(d)} for d in docs]
             docs = sort_docs(docs, route.sort, ctx.query)
             if route.paginate is None:

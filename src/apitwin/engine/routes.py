@@ -38,6 +38,8 @@ Root `x-twin`:
         action answers the item.
         counts: {field: {collection, field}}: a derived, read-only field: how many items of that collection hold
         this item's id in that field (a group's user_count, a connection's dataset_count); never stored.
+        computes: {field: function}: a read-only field a function of the twin's behaviours computes from the item
+        on every read (registered as an effect: (collection, item) -> value; a Huwise resource's display_name)
         collects: {field: {collection, field, take, wrap}}: a derived list: the `take` value of each of those items
         (a user's groups from the memberships: take group_uid, wrap uid -> [{uid: ...}]); `take` a mapping {name:
         dotted field} makes each an object of those fields, a field the item lacks left out (a studio page's
@@ -118,7 +120,7 @@ _ROOT_KEYS = frozenset({"date_format", "projection", "collections"})
 _COLLECTION_KEYS = frozenset(
     {"schema", "id", "created", "updated", "created_by", "updated_by", "references", "keyed", "unique", "parent",
      "write_only",
-     "counts", "collects", "file", "machine", "versions"}
+     "counts", "collects", "computes", "file", "machine", "versions"}
 )  # fmt: skip
 _VERSIONS_KEYS = frozenset({"collection", "sections", "keep"})
 _MACHINE_KEYS = frozenset(
@@ -223,6 +225,7 @@ class CollectionDef:
     write_only: str = "omit"  # how write-only fields leave: removed ("omit") or shown as null ("null")
     counts: Mapping[str, CountDef] = field(default_factory=dict)  # derived fields: how many items refer to this one
     collects: Mapping[str, CountDef] = field(default_factory=dict)  # derived lists: what the items that refer hold
+    computes: Mapping[str, str] = field(default_factory=dict)  # fields a behaviours' function computes on read
     file: FileDef | None = None
     machine: MachineDef | None = None
     versions: VersionsDef | None = None
@@ -249,8 +252,9 @@ class CollectionDef:
     def with_defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """A whole document as the API holds one: every property of its effective schema, its default (or null)
         where `given` has none. Creation and the fixtures both make documents this way, so they cannot diverge.
-        Derived fields are not part of it: they are computed on every read."""
-        whole = {name: value for name, value in defaults(self.schema, given).items() if name not in self.derived}
+        Derived and computed fields are not part of it: they are computed on every read."""
+        computed = {**self.derived, **self.computes}
+        whole = {name: value for name, value in defaults(self.schema, given).items() if name not in computed}
         if self.machine is not None and self.machine.field not in whole:
             whole[self.machine.field] = self.machine.new_record(None)  # in its first state since ever
         return whole
@@ -410,6 +414,9 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
             error_message=str(error.get("message", ParentDef.error_message)),
         )
     counts: dict[str, CountDef] = {}
+    computes = _mapping(raw.get("computes", {}), f"{where}.computes")
+    if not all(isinstance(function, str) and function for function in computes.values()):
+        raise SpecError(f"{where}.computes: each field names the function that computes it")
     for count_name, count_raw in _mapping(raw.get("counts", {}), f"{where}.counts").items():
         count_spec = _mapping(count_raw, f"{where}.counts.{count_name}")
         _check_keys(count_spec, frozenset({"collection", "field"}), f"{where}.counts.{count_name}")
@@ -466,6 +473,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
         write_only=write_only,
         counts=counts,
         collects=collects,
+        computes={str(name): str(function) for name, function in computes.items()},
         file=file,
         machine=machine,
         versions=versions,
@@ -474,6 +482,7 @@ def _collection(name: str, raw: Mapping[str, Any], spec: Mapping[str, Any], sour
     declared_fields = (
         *file_fields,
         *definition.derived,
+        *definition.computes,
         definition.id_field,
         definition.created,
         definition.updated,
