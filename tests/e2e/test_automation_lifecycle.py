@@ -111,6 +111,20 @@ def test_a_processor_change_makes_a_version_that_restores_the_processor_list(por
     assert gone.status_code == 404 and gone.json()["error_code"] == "not_found"
 
 
+def test_only_the_last_20_versions_are_kept_on_both_twins(portal: Portal) -> None:
+    """Huwise's document: "at most 20 are stored"; the vendor's contract says so for Opendatasoft too."""
+    uid = portal.new_dataset()
+    made = [
+        portal.post(f"/datasets/{uid}/processors/", {**REPLACE, "label": f"Step {n}"}).status_code for n in range(24)
+    ]
+    assert made == [201] * 24  # with the creation's, 25 changes
+    versions = portal.get(f"/datasets/{uid}/versions/?limit=100").json()
+    assert versions["total_count"] == 20 and len(versions["results"]) == 20
+    oldest = portal.post(f"/datasets/{uid}/versions/{versions['results'][0]['uid']}/restore/")
+    assert oldest.status_code == 200  # the oldest kept: the creation's and the first four appends' are gone
+    assert portal.get(f"/datasets/{uid}/processors/").json()["total_count"] == 5
+
+
 def test_a_copy_is_a_new_unpublished_dataset_with_the_originals_configuration(portal: Portal) -> None:
     uid = portal.new_dataset("trees")
     processor = portal.post(f"/datasets/{uid}/processors/", REPLACE).json()["uid"]
