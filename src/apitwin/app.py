@@ -79,10 +79,12 @@ def create_app(
     )
     runtime.seed(reset=reset)
 
+    from apitwin import specvalidity
     from apitwin.resolver import TwinResolver
     from apitwin.spec import load_resolved
     from apitwin.validation import validator_map
 
+    specvalidity.install()
     logging.getLogger("connexion").setLevel(logging.ERROR)  # it logs every 4xx at WARNING
     # and every query parameter the spec does not know at ERROR; real services ignore those quietly
     logging.getLogger("connexion.decorators.parameter").setLevel(logging.CRITICAL)
