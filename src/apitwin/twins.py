@@ -24,6 +24,20 @@ from apitwin.spec import FIXTURES_DIR, SPECS_DIR
 
 
 @dataclass(frozen=True)
+class Document:
+    """Another API document a twin serves, at a base path of its own, on the twin's state, credentials, behaviours
+    and error shape (Huwise's Portal API beside its Automation API): a second mount of the same twin."""
+
+    name: str  # tells it from the twin's main document (connexion's API name: <twin>.<name>)
+    spec_file: str
+    base_path: str  # the real service's base path for this document
+
+    @property
+    def spec_path(self) -> Path:
+        return SPECS_DIR / self.spec_file
+
+
+@dataclass(frozen=True)
 class Twin:
     name: str  # also its URL prefix when every twin is served together
     title: str
@@ -48,6 +62,7 @@ class Twin:
     every_credential_checked: bool = False
     keys: KeysCollection | None = None  # credentials kept in a collection of the twin, managed through its API
     max_behaviours: int | None = None  # ceiling on operations served by behaviours (`apitwin lint` enforces it)
+    documents: tuple[Document, ...] = ()  # other documents served at their own base paths, sharing the twin's state
 
     @property
     def spec_path(self) -> Path:
