@@ -89,6 +89,12 @@ class Twin:
         return f"/{self.name}{base}" if prefixed else base
 
 
+_RULESETS = {  # the items whose rulesets grant permissions on them, by the path parameter naming the item
+    "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
+    "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
+    "studio_page_uid": ("studio_page_user_rulesets", "studio_page_group_rulesets"),
+    "page_slug": ("code_editor_page_user_rulesets", "code_editor_page_group_rulesets"),
+}
 _OPENDATASOFT = Twin(
     name="opendatasoft",
     title="Opendatasoft Automation API",
@@ -99,14 +105,7 @@ _OPENDATASOFT = Twin(
     read_credential=apikey_header_or_query,
     every_credential_checked=True,
     keys=KeysCollection("apikeys"),
-    permissions=DomainPermissions(
-        rulesets={
-            "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
-            "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
-            "studio_page_uid": ("studio_page_user_rulesets", "studio_page_group_rulesets"),
-            "page_slug": ("code_editor_page_user_rulesets", "code_editor_page_group_rulesets"),
-        }
-    ),
+    permissions=DomainPermissions(rulesets=_RULESETS),
     max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
     malformed_credentials="Authentication credentials were not provided.",
     invalid_credentials="Incorrect authentication credentials.",
@@ -166,6 +165,12 @@ TWINS: Mapping[str, Twin] = {
             title="Huwise Automation API",
             spec_file="huwise.yaml",
             max_behaviours=50,  # Opendatasoft's 40 and at most 10 for the Huwise-only operations (STYLE.md)
+            # its forms' rulesets too (security.yaml)
+            permissions=DomainPermissions(
+                rulesets={**_RULESETS, "form_uid": ("form_user_rulesets", "form_group_rulesets")}
+            ),
+            # new form submissions arrive through the Portal API (huwise/portal.yaml's header)
+            documents=(Document(name="portal", spec_file="huwise/portal.yaml", base_path="/api/portal/v1.0"),),
         ),
     )
 }
