@@ -32,7 +32,7 @@ def submit(client: TestClient, slug: str, data: Any, headers: dict[str, str] | N
 
 def update_submission(huwise: Portal, form: str, uid: str, data: Any) -> Any:
     text = data if isinstance(data, str) else json.dumps(data)
-    path = f"{huwise.base}/forms/{form}/submissions/{uid}/"
+    path = f"/huwise/api/automation/v1.0/forms/{form}/submissions/{uid}/"
     return huwise.client.put(path, files={"data": (None, text)}, headers=huwise.headers)
 
 
@@ -304,5 +304,5 @@ def test_the_portal_shares_the_twins_state_at_its_real_base_path_with_api_huwise
     index = client.get("/").json()["twins"][0]
     assert index["documents"] == [{"name": "portal", "base_url": "http://localhost/api/portal/v1.0",
                                    "spec_url": "http://localhost/api/portal/v1.0/openapi.json"}]  # fmt: skip
-    journal = client.get("/__apitwin/requests?operation_id=submitForm").json()["requests"]
+    journal = client.get("/__apitwin/requests", params={"operation_id": "submitForm"}).json()["requests"]
     assert [(entry["twin"], entry["status"]) for entry in journal] == [("huwise", 201)]
