@@ -142,7 +142,7 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
 
     async def add_fault(request: Request) -> Response:
         """Add a fault or latency rule (only statuses the operations document)."""
-        operations = {name: live.model.routes for name, live in runtime.twins.items()}
+        operations = {name: runtime.routes_of(name) for name in runtime.twins}
         try:
             rule = runtime.faults.add(rule_from_json(await _json_body(request), operations))
         except TwinError as exc:

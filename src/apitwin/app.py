@@ -89,12 +89,12 @@ def create_app(
     # and every query parameter the spec does not know at ERROR; real services ignore those quietly
     logging.getLogger("connexion.decorators.parameter").setLevel(logging.CRITICAL)
     api = AsyncApp(__name__, middlewares=_connexion_middlewares())
-    for live in runtime.twins.values():
+    for live in runtime.mounts:  # each twin's main document, and its others at their own base paths
         api.add_api(
-            for_connexion(load_bundled(live.twin.spec_path)),  # also what /openapi.json serves
+            for_connexion(load_bundled(live.spec_path)),  # also what /openapi.json serves
             base_path=live.mount_path,
-            name=live.twin.name,
-            resolver=TwinResolver(live, load_resolved(live.twin.spec_path)),
+            name=live.twin.name if live.document is None else f"{live.twin.name}.{live.document.name}",
+            resolver=TwinResolver(live, load_resolved(live.spec_path)),
             security_map=_security_map(live),
             strict_validation=False,  # real services ignore query parameters they do not know
             validate_responses=validate_responses,
@@ -310,9 +310,23 @@ def describe(runtime: Runtime, origin: str, *, credentials: bool = True) -> dict
                 "docs_url": f"{base}/ui/",
                 "credential": shown[0]["credential"] if shown else None,
                 "send_as": live.twin.auth_hint.format(credential=shown[0]["credential"]) if shown else None,
+                **({"documents": _documents(runtime, live, origin)} if live.twin.documents else {}),
             }
         )
     return {"twins": twins, "admin": origin + ADMIN_PREFIX}
+
+
+def _documents(runtime: Runtime, main: LiveTwin, origin: str) -> list[dict[str, Any]]:
+    """The twin's other documents, each at its own base URL (the same credential)."""
+    return [
+        {
+            "name": live.document.name,
+            "base_url": origin + live.mount_path,
+            "spec_url": f"{origin}{live.mount_path}/openapi.json",
+        }
+        for live in runtime.mounts
+        if live.twin is main.twin and live.document is not None
+    ]
 
 
 def _security_map(live: LiveTwin) -> dict[str, type]:

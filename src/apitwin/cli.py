@@ -197,6 +197,8 @@ def _banner(
     for twin in overview["twins"]:
         click.echo(f"  {twin['name']:<11} {twin['base_url']}")
         click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
+        for document in twin.get("documents", []):  # the twin's other APIs, on the same state
+            click.echo(f"  {'':<11} {document['name']} {document['base_url']}")
     click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, faults, clock; GET it for the list)")
     if made_up_token:
         click.echo(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")

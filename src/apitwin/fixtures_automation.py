@@ -721,7 +721,83 @@ def huwise_only(since: datetime) -> dict[str, list[dict[str, Any]]]:
          "updated_by": request["created_by"] if request["created_by"]["username"] else None}
         for request in _USER_REQUESTS
     ]  # fmt: skip
-    return {"glossary_terms": terms, "user_requests": requests}
+    return {"glossary_terms": terms, "user_requests": requests, **forms(since)}
+
+
+# Huwise's forms (huwise/only.yaml): (uid, slug, title, access_type, published, moderated). fm_wztr5n the examples
+# read (its draft is version 2, form-automation the Portal's submit example), fm_p3r6td the unpublish removes from the
+# portal (restricted: its rulesets grant submit_private_form), fm_k5b8xh, the last, the delete removes.
+_FORMS = (
+    ("fm_wztr5n", "form-automation", "Cat adoption", "open", True, False),
+    ("fm_p3r6td", "bike-parking-requests", "Bike parking requests", "restricted", True, True),
+    ("fm_m8c2qe", "volunteer-sign-up", "Volunteer sign-up", "authenticated", False, False),
+    ("fm_k5b8xh", "event-feedback", "Event feedback", "open", False, False),
+)
+_CAT_SECTIONS = [
+    {"uid": "about_the_cat", "title": {"en": "About the cat"}, "blocks": [
+        {"uid": "cat_name", "type": "text", "label": {"en": "Name"}, "required": True},
+        {"uid": "cat_breed", "type": "multiple_choice", "label": {"en": "Breed"}, "choices": ["Siberian", "Persian"]},
+    ]},
+]  # fmt: skip
+# (form, uid, submitter or None, days after the form's publication, content): 4c7286ad-... the examples read,
+# 2b0d9a4e-... the delete removes
+_SUBMISSIONS = (
+    ("fm_wztr5n", "4c7286ad-6ede-4654-a1b3-3e39fcd199b7", "hugo.vasseur", 3,
+     {"cat_name": "Rio", "cat_breed": ["Siberian"], "contact": {"email": "harry@cover.com"}}),
+    ("fm_wztr5n", "2b0d9a4e-8f3c-4d71-9e55-61c7a3f0b8d2", None, 5, {"cat_name": "Mitsi", "cat_breed": ["Persian"]}),
+    ("fm_wztr5n", "9d3f6b2a-1c4e-4f8a-b7d5-2e6c8a0f4b13", "amelie.roux", 9, {"cat_name": "Pixel", "cat_breed": []}),
+    ("fm_p3r6td", "5e8a1d7c-3b2f-4a6e-9c0d-7f1b4e2a8c59", "hugo.vasseur", 2, {"station": "Gare du Nord", "spots": 12}),
+)  # fmt: skip
+_PUBLISHED_MACHINE: dict[str, Any] = {
+    "status": "published", "previous": "unpublished", "next": None, "since": None, "message": None, "params": {},
+    "records_errors": [], "outcome": None,
+}  # fmt: skip
+
+
+def forms(since: datetime) -> dict[str, list[dict[str, Any]]]:
+    """Huwise's forms, made by louise.data: published ones with their published version and their draft (the next
+    version), draft-only ones with their first draft; a few submissions; the restricted form's rulesets."""
+    made, versions, submissions = [], [], []
+    author = {"username": "louise.data"}
+    for number, (uid, slug, title, access, published, moderated) in enumerate(_FORMS):
+        created = since + timedelta(days=120 + number)
+        stamp = created.strftime(_DATE)
+        publication = (created + timedelta(days=1)).strftime(_DATE)
+        form: dict[str, Any] = {
+            "uid": uid, "slug": slug, "title": title, "access_type": access, "enable_moderation": moderated,
+            "has_published_version": published, "created_at": stamp, "updated_at": stamp, "created_by": author,
+            "updated_by": author, "first_published_at": publication if published else None,
+            "published_at": publication if published else None, "published_by": author if published else None,
+        }  # fmt: skip
+        if published:
+            form["publication_machine"] = _PUBLISHED_MACHINE
+        made.append(form)
+        content = {"default_language": "en", "title": {"en": title}, "ending": {"type": "message",
+                   "message": {"en": "Thank you!"}}, "sections": _CAT_SECTIONS if number == 0 else []}  # fmt: skip
+        for version in (1, 2) if published else (1,):
+            draft = version == 2 or not published
+            versions.append({
+                "form_uid": uid, "version": version, "is_draft": draft, "is_published": not draft,
+                "created_at": publication if version == 2 else stamp, "updated_at": publication if draft else stamp,
+                "created_by": author, "content": copy.deepcopy(content),
+            })  # fmt: skip
+    for form_uid, uid, submitter, days, values in _SUBMISSIONS:
+        form = next(form for form in made if form["uid"] == form_uid)
+        moment = (datetime.strptime(form["published_at"], _DATE) + timedelta(days=days)).strftime(_DATE)
+        submissions.append({
+            "form_uid": form_uid, "uid": uid, "lang": "en", "content": values, "created_at": moment,
+            "updated_at": moment, "created_by": {"username": submitter} if submitter else None, "updated_by": None,
+            "status": "pending" if form["enable_moderation"] else "approved",
+        })  # fmt: skip
+    rulesets = {
+        "form_user_rulesets": [
+            {"form_uid": "fm_p3r6td", "user": {"username": "hugo.vasseur"}, "permissions": ["submit_private_form"]}
+        ],
+        "form_group_rulesets": [
+            {"form_uid": "fm_p3r6td", "group": {"uid": "content_designers"}, "permissions": ["submit_private_form"]}
+        ],
+    }
+    return {"forms": made, "form_versions": versions, "form_submissions": submissions, **rulesets}
 
 
 # Huwise's user requests (huwise/only.yaml), raised on the portal: fc50dcdf-... the examples read.

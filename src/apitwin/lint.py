@@ -66,6 +66,8 @@ class Context:
     overrides: tuple[Override, ...] = ()
     shared_operations: frozenset[str] = frozenset()  # of other twins with the same behaviour module
     max_behaviours: int | None = None
+    # the twin's operations in its other documents (its Portal API): served by its behaviours, counted in its budget
+    document_operations: frozenset[str] = frozenset()
 
     def located(self, where: str) -> str:
         """`where`, with the common file and place it came from when it was bundled in from one."""
@@ -394,7 +396,7 @@ def handlers_exist(ctx: Context) -> Findings:
             where = f"paths.{route.path}.{route.method.lower()}"
             yield where, f"{route.operation_id} has no registered behaviour and no x-twin collection action"
     # a module shared by several twins may register operations only some of them have
-    for stale in sorted(ctx.behaviours - set(ctx.model.routes) - ctx.shared_operations):
+    for stale in sorted(ctx.behaviours - set(ctx.model.routes) - ctx.shared_operations - ctx.document_operations):
         yield "paths", f"a behaviour is registered for {stale!r}, which no operation has"
 
 
@@ -403,12 +405,13 @@ def behaviour_budget(ctx: Context) -> Findings:
     """A twin serves at most its declared number of operations with behaviours (the rest: the engine)."""
     if ctx.behaviours is None or ctx.model is None or ctx.max_behaviours is None:
         return
-    served = len(set(ctx.model.routes) & ctx.behaviours)
+    operations = set(ctx.model.routes) | ctx.document_operations
+    served = len(operations & ctx.behaviours)
     if served > ctx.max_behaviours:
         yield (
             "paths",
             (
-                f"{served} of {len(ctx.model.routes)} operations are served by behaviours, over the twin's ceiling of "
+                f"{served} of {len(operations)} operations are served by behaviours, over the twin's ceiling of "
                 f"{ctx.max_behaviours}: look for the engine capability several of them share"
             ),
         )
@@ -476,13 +479,18 @@ def errors_documented(ctx: Context) -> Findings:
 
 
 def _context(path: Path, twin: Twin | None = None) -> Context:
-    """The bundled spec at `path`, with the twin's behaviours, fixtures and roles when a twin serves it."""
+    """The bundled spec at `path`, with the twin's behaviours, fixtures and roles when a twin serves it (as its main
+    document; one of its other documents gets its behaviours only)."""
     from apitwin.spec import bundle
 
     made = bundle(path)
     ctx = Context(spec=path.name, raw=made.document, origins=made.origins, overrides=made.overrides)
     if twin is None:
         return ctx
+    if path.resolve() != twin.spec_path.resolve():  # another document: the twin's other operations are its own
+        own = _spec_operations(twin.spec_path) | _document_operations(twin)
+        shared = _operations_of_siblings(twin) | own
+        return replace(ctx, behaviours=twin.behaviours().operation_ids(), shared_operations=frozenset(shared))
     fixtures = json.loads(twin.fixtures_path.read_text(encoding="utf-8"))
     behaviours = twin.behaviours().operation_ids()
     where = f"{twin.fixtures_path.parent.name}/{twin.fixtures_path.name}"
@@ -494,22 +502,34 @@ def _context(path: Path, twin: Twin | None = None) -> Context:
         roles=twin.roles,
         shared_operations=_operations_of_siblings(twin),
         max_behaviours=twin.max_behaviours,
+        document_operations=_document_operations(twin),
     )
 
 
-def _operations_of_siblings(twin: Twin) -> frozenset[str]:
-    """The operationIds of the other twins whose behaviours live in the same module as `twin`'s."""
+def _spec_operations(path: Path) -> frozenset[str]:
+    """The operationIds of a spec; none when it does not bundle (its own lint says why)."""
     from apitwin.spec import BundleError, load_bundled
+
+    try:
+        spec = load_bundled(path)
+    except BundleError:
+        return frozenset()
+    return frozenset(str(op.get("operationId")) for _, _, op in _operations(spec))
+
+
+def _document_operations(twin: Twin) -> frozenset[str]:
+    """The operationIds of the twin's other documents."""
+    return frozenset(op for document in twin.documents for op in _spec_operations(document.spec_path))
+
+
+def _operations_of_siblings(twin: Twin) -> frozenset[str]:
+    """The operationIds of the other twins (every document) whose behaviours live in the same module as `twin`'s."""
     from apitwin.twins import TWINS
 
     ids: set[str] = set()
     for other in TWINS.values():
         if other.name != twin.name and other.behaviours_module == twin.behaviours_module:
-            try:
-                spec = load_bundled(other.spec_path)
-            except BundleError:
-                continue  # the other twin's own lint says why
-            ids.update(str(op.get("operationId")) for _, _, op in _operations(spec))
+            ids.update(_spec_operations(other.spec_path) | _document_operations(other))
     return frozenset(ids)
 
 
@@ -526,8 +546,10 @@ def lint_report(paths: list[Path] | None = None) -> Report:
     from apitwin.twins import TWINS
 
     twins = {twin.spec_path.resolve(): twin for twin in TWINS.values()}
+    twins |= {document.spec_path.resolve(): twin for twin in TWINS.values() for document in twin.documents}
     report = Report([], [])
-    for path in [twin.spec_path for twin in TWINS.values()] if paths is None else paths:
+    every = [spec for twin in TWINS.values() for spec in (twin.spec_path, *(d.spec_path for d in twin.documents))]
+    for path in every if paths is None else paths:
         try:
             ctx = _context(path, twins.get(path.resolve()))
         except BundleError as exc:  # a $ref to another file that cannot be followed
@@ -586,17 +608,21 @@ def coverage(twins: list[Twin], tests_dir: Path) -> list[Coverage]:
     requests = list(_test_requests(tests_dir)) if tests_dir.is_dir() else []
     texts = {path: path.read_text(encoding="utf-8") for path in sorted(tests_dir.rglob("*.py"))}
     rows: list[Coverage] = []
-    for twin in twins:
+    mounts = [
+        (twin, spec_path, spec_file, bases)
+        for twin in twins
+        for spec_path, spec_file, bases in (
+            (twin.spec_path, twin.spec_file, (twin.base_path, *twin.base_path_aliases)),
+            *((document.spec_path, document.spec_file, (document.base_path,)) for document in twin.documents),
+        )
+    ]
+    for twin, spec_path, spec_file, bases in mounts:
         try:
-            model = build_model(load_resolved(twin.spec_path), twin.spec_file)
+            model = build_model(load_resolved(spec_path), spec_file)
         except (BundleError, SpecError):
             continue
         behaviours = twin.behaviours().operation_ids()
-        prefixes = sorted(
-            {p for base in (twin.base_path, *twin.base_path_aliases) for p in (f"/{twin.name}{base}", base)},
-            key=len,
-            reverse=True,
-        )
+        prefixes = sorted({p for base in bases for p in (f"/{twin.name}{base}", base)}, key=len, reverse=True)
         for route in model.routes.values():
             served = "behaviour" if route.operation_id in behaviours else "engine" if route.action else "none"
             template = re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(route.path.rstrip("/"))) + "/?")

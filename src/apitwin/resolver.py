@@ -38,7 +38,7 @@ def resolve_handler(live: LiveTwin, route: Route) -> tuple[Behaviour, str]:
     if route.action is not None:
         return handle, "engine"
     raise ResolverError(
-        f"{live.twin.spec_file}: operation {route.operation_id!r} has no behaviour in "
+        f"{live.spec_file}: operation {route.operation_id!r} has no behaviour in "
         f"{live.twin.behaviours_module} and no x-twin collection action for the engine"
     )
 

@@ -1,12 +1,14 @@
 """The live twins: one store, one clock, one fault registry and one request journal shared by every twin; each
-twin's model, state and auth."""
+twin's model, state and auth. A twin is mounted once per document it serves: its main one at its base path, and
+each of its record's other documents at theirs, all on the same state, auth, limiter and faults."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter, ranked_roles
@@ -16,7 +18,7 @@ from apitwin.faults import Faults
 from apitwin.journal import DEFAULT_SIZE, Journal
 from apitwin.spec import load_resolved
 from apitwin.store import Store
-from apitwin.twins import Twin
+from apitwin.twins import Document, Twin
 
 
 @dataclass
@@ -29,6 +31,7 @@ class LiveTwin:
     mount_path: str
     alias_paths: tuple[str, ...] = ()
     faults: Faults = field(default_factory=Faults)
+    document: Document | None = None  # another document of the twin this mount serves; None: its main one
 
     def __post_init__(self) -> None:
         # the most literal path first, as connexion routes: /jobs/latest before /jobs/{jobId}
@@ -38,6 +41,24 @@ class LiveTwin:
         ]
         # whether any operation answers XML: then errors may be XML too (see app._ErrorHandlers)
         self.offers_xml = any("application/xml" in route.media_types for route in self.model.routes.values())
+
+    @property
+    def spec_path(self) -> Path:
+        """The document this mount serves."""
+        return self.twin.spec_path if self.document is None else self.document.spec_path
+
+    @property
+    def spec_file(self) -> str:
+        return self.twin.spec_file if self.document is None else self.document.spec_file
+
+    def serving(self, document: Document, prefixed: bool) -> LiveTwin:
+        """The same twin (state, auth, limiter, faults) mounted at another document's base path, with its routes."""
+        model = build_model(load_resolved(document.spec_path), source=document.spec_file)
+        if model.collections:
+            raise ValueError(f"{document.spec_file}: a twin's other document declares no collections of its own")
+        mount_path = self.twin.mount_path(prefixed, document.base_path)
+        return replace(self, model=replace(self.model, routes=model.routes), mount_path=mount_path, alias_paths=(),
+                       document=document)  # fmt: skip
 
     def methods_for(self, relative_path: str) -> set[str]:
         """The HTTP methods the spec documents for a path below the twin's base path: those of its most literal
@@ -103,7 +124,8 @@ class Runtime:
         self.prefixed = prefixed
         self.faults = Faults()
         self.journal = Journal(self.clock, journal_size)
-        self.twins: dict[str, LiveTwin] = {}
+        self.twins: dict[str, LiveTwin] = {}  # each twin's main mount
+        self.mounts: list[LiveTwin] = []  # every mount: each twin's main one, then its other documents'
         for twin in twins:
             model = build_model(load_resolved(twin.spec_path), source=twin.spec_file)
             effects = twin.behaviours().effects()
@@ -126,7 +148,7 @@ class Runtime:
                 invalid_message=twin.invalid_credentials,
                 keys=twin.keys,
             )
-            self.twins[twin.name] = LiveTwin(
+            live = LiveTwin(
                 twin,
                 model,
                 state,
@@ -136,7 +158,9 @@ class Runtime:
                 tuple(twin.mount_path(prefixed, alias) for alias in twin.base_path_aliases),
                 self.faults,
             )
-        mounts = [live.mount_path for live in self.twins.values()]
+            self.twins[twin.name] = live
+            self.mounts += [live, *(live.serving(document, prefixed) for document in twin.documents)]
+        mounts = [live.mount_path for live in self.mounts]
         clashes = {m for m in mounts if mounts.count(m) > 1}
         if clashes:
             raise ValueError(f"twins share base path(s) {sorted(clashes)}: serve them with their /<twin> prefix")
@@ -173,7 +197,7 @@ class Runtime:
             self.store.delete_snapshot(snapshot)
 
     def twin_for_path(self, path: str) -> LiveTwin | None:
-        for live in sorted(self.twins.values(), key=lambda lt: len(lt.mount_path), reverse=True):
+        for live in sorted(self.mounts, key=lambda lt: len(lt.mount_path), reverse=True):
             if path == live.mount_path or path.startswith(live.mount_path + "/"):
                 return live
         return None
@@ -181,7 +205,7 @@ class Runtime:
     def locate(self, path: str) -> tuple[LiveTwin, str] | None:
         """The twin a request path belongs to and the path as the twin serves it: an alias base path reads as
         the main one, and a trailing slash the spec does not document is dropped (or one it does, added)."""
-        for candidate in self.twins.values():
+        for candidate in self.mounts:
             for alias in candidate.alias_paths:
                 if path == alias or path.startswith(alias + "/"):
                     path = candidate.mount_path + path[len(alias) :]
@@ -194,6 +218,10 @@ class Runtime:
             if live.methods_for(toggled):
                 relative = toggled
         return live, relative
+
+    def routes_of(self, name: str) -> dict[str, Route]:
+        """A twin's operations, in every document it serves, by operationId."""
+        return {op: route for live in self.mounts if live.twin.name == name for op, route in live.model.routes.items()}
 
     def identify(self, method: str, path: str) -> tuple[str | None, str | None]:
         """(twin, operationId) of a request, for the journal; either is None when the path or method is not one."""

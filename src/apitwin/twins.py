@@ -24,6 +24,20 @@ from apitwin.spec import FIXTURES_DIR, SPECS_DIR
 
 
 @dataclass(frozen=True)
+class Document:
+    """Another API document a twin serves, at a base path of its own, on the twin's state, credentials, behaviours
+    and error shape (Huwise's Portal API beside its Automation API): a second mount of the same twin."""
+
+    name: str  # tells it from the twin's main document (connexion's API name: <twin>.<name>)
+    spec_file: str
+    base_path: str  # the real service's base path for this document
+
+    @property
+    def spec_path(self) -> Path:
+        return SPECS_DIR / self.spec_file
+
+
+@dataclass(frozen=True)
 class Twin:
     name: str  # also its URL prefix when every twin is served together
     title: str
@@ -48,6 +62,7 @@ class Twin:
     every_credential_checked: bool = False
     keys: KeysCollection | None = None  # credentials kept in a collection of the twin, managed through its API
     max_behaviours: int | None = None  # ceiling on operations served by behaviours (`apitwin lint` enforces it)
+    documents: tuple[Document, ...] = ()  # other documents served at their own base paths, sharing the twin's state
 
     @property
     def spec_path(self) -> Path:
@@ -74,6 +89,12 @@ class Twin:
         return f"/{self.name}{base}" if prefixed else base
 
 
+_RULESETS = {  # the items whose rulesets grant permissions on them, by the path parameter naming the item
+    "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
+    "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
+    "studio_page_uid": ("studio_page_user_rulesets", "studio_page_group_rulesets"),
+    "page_slug": ("code_editor_page_user_rulesets", "code_editor_page_group_rulesets"),
+}
 _OPENDATASOFT = Twin(
     name="opendatasoft",
     title="Opendatasoft Automation API",
@@ -84,14 +105,7 @@ _OPENDATASOFT = Twin(
     read_credential=apikey_header_or_query,
     every_credential_checked=True,
     keys=KeysCollection("apikeys"),
-    permissions=DomainPermissions(
-        rulesets={
-            "dataset_uid": ("dataset_user_rulesets", "dataset_group_rulesets"),
-            "connection_uid": ("connection_user_rulesets", "connection_group_rulesets"),
-            "studio_page_uid": ("studio_page_user_rulesets", "studio_page_group_rulesets"),
-            "page_slug": ("code_editor_page_user_rulesets", "code_editor_page_group_rulesets"),
-        }
-    ),
+    permissions=DomainPermissions(rulesets=_RULESETS),
     max_behaviours=40,  # of 181 operations: the rest is the engine's (STYLE.md's budget)
     malformed_credentials="Authentication credentials were not provided.",
     invalid_credentials="Incorrect authentication credentials.",
@@ -151,6 +165,12 @@ TWINS: Mapping[str, Twin] = {
             title="Huwise Automation API",
             spec_file="huwise.yaml",
             max_behaviours=50,  # Opendatasoft's 40 and at most 10 for the Huwise-only operations (STYLE.md)
+            # its forms' rulesets too (security.yaml)
+            permissions=DomainPermissions(
+                rulesets={**_RULESETS, "form_uid": ("form_user_rulesets", "form_group_rulesets")}
+            ),
+            # new form submissions arrive through the Portal API (huwise/portal.yaml's header)
+            documents=(Document(name="portal", spec_file="huwise/portal.yaml", base_path="/api/portal/v1.0"),),
         ),
     )
 }

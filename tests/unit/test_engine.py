@@ -195,3 +195,27 @@ def test_projection_takes_the_first_parameter_given() -> None:
     assert requested_fields({"field": "a, b"}, ["fields", "field"]) == ["a", "b"]
     assert requested_fields({}, ["fields"]) is None
     assert project({"a": 1, "b": 2}, ["b", "zzz"]) == {"b": 2}
+
+
+def test_a_filter_maps_its_parameter_values_to_field_values_and_null_filters_nothing(state: TwinState) -> None:
+    def with_adopted(spec: dict[str, Any]) -> None:
+        spec["paths"]["/pets"]["get"]["parameters"].append(
+            {"name": "adopted", "in": "query", "schema": {"enum": ["yes", "no", "any"], "default": "any"}}
+        )
+        values = {"yes": "adopted", "no": "cat", "any": None}
+        spec["paths"]["/pets"]["get"]["x-twin"]["filters"]["adopted"] = {"field": "kind", "values": values}
+
+    route = build_model(spec_with(with_adopted)).routes["listPets"]
+    call(state, "createPet", body={"name": "Rex"})
+    call(state, "createPet", body={"name": "Tom"})
+    call(state, "adoptPet", path={"petId": 2})
+
+    def names(**query: Any) -> list[str]:
+        return [pet["name"] for pet in handle(OperationContext(route=route, state=state, query=query)).body]
+
+    assert names(adopted="yes") == ["Tom"] and names(adopted="no") == ["Rex"]
+    assert names() == names(adopted="any") == ["Rex", "Tom"]  # the default, null: no filter
+    partly = {"yes": "adopted"}
+    with pytest.raises(SpecError, match=r"say what \['no', 'any'\] mean"):
+        build_model(spec_with(lambda s: (with_adopted(s), s["paths"]["/pets"]["get"]["x-twin"]["filters"]["adopted"]
+                                         .update(values=partly))))  # fmt: skip

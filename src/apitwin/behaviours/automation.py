@@ -64,6 +64,7 @@ def copy_dataset(ctx: OperationContext) -> Reply:
 # registered on this module's registry: the dataset files' behaviours, the publication's effects, the people's
 from apitwin.behaviours import (  # noqa: E402,F401
     automation_files,
+    automation_forms,
     automation_harvesters,
     automation_huwise,
     automation_pages,

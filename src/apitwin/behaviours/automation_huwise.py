@@ -39,19 +39,24 @@ def list_user_requests(ctx: OperationContext) -> Reply:
     if query.get("raised_before") is not None:
         query["raised_before"] = ctx.state.timestamp(today - timedelta(days=int(query["raised_before"]), seconds=1))
     ctx.query = query
-    reply = handle(ctx)
-    expand = query.get("expand") or []
+    return with_users_expanded(ctx, handle(ctx))
+
+
+def with_users_expanded(ctx: OperationContext, reply: Reply) -> Reply:
+    """A page of items (user requests, form submissions) with the authors the query's `expand` names shown whole."""
+    expand = ctx.query.get("expand") or []
     fields = [expand] if isinstance(expand, str) else list(expand)
     if not fields:
         return reply
     users = ctx.collection("users")
-    results = [_expanded(users, request, fields) for request in reply.body["results"]]
+    results = [_expanded(users, item, fields) for item in reply.body["results"]]
     return Reply({**reply.body, "results": results}, reply.status)
 
 
-def _expanded(users: Collection, request: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
-    """The request with each named author shown whole (people.yaml's User); an anonymous guest stays as it is."""
-    shown = dict(request)
+def _expanded(users: Collection, item: Mapping[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The item with each named author shown whole (people.yaml's User); an anonymous one (a guest, null) stays as it
+    is."""
+    shown = dict(item)
     for name in fields:
         author = shown.get(name)
         user = users.find(author["username"]) if isinstance(author, Mapping) and author.get("username") else None

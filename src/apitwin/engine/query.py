@@ -57,6 +57,8 @@ def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[st
         wanted = query.get(flt.param)
         if wanted is None:
             wanted = flt.default
+        if flt.values is not None:  # what the parameter's value means for the field (null: every document)
+            wanted = flt.values.get(str(wanted), wanted)
         if wanted is None:
             continue
         if not any(_compare(dig(doc, target), flt.op, wanted) for target in flt.targets):

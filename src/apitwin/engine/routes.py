@@ -58,8 +58,10 @@ Path item or operation `x-twin` (operation keys override path keys):
     a `list` of a part pages through a list, with `paginate`),
     part_key (reads only: a key of the part's path that meets a list picks the element whose `part_key` field
     is that key: `schema/{field_name}` with part_key name, a template's field by its name),
-    filters ({query parameter: op | {field, op} | {fields, op}}, ops eq|like|gte|lte|any; `fields` matches when
-    any of them does: a search; an absent parameter with a schema `default` filters on that default),
+    filters ({query parameter: op | {field, op, values} | {fields, op, values}}, ops eq|like|gte|lte|any; `fields`
+    matches when any of them does: a search; an absent parameter with a schema `default` filters on that default;
+    `values` maps each value the parameter takes to the field value it compares with, null filtering nothing:
+    `status: {field: has_published_version, values: {published: true, unpublished: false, all: null}}`),
     requires (what the caller needs: a role or a privilege, as the twin's authorizer understands it),
     paginate ({limit, offset}: the query parameters, both optional, a limit needs an offset; a list answers
     {total_count, next, previous, results}, `next`/`previous` absolute links; the limit's default and bounds
@@ -131,7 +133,7 @@ _FILE_KEYS = frozenset({"part", "blob", "filename", "mimetype", "size"})
 _ROUTE_KEYS = frozenset(
     {"collection", "action", "id", "set", "part", "part_key", "filters", "requires", "paginate", "sort", "transition"}
 )
-_FILTER_KEYS = frozenset({"field", "fields", "op"})
+_FILTER_KEYS = frozenset({"field", "fields", "op", "values"})
 _PAGINATE_KEYS = frozenset({"limit", "offset"})
 _SORT_KEYS = frozenset({"param", "fields"})
 
@@ -147,6 +149,7 @@ class Filter:
     op: str
     fields: tuple[str, ...] = ()  # several fields, any of which may match (a search); `field` is the first
     default: Any = None  # the parameter's schema default: the filter applies it when the parameter is absent
+    values: Mapping[str, Any] | None = None  # the parameter's values -> the field values they mean (None: no filter)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -720,6 +723,7 @@ def _filter(param: str, raw: Any, query_schemas: Mapping[str, Mapping[str, Any]]
     if param not in query_schemas:
         raise SpecError(f"{where}: x-twin filter {param!r} is not a query parameter of the operation")
     fields: tuple[str, ...] = ()
+    values = None
     if isinstance(raw, str):
         op, target = raw, re.sub(r"_(min|max)$", "", param)
     else:
@@ -729,9 +733,22 @@ def _filter(param: str, raw: Any, query_schemas: Mapping[str, Mapping[str, Any]]
             raise SpecError(f"{where}: x-twin filters.{param}: give field or fields, not both")
         fields = tuple(_names(raw.get("fields", []), f"{where}: x-twin filters.{param}.fields"))
         op, target = raw.get("op", "eq"), raw.get("field", fields[0] if fields else param)
+        values = _filter_values(raw.get("values"), query_schemas[param], f"{where}: x-twin filters.{param}.values")
     if op not in FILTER_OPS:
         raise SpecError(f"{where}: x-twin filter {param!r} op {op!r} is not one of {sorted(FILTER_OPS)}")
-    return Filter(param=param, field=target, op=op, fields=fields, default=query_schemas[param].get("default"))
+    default = query_schemas[param].get("default")
+    return Filter(param=param, field=target, op=op, fields=fields, default=default, values=values)
+
+
+def _filter_values(raw: Any, schema: Mapping[str, Any], where: str) -> Mapping[str, Any] | None:
+    """What each value of the parameter means; every value its schema enumerates must be given one."""
+    if raw is None:
+        return None
+    values = {str(name): value for name, value in _mapping(raw, where).items()}
+    missing = [str(name) for name in schema.get("enum", []) if str(name) not in values]
+    if missing:
+        raise SpecError(f"{where}: say what {missing} mean{'s' if len(missing) == 1 else ''} (null: no filter)")
+    return values
 
 
 def _paginate(raw: Any, query_schemas: Mapping[str, Mapping[str, Any]], where: str) -> Paginate:
