@@ -142,8 +142,10 @@ def _key(twins: tuple[str, ...], options: dict[str, Any]) -> Hashable | None:
     """What identifies an app to share, or None when it may not be shared (or its options cannot be compared)."""
     if _NEVER_SHARED & options.keys():
         return None
-    key = (twins, tuple(sorted(options.items())))
     try:
+        # a mapping (rate_limits={"datascale": RateLimit(2, 60)}) by its items, so equal ones share an app too
+        values = {k: ("items", tuple(sorted(v.items()))) if isinstance(v, dict) else v for k, v in options.items()}
+        key = (twins, tuple(sorted(values.items())))
         hash(key)
     except TypeError:
         return None
