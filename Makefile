@@ -3,6 +3,8 @@ PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 ARGS ?=
+# make test runs the suite on this many pytest-xdist workers (0: in this process, one test after another)
+WORKERS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,6 +15,7 @@ help:  ## this list
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 10
 	@echo 'variables: make serve HOST=0.0.0.0 PORT=9000 ARGS="--api dataiku --memory"'
 	@echo '           (ARGS: any `apitwin serve` option; .venv/bin/apitwin serve --help lists them)'
+	@echo '           make test WORKERS=4 (pytest-xdist workers; 0 runs the suite in one process)'
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +31,7 @@ test: $(STAMP)  ## the same set-up, then ruff, mypy, apitwin lint and the whole 
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/apitwin lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal
 
 lint: $(STAMP)  ## ruff, mypy and apitwin lint only
 	$(BIN)/ruff check .

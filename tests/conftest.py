@@ -3,13 +3,20 @@
 Building an app takes 0.2 s to a second (every operation of every twin's spec), so each test module builds one
 app per set of arguments and hands it to each test as new again (`Runtime.reset_as_new`). A test that needs an
 app of its own is marked `fresh_app`; an app over a store, a store file or the test's own clock is never shared.
+
+`make test` runs the suite on two pytest-xdist workers. A test whose verdict depends on the machine's speed (a
+server must answer within a second while it works, so many writes must land in 0.8 s) is marked `alone`: under
+xdist it waits for the other worker's test to end, and the other worker waits for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from starlette.applications import Starlette
@@ -25,6 +32,66 @@ _NEVER_SHARED = frozenset({"data", "store", "clock"})
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fresh_app: make_client builds a new app instead of reusing the module's")
+    config.addinivalue_line("markers", "alone: under pytest-xdist, no other worker runs a test meanwhile")
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        config.pluginmanager.register(_AloneLocks(), "apitwin-alone-locks")
+    elif _LOCKS in workerinput:
+        config.pluginmanager.register(_Alone(Path(workerinput[_LOCKS])), "apitwin-alone")
+
+
+_LOCKS = "apitwin_alone_locks"  # the folder of the lock files, handed by the controller to its workers
+
+
+class _AloneLocks:
+    """The xdist controller's part: a folder for the workers' lock files, removed when the run ends."""
+
+    def __init__(self) -> None:
+        self.folder: str | None = None
+
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.folder is None:
+            self.folder = tempfile.mkdtemp(prefix="apitwin-tests-")
+        node.workerinput[_LOCKS] = self.folder
+
+    def pytest_unconfigure(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Alone:
+    """A worker's part: a readers-writer lock over two files all workers open. Every test holds `running` shared,
+    an `alone` test holds it exclusively; `gate` makes a waiting `alone` test go before the others' next tests."""
+
+    def __init__(self, folder: Path) -> None:
+        self.gate: IO[bytes] = open(folder / "gate", "ab")  # open for the worker's life
+        self.running: IO[bytes] = open(folder / "running", "ab")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        import fcntl
+
+        alone = item.get_closest_marker("alone") is not None
+        fcntl.flock(self.gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.running, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        except BaseException:
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+            raise
+        if not alone:
+            fcntl.flock(self.gate, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(self.running, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(self.gate, fcntl.LOCK_UN)
+
+    def pytest_unconfigure(self) -> None:
+        self.gate.close()
+        self.running.close()
 
 
 @dataclass
@@ -75,8 +142,10 @@ def _key(twins: tuple[str, ...], options: dict[str, Any]) -> Hashable | None:
     """What identifies an app to share, or None when it may not be shared (or its options cannot be compared)."""
     if _NEVER_SHARED & options.keys():
         return None
-    key = (twins, tuple(sorted(options.items())))
     try:
+        # a mapping (rate_limits={"datascale": RateLimit(2, 60)}) by its items, so equal ones share an app too
+        values = {k: ("items", tuple(sorted(v.items()))) if isinstance(v, dict) else v for k, v in options.items()}
+        key = (twins, tuple(sorted(values.items())))
         hash(key)
     except TypeError:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,9 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, below the kernel's ephemeral range: a port from that range (bind to port 0) is
+    free only until the next socket, and the other test worker's servers and client connections take such
+    ports all the time, so one could take it before `make serve` binds it."""
+    for port in random.sample(range(20_000, 32_768), 100):  # Linux's ephemeral range starts at 32768
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below the ephemeral range")
 
 
 def test_make_help_lists_the_targets_and_variables() -> None:

@@ -192,6 +192,7 @@ def test_the_clock_goes_on_where_the_stores_last_server_left_it(tmp_path: Path) 
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # timed: see tests/conftest.py
 def test_a_slow_snapshot_holds_no_other_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Control-plane changes write the store off the event loop: a snapshot of a large state (here slowed down
     on purpose) leaves the twins answering."""

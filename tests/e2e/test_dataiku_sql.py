@@ -154,6 +154,7 @@ def test_a_job_may_not_build_outputs_in_a_project_the_key_cannot_run_jobs_in(cli
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # timed: see tests/conftest.py
 def test_a_runaway_query_never_holds_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
     from apitwin.app import create_app
     from apitwin.serving import serve_in_background

@@ -135,6 +135,7 @@ def test_deep_nesting_is_a_parser_error_not_a_crash(client: TestClient) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # timed: see tests/conftest.py
 def test_a_large_script_never_holds_the_server() -> None:
     import httpx
 

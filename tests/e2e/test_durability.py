@@ -28,6 +28,7 @@ def admin_credential() -> str:
     return str(json.loads(fixtures.read_text())["credentials"][0]["credential"])
 
 
+@pytest.mark.alone  # timed: see tests/conftest.py
 def test_acknowledged_writes_survive_kill_9_and_concurrency(tmp_path: Path) -> None:
     data = tmp_path / "db.json"
     headers = {"Authorization": admin_credential()}
@@ -102,6 +103,7 @@ def test_a_write_the_disk_refuses_answers_500_and_leaves_the_answered_state(
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # timed: see tests/conftest.py
 def test_a_slow_disk_write_holds_no_other_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Writes run off the event loop: while one waits for its fsync, the server answers everyone else."""
     from apitwin.app import create_app

@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     if options.alter == "not-found-400":
         app = _NotFoundAs400(app)
 
-    # Bound before serving, so the port (0: any free one) is known and printed before the first request.
+    # Bound before serving, so the port (0: any free one) is known and printed before the first request; listening
+    # before it is printed, so a request sent at once waits in the backlog for uvicorn instead of being refused.
     listener = socket.socket()
     listener.bind(("127.0.0.1", options.port))
+    listener.listen(128)
     port = listener.getsockname()[1]
     print(f"http://127.0.0.1:{port}{apitwin.twins.TWINS[options.api].base_path}", flush=True)  # noqa: T201
     config = uvicorn.Config(app, log_level="error", ws="none", lifespan="off")

@@ -26,7 +26,10 @@ class _StrTinyDB(TinyDB):
 
 
 def crash(store: Store) -> None:
-    """Leave the store as kill -9 would: its log as written, no compaction at the end."""
+    """Leave the store as kill -9 would: its log as written, no compaction at the end. A background compaction
+    already running is let finish first: a killed process's thread writes nothing after the kill, and one left
+    running would race the next Store on the path (which removes its temp file as stale)."""
+    store.wait_for_compaction()
     log = store._log
     assert log is not None
     log.close()
