@@ -92,7 +92,7 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             # A write ends in the store's durable write (serialise, fsync): off the event loop, on the one
             # writer thread, so writes stay one at a time as they were on the loop and other callers are served.
             context = contextvars.copy_context()
-            reply = await asyncio.get_running_loop().run_in_executor(_WRITER, context.run, run_sync, ctx)
+            reply = await asyncio.get_running_loop().run_in_executor(_WRITER, context.run, unstoppable, run_sync, ctx)
         assert isinstance(reply, Reply)
         headers = dict(reply.headers)
         if reply.body is None:
@@ -150,3 +150,12 @@ class TwinResolver(Resolver):  # type: ignore[misc]
         if operation_id not in self._endpoints:
             raise ResolverError(f"no handler for operationId {operation_id!r}")
         return Resolution(self._endpoints[operation_id], operation_id)
+
+
+def unstoppable(function: Callable[[OperationContext], Reply], ctx: OperationContext) -> Reply:
+    """`function(ctx)`, a StopIteration it lets out turned into a RuntimeError: a Future cannot carry a
+    StopIteration, so the request awaiting the writer thread would wait for ever (a 500 instead)."""
+    try:
+        return function(ctx)
+    except StopIteration as stop:
+        raise RuntimeError(f"a behaviour let a StopIteration out: {stop!r}") from stop
