@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import click
 
 from apitwin.diff import diff_command
 from apitwin.drift import drift_command
+
+STARTED = time.perf_counter()  # the command's start, near enough the process's: what `serve` reports as start-up
 
 DEFAULT_DATA = Path(".apitwin/db.json")
 
@@ -193,7 +196,11 @@ def _banner(
     from apitwin.app import describe
 
     overview = describe(runtime, origin)
-    click.echo(f"apitwin serving {len(overview['twins'])} twin(s); state in {'memory' if memory else data}")
+    ready = time.perf_counter() - STARTED
+    click.echo(
+        f"apitwin serving {len(overview['twins'])} twin(s), ready in {ready:.2f} s; "
+        f"state in {'memory' if memory else data}"
+    )
     for twin in overview["twins"]:
         click.echo(f"  {twin['name']:<11} {twin['base_url']}")
         click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -69,6 +70,8 @@ def test_make_serve_listens_on_the_port_and_host_given() -> None:
             time.sleep(0.1)
         logged = [line for line in output if "/v1/ingest" in line]
         assert logged and "PUT" in logged[0] and "401" in logged[0]  # make serve logs each request
+        banner = next(line for line in output if line.startswith("apitwin serving"))
+        assert re.search(r"1 twin\(s\), ready in \d+\.\d\d s; state in memory", banner), banner
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
