@@ -42,6 +42,26 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Alone(Path(workerinput[_LOCKS])), "apitwin-alone")
 
 
+# The two longest tests (the Automation twins' contract runs, minutes each): under xdist's worksteal, which hands
+# each worker a contiguous half of the collection, one starts each half, so they run side by side, not one after
+# the other on the same worker.
+_LONGEST = (
+    "tests/contract/test_check.py::test_twin_passes_every_check_and_exercises_every_operation[opendatasoft]",
+    "tests/contract/test_check.py::test_twin_passes_every_check_and_exercises_every_operation[huwise]",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config, "workerinput", None) is None:  # only xdist's workers split the collection so
+        return
+    longest = [item for name in _LONGEST for item in items if item.nodeid == name]
+    if len(longest) != len(_LONGEST):  # a selection without them
+        return
+    rest = [item for item in items if item not in longest]
+    half = len(rest) // 2
+    items[:] = [longest[0], *rest[:half], longest[1], *rest[half:]]
+
+
 _LOCKS = "apitwin_alone_locks"  # the folder of the lock files, handed by the controller to its workers
 
 
