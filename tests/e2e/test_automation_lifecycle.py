@@ -159,3 +159,17 @@ def test_publishing_metadata_runs_a_processing_and_changes_nothing_else(portal: 
     portal.clock.advance(4)
     status = portal.status(uid)
     assert (status["status"], status["previous"], status["is_published"]) == ("idle", "processing", False)
+
+
+def test_a_dataset_created_through_the_api_has_the_shape_of_the_fixtures_ones(portal: Portal) -> None:
+    """Completed at every depth as the fixtures are (the same code path): every standard template, each metadata
+    value with its remote_value and override_remote_value."""
+    made = portal.get(f"/datasets/{portal.new_dataset()}/").json()
+    fixture = portal.get("/datasets/da_kxbtjj/").json()
+    assert set(made["metadata"]) == set(fixture["metadata"])
+    assert made["metadata"]["default"]["title"] == {
+        "value": "Trees",
+        "remote_value": None,
+        "override_remote_value": False,
+    }
+    assert set(made["metadata"]["default"]["title"]) == set(fixture["metadata"]["default"]["title"])

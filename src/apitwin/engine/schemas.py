@@ -93,14 +93,33 @@ def plant(doc: dict[str, Any], dotted: str, value: Any) -> None:
 
 def defaults(schema: Schema, given: Mapping[str, Any]) -> dict[str, Any]:
     """`given` completed with every other property of its effective schema: its default, or null where the
-    property may be null (one that may not, with no default, stays absent: null would be an invalid value)."""
+    property may be null (one that may not, with no default, stays absent: null would be an invalid value); the
+    objects it holds completed the same way (`_completed`)."""
     props = effective(schema, given).get("properties", {})
     completed = {
-        name: given[name] if name in given else copy.deepcopy(flatten(prop).get("default"))
+        name: _completed(given[name], prop) if name in given else copy.deepcopy(flatten(prop).get("default"))
         for name, prop in props.items()
         if name in given or _unset(prop)
     }  # in the schema's order, then what the schema does not name
-    return {**completed, **given}
+    return {**completed, **{name: value for name, value in given.items() if name not in completed}}
+
+
+def _completed(value: Any, prop: Schema) -> Any:
+    """A given object completed as its schema says at every depth (its properties' defaults, and the same within
+    a dictionary's values), as the server stores what a client sends; anything else as given. An object of
+    alternatives (oneOf, anyOf: a connection by reference or in place) is left as given: which one a partial
+    value means is not the twin's to guess."""
+    if not isinstance(value, Mapping):
+        return value
+    flat = flatten(prop)
+    if flat.get("oneOf") or flat.get("anyOf"):
+        return value
+    if flat.get("properties"):
+        return defaults(prop, value)
+    extra = flat.get("additionalProperties")
+    if isinstance(extra, Mapping) and extra:
+        return {key: _completed(item, extra) for key, item in value.items()}
+    return value
 
 
 def _unset(prop: Schema) -> bool:
