@@ -187,7 +187,9 @@ def test_huwise_metadata_is_a_dictionary_of_the_domains_templates_where_opendata
     content = {"facets": {"value": ["theme"]}}
     path = f"{HUWISE}/datasets/{uid}/metadata/asset_content_configuration/"
     assert client.put(path, json=content, headers=auth(client)).status_code == 200
-    assert client.get(path, headers=auth(client)).json() == content
+    assert client.get(path, headers=auth(client)).json() == {  # each value completed as stored
+        "facets": {"value": ["theme"], "remote_value": None, "override_remote_value": False}
+    }
     assert client.put(f"{HUWISE}/datasets/{uid}/metadata/dcat/", json={}, headers=auth(client)).status_code == 404
     templates = client.get(f"{HUWISE}/metadata/templates/", headers=auth(client)).json()["results"]
     assert "asset_content_configuration" in {template["name"] for template in templates}

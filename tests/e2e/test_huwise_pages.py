@@ -98,7 +98,10 @@ def test_content_metadata_is_read_and_replaced_whole_on_the_draft(huwise: Portal
     new = {"asset": {"title": {"value": "Moving around"}}, "custom": {"theme": {"value": "transport"}}}
     replaced = huwise.put(f"{STUDIO}/contents/draft/metadata/", new)
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json() == new
+    completed = {"remote_value": None, "override_remote_value": False}  # each value completed as stored
+    assert replaced.json() == {
+        template: {name: {**value, **completed} for name, value in fields.items()} for template, fields in new.items()
+    }
     assert huwise.get(f"{STUDIO}/contents/draft/metadata/").json() == replaced.json()
     assert huwise.get(STUDIO + "/").json()["contents"][0]["title"] == "Moving around"
     for bad in ({"asset": {"colour": {"value": "red"}}}, {"asset": {"title": {"value": 3}}}, {"asset": "x"}):

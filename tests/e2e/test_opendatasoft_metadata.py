@@ -91,7 +91,8 @@ def test_a_put_of_all_metadata_replaces_it_the_standard_templates_staying(client
         f"{BASE}/datasets/{uid}/metadata/", json={"default": {"title": {"value": "Only a title"}}}, headers=auth(client)
     )
     assert put.status_code == 200
-    assert put.json() == {"default": {"title": {"value": "Only a title"}}, "visualization": {}, "internal": {}}
+    title = {"value": "Only a title", "remote_value": None, "override_remote_value": False}  # completed as stored
+    assert put.json() == {"default": {"title": title}, "visualization": {}, "internal": {}}
     assert client.get(f"{BASE}/datasets/{uid}/metadata", headers=auth(client)).json() == put.json()
     dataset = client.get(f"{BASE}/datasets/{uid}/", headers=auth(client)).json()
     assert dataset["metadata"] == put.json()

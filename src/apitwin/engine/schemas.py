@@ -177,7 +177,7 @@ def replacement(stored: Mapping[str, Any], given: Mapping[str, Any], schema: Sch
                 doc[name] = copy.deepcopy(flat.get("default"))
             else:
                 doc.pop(name, None)
-    doc.update(given)
+    doc.update({name: _completed(value, after[name]) if name in after else value for name, value in given.items()})
     return doc
 
 
@@ -188,12 +188,19 @@ def part_replacement(stored: Any, given: Any, schema: Schema) -> Any:
         return given
     old = stored if isinstance(stored, Mapping) else {}
     doc = dict(given)
-    for name, prop in effective(schema, {**old, **given}).get("properties", {}).items():
+    eff = effective(schema, {**old, **given})
+    for name, prop in eff.get("properties", {}).items():
         flat = flatten(prop)
         if flat.get("readOnly") and name in old:
             doc[name] = copy.deepcopy(old[name])
         elif name not in doc and "default" in flat and not flat.get("writeOnly"):
             doc[name] = copy.deepcopy(flat["default"])
+        elif name in given:
+            doc[name] = _completed(given[name], prop)
+    extra = eff.get("additionalProperties")
+    if isinstance(extra, Mapping) and extra:  # a dictionary part (a template's fields): each value completed
+        declared = eff.get("properties", {})
+        doc.update({name: _completed(value, extra) for name, value in given.items() if name not in declared})
     return doc
 
 
