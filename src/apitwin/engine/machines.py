@@ -8,8 +8,9 @@ otherwise), plans the `next` state, and records the run's `outcome`: the fields 
 (`set`, and whatever the action's `effect`, a function of the twin's behaviours, computed from the item once the
 action is allowed; its field names may be dotted, `metadata.default.records_count`, so the run changes only
 them; an effect's `now` are fields set when the action is taken, a run's start time). An effect that ends the
-run elsewhere (`to`: an error, a limit reached) sets only what it says. A machine with a `status_field` shows
-its state in that property of the item too (a harvester's `status`).
+run elsewhere (`to`: an error, a limit reached) sets only what it says. An effect may also write other items
+(a harvest's datasets, a form's next draft): in the action's transaction, so all or nothing. A machine with a
+`status_field` shows its state in that property of the item too (a harvester's `status`).
 Automatic transitions leave a state by themselves `after` seconds of virtual time: to their `to`, or to the
 `next` the action planned; one with a `to` ends the run, applying the outcome (which may end it elsewhere: an
 error, a limit reached). Nothing sleeps: an item's state is settled from its `since` and the clock whenever it
