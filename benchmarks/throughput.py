@@ -563,24 +563,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 STARTUP_TARGET_SECONDS = 2.0
 _STARTUP_PROBE = """
-import time
+import resource, time
 started = time.perf_counter()
 from apitwin.app import create_app
 app = create_app()
-print(time.perf_counter() - started, len(app.state.runtime.twins))
+print(time.perf_counter() - started, len(app.state.runtime.twins), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def startup_seconds(rounds: int = 3) -> tuple[float, int]:
+def startup_seconds(rounds: int = 3) -> tuple[float, int, float]:
     """Median seconds from the first import to an app serving every twin, each round in a fresh process (no
-    cache of an earlier round helps), and how many twins that was."""
-    times, twins = [], 0
+    cache of an earlier round helps), how many twins that was, and the process's peak RSS then (MiB, median)."""
+    times, memory, twins = [], [], 0
     for _ in range(rounds):
         done = subprocess.run([sys.executable, "-c", _STARTUP_PROBE], capture_output=True, text=True, check=True)
-        seconds, count = done.stdout.split()
+        seconds, count, peak_kib = done.stdout.split()
         times.append(float(seconds))
+        memory.append(int(peak_kib) / 1024)  # Linux reports ru_maxrss in KiB
         twins = int(count)
-    return statistics.median(times), twins
+    return statistics.median(times), twins, statistics.median(memory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -601,11 +602,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "'server CPU' and 'client CPU' are % of one core over the measured window. Compare ratios, not req/s.\n",
         flush=True,
     )
-    startup, twins = startup_seconds()
+    startup, twins, rss_mib = startup_seconds()
     verdict = "within" if startup < STARTUP_TARGET_SECONDS else "OVER"
     print(
         f"start-up: {startup:.2f} s to an app serving all {twins} twins (fresh process, median of 3; "
-        f"{verdict} the {STARTUP_TARGET_SECONDS:g} s target)\n",
+        f"{verdict} the {STARTUP_TARGET_SECONDS:g} s target); peak RSS after start {rss_mib:.0f} MiB\n",
         flush=True,
     )
     if (env["busy_cpus_before"] or 0) > 0.25:
@@ -636,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "twin_over_bare": ratios(results),
             "in_process": [asdict(r) for r in in_process],
             "startup_seconds": startup,
+            "startup_peak_rss_mib": rss_mib,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
