@@ -27,14 +27,24 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "apitwin" / "valid-specs"
 
 
-def test_a_valid_spec_is_checked_once_then_remembered_across_processes(cache: Path) -> None:
+def _never_checked(spec: Any) -> Any:
+    raise AssertionError("the meta-schema check ran again")
+
+
+def test_a_valid_spec_is_checked_once_then_remembered_across_processes(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = copy.deepcopy(SPEC)
     OpenAPISpecification._validate_spec(spec)
     assert [path.name for path in cache.iterdir()] == [specvalidity.digest(spec)]
+    monkeypatch.setattr("connexion.spec.create_spec_validator", _never_checked)  # what connexion checks with
+    OpenAPISpecification._validate_spec(copy.deepcopy(spec))  # remembered in the process
     specvalidity._valid.clear()  # a new process: the marker on disk is enough
-    broken_check = copy.deepcopy(spec)
-    OpenAPISpecification._validate_spec(broken_check)
-    assert specvalidity.digest(broken_check) in specvalidity._valid
+    OpenAPISpecification._validate_spec(copy.deepcopy(spec))
+    changed = copy.deepcopy(spec)
+    changed["info"]["title"] = "changed"
+    with pytest.raises(AssertionError, match="ran again"):  # another content is checked
+        OpenAPISpecification._validate_spec(changed)
 
 
 def test_an_invalid_spec_still_fails_and_a_changed_spec_is_checked_again(cache: Path) -> None:

@@ -99,9 +99,10 @@ def _resource_location(resource: Mapping[str, Any]) -> tuple[str, str | None]:
     kind = str(datasource.get("type") or ("url" if resource.get("url") else "none"))
     if kind == "uploaded_file":
         return kind, str((datasource.get("file") or {}).get("uid") or "") or None
+    # http and ftp: the connection's server and the file's path on it; S3 and Azure: the file's own url
     base = str((datasource.get("connection") or {}).get("url") or "").rstrip("/")
-    path = datasource.get("relative_url") or datasource.get("path") or datasource.get("file_path")
-    address = f"{base}{path or ''}" if base or path else resource.get("url")
+    path = datasource.get("relative_url")
+    address = f"{base}{path or ''}" if base or path else datasource.get("url") or resource.get("url")
     return kind, str(address) if address else None
 
 
