@@ -9,7 +9,6 @@ Every failure on the way is rendered in the owning twin's error format by the ha
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -64,7 +63,6 @@ def create_app(
     other origins call the twins (never the control plane); a larger request body is a 413. `access` says
     which Host names are served beyond loopback and the control plane's admin token (see apitwin.access)."""
     access = access or Access()
-    from connexion import AsyncApp
     from connexion.options import SwaggerUIOptions
 
     names = list(twin_names or [])
@@ -88,7 +86,9 @@ def create_app(
     logging.getLogger("connexion").setLevel(logging.ERROR)  # it logs every 4xx at WARNING
     # and every query parameter the spec does not know at ERROR; real services ignore those quietly
     logging.getLogger("connexion.decorators.parameter").setLevel(logging.CRITICAL)
-    api = AsyncApp(__name__, middlewares=_connexion_middlewares())
+    from apitwin.stack import IndexedRouter, TwinApp
+
+    api = TwinApp(__name__)
     for live in runtime.mounts:  # each twin's main document, and its others at their own base paths
         api.add_api(
             for_connexion(load_bundled(live.spec_path)),  # also what /openapi.json serves
@@ -156,60 +156,11 @@ def create_app(
         ],
     )
     # Trailing slashes are _TwinPaths' business: the router's own redirect would loop on a segment ending in a
-    # line break (its mount pattern matches one form only, before that line break), 307 after 307.
-    app.router.redirect_slashes = False
+    # line break (its mount pattern matches one form only, before that line break), 307 after 307. The router
+    # is an indexed one: a twin's request is not tried against each control-plane route.
+    app.router = IndexedRouter(routes=app.router.routes, lifespan=lifespan, redirect_slashes=False)
     app.state.runtime = runtime
     return app
-
-
-def _connexion_middlewares() -> list[Any]:
-    """connexion's own middleware stack, with the served specs made once (see _specs_once)."""
-    from connexion.middleware.main import ConnexionMiddleware
-    from connexion.middleware.swagger_ui import SwaggerUIMiddleware
-
-    return [_specs_once() if m is SwaggerUIMiddleware else m for m in ConnexionMiddleware.default_middlewares]
-
-
-@functools.cache  # one class: connexion is imported on the first build only
-def _specs_once() -> type:
-    """connexion's Swagger UI middleware, except that each twin's /openapi.json and /openapi.yaml are made once per
-    base path and then answered from memory: connexion deep-copies and re-validates the whole spec on every
-    request, a quarter of a second of blocked event loop for a large twin (and Swagger UI asks on every load)."""
-    from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
-
-    class SpecOnceAPI(SwaggerUIAPI):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            # (route, base path) -> (body, media type); the base path is the only request input the document
-            # depends on, and it comes from the mount (and server's root path), never from the client
-            self._made: dict[tuple[str, str], tuple[bytes, str | None]] = {}
-            super().__init__(*args, **kwargs)
-
-        async def _get_openapi_json(self, request: Request) -> Response:
-            return await self._once(request, "json", super()._get_openapi_json)
-
-        async def _get_openapi_yaml(self, request: Request) -> Response:
-            return await self._once(request, "yaml", super()._get_openapi_yaml)
-
-        async def _once(self, request: Request, route: str, make: Callable[[Request], Any]) -> Response:
-            key = (route, self._base_path_for_prefix(request))
-            if key not in self._made:
-                made = await make(request)
-                self._made[key] = (bytes(made.body), made.media_type)
-            body, media_type = self._made[key]
-            # a new response each time: middlewares add their headers to the one they are sent
-            return Response(body, media_type=media_type)
-
-    class SpecsOnce(SwaggerUIMiddleware):  # type: ignore[misc]
-        def add_api(
-            self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any
-        ) -> None:
-            # as connexion's add_api, with the API class above
-            api = SpecOnceAPI(
-                specification, base_path=base_path, arguments=arguments, default=self.default_fn, **kwargs
-            )
-            self.router.mount(api.base_path, app=api.router)
-
-    return SpecsOnce
 
 
 def _open_store(data: Path | None, reset: bool) -> Store:

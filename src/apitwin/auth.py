@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -245,12 +246,12 @@ class Authenticator:
         if self._keys is not None:
             key = self._keys.find(self._store, self.twin, credential)
             usable = key is not None and not key.get(self._keys.revoked_field)
-            record = None
+            record: Mapping[str, Any] | None = None
             if key is not None and usable:
                 owner = dig(key, self._keys.owner_field) if self._keys.owner_field else None
                 record = {**key, "name": key.get(self._keys.name_field), "username": owner}
         else:
-            record = self._store.get(f"{self.twin}/{CREDENTIALS}", credential)
+            record = self._store.read(f"{self.twin}/{CREDENTIALS}", credential)
         if record is None or not record.get("active", True):
             REFUSED_CREDENTIAL.set(self._invalid)
             raise TwinError(ErrorKind.UNAUTHENTICATED, self._invalid)
@@ -284,7 +285,9 @@ def security_map(authenticator: Authenticator) -> dict[str, type]:
             # an API key says where it travelled (apiKey/header, apiKey/query): some APIs read them differently
             return verifier(f"{kind}/{scheme.get('in')}" if kind == "apiKey" else kind)
 
-        return type(f"Twin{base.__name__}", (base,), {"_resolve_func": resolve})
+        # connexion asks twice per request whether the verifier takes a keyword, through inspect.signature
+        accepts = staticmethod(functools.cache(base._accepts_kwarg))  # type: ignore[attr-defined]
+        return type(f"Twin{base.__name__}", (base,), {"_resolve_func": resolve, "_accepts_kwarg": accepts})
 
     return {
         "apiKey": handler(ApiKeySecurityHandler, "apiKey"),

@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from connexion import request
 from connexion.decorators.parameter import sanitized
 from connexion.exceptions import ResolverError
-from connexion.lifecycle import ConnexionResponse
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.resolver import Resolution, Resolver
 from starlette.datastructures import UploadFile
 
@@ -51,15 +50,15 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
     path_keys = {name: sanitized(name) for name in route.path_params}
     query_keys = {name: sanitized(name) for name in route.query_params}
 
-    async def endpoint(**kwargs: Any) -> ConnexionResponse:
+    async def endpoint(request: ConnexionRequest, **kwargs: Any) -> ConnexionResponse:
         try:
-            return await answer(**kwargs)
+            return await answer(request, **kwargs)
         finally:  # a request refused before its files were read (401, 403, a fault) leaves no temporary file open
             for value in kwargs.values():
                 if isinstance(value, UploadFile):
                     await value.close()
 
-    async def answer(**kwargs: Any) -> ConnexionResponse:
+    async def answer(request: ConnexionRequest, **kwargs: Any) -> ConnexionResponse:
         refused = REFUSED_CREDENTIAL.get()
         if refused is not None and live.twin.every_credential_checked:
             raise TwinError(ErrorKind.UNAUTHENTICATED, refused)

@@ -20,6 +20,8 @@ from apitwin.spec import load_resolved
 from apitwin.store import Store
 from apitwin.twins import Document, Twin
 
+LOCATED_KEPT = 4096  # request paths whose twin Runtime.locate remembers
+
 
 @dataclass
 class LiveTwin:
@@ -36,9 +38,11 @@ class LiveTwin:
     def __post_init__(self) -> None:
         # the most literal path first, as connexion routes: /jobs/latest before /jobs/{jobId}
         routes = sorted(self.model.routes.values(), key=lambda route: route.path.count("{"))
-        self._patterns = [
-            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$"), route) for route in routes
-        ]
+        # by number of segments: a parameter matches exactly one, so a path is tried against its own length only
+        self._patterns: dict[int, list[tuple[re.Pattern[str], Route]]] = {}
+        for route in routes:
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(route.path)) + "$")
+            self._patterns.setdefault(route.path.count("/"), []).append((pattern, route))
         # whether any operation answers XML: then errors may be XML too (see app._ErrorHandlers)
         self.offers_xml = any("application/xml" in route.media_types for route in self.model.routes.values())
 
@@ -63,15 +67,22 @@ class LiveTwin:
     def methods_for(self, relative_path: str) -> set[str]:
         """The HTTP methods the spec documents for a path below the twin's base path: those of its most literal
         path item (/resources/files/ is not /resources/{resource_uid}/, which it also matches)."""
-        matching = [route for pattern, route in self._patterns if pattern.match(relative_path)]
+        matching = [route for pattern, route in self._candidates(relative_path) if pattern.match(relative_path)]
         return {route.method for route in matching if route.path == matching[0].path}
 
     def route_for(self, method: str, relative_path: str) -> Route | None:
         """The documented operation a request reaches, if any."""
         return next(
-            (route for pattern, route in self._patterns if route.method == method and pattern.match(relative_path)),
+            (
+                route
+                for pattern, route in self._candidates(relative_path)
+                if route.method == method and pattern.match(relative_path)
+            ),
             None,
         )
+
+    def _candidates(self, relative_path: str) -> list[tuple[re.Pattern[str], Route]]:
+        return self._patterns.get(relative_path.count("/"), [])
 
     def fixtures(self) -> dict[str, Any]:
         fixtures: dict[str, Any] = json.loads(self.twin.fixtures_path.read_text(encoding="utf-8"))
@@ -160,6 +171,8 @@ class Runtime:
             )
             self.twins[twin.name] = live
             self.mounts += [live, *(live.serving(document, prefixed) for document in twin.documents)]
+        self._longest_first = sorted(self.mounts, key=lambda live: len(live.mount_path), reverse=True)
+        self._located: dict[str, tuple[LiveTwin, str] | None] = {}  # see locate
         mounts = [live.mount_path for live in self.mounts]
         clashes = {m for m in mounts if mounts.count(m) > 1}
         if clashes:
@@ -197,14 +210,23 @@ class Runtime:
             self.store.delete_snapshot(snapshot)
 
     def twin_for_path(self, path: str) -> LiveTwin | None:
-        for live in sorted(self.mounts, key=lambda lt: len(lt.mount_path), reverse=True):
+        for live in self._longest_first:
             if path == live.mount_path or path.startswith(live.mount_path + "/"):
                 return live
         return None
 
     def locate(self, path: str) -> tuple[LiveTwin, str] | None:
         """The twin a request path belongs to and the path as the twin serves it: an alias base path reads as
-        the main one, and a trailing slash the spec does not document is dropped (or one it does, added)."""
+        the main one, and a trailing slash the spec does not document is dropped (or one it does, added).
+        Several stages ask for each request; the answer depends on the path alone, so recent ones are kept."""
+        if path in self._located:
+            return self._located[path]
+        if len(self._located) >= LOCATED_KEPT:  # paths are the clients': the memo stays bounded
+            self._located.clear()
+        located = self._located[path] = self._locate(path)
+        return located
+
+    def _locate(self, path: str) -> tuple[LiveTwin, str] | None:
         for candidate in self.mounts:
             for alias in candidate.alias_paths:
                 if path == alias or path.startswith(alias + "/"):

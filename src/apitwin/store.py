@@ -67,6 +67,9 @@ class StoreBackend(Protocol):
         """A context: the writes inside apply together or (on an exception) not at all; nests."""
 
     def get(self, table: str, doc_id: str) -> Doc | None: ...
+    def read(self, table: str, doc_id: str) -> Mapping[str, Any] | None:
+        """The stored document itself (read-only): what `get` copies."""
+
     def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
         """The stored documents (read-only), in insertion order; only one parent's with `parent`."""
 
@@ -206,6 +209,10 @@ class Store:
     def get(self, table: str, doc_id: str) -> Doc | None:
         found = self._find(table, doc_id)
         return copy.deepcopy(found) if found is not None else None
+
+    def read(self, table: str, doc_id: str) -> Mapping[str, Any] | None:
+        """The stored document itself: read it, never change it (`get` gives a copy to change)."""
+        return self._find(table, doc_id)
 
     def _find(self, table: str, doc_id: str) -> Doc | None:
         tx = self._mine()

@@ -9,6 +9,7 @@ from typing import Any
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator, format_error_with_path
+from connexion.utils import is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -24,15 +25,37 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from apitwin.errors import ErrorKind, TwinError
 
 MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
+FORMAT_CHECKER = Draft4Validator.FORMAT_CHECKER
 
 
 class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """connexion's checks of a parameter, with its validator compiled once: connexion deep-copies the parameter
+    and builds a new jsonschema validator for it on every request (a third of a simple GET's validation time)."""
+
     @staticmethod
     def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: Any = None) -> Any:
-        message = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
-        if message and not message.startswith("Missing"):
-            return f"Invalid {parameter_type} parameter '{param['name']}': {message.splitlines()[0]}"
-        return message
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
+        try:
+            _compiled(param).validate(value)
+        except ValidationError as exception:
+            return f"Invalid {parameter_type} parameter '{param['name']}': {str(exception).splitlines()[0]}"
+        return None
+
+
+# id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's
+# operations for the app's life, and kept here too so an id is never reused by another dict
+_PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
+
+
+def _compiled(param: dict[str, Any]) -> Draft4Validator:
+    entry = _PARAMETER_VALIDATORS.get(id(param))
+    if entry is None or entry[0] is not param:
+        validator = Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER)
+        entry = _PARAMETER_VALIDATORS[id(param)] = (param, validator)
+    return entry[1]
 
 
 class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]

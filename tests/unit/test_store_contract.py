@@ -36,6 +36,17 @@ def test_documents_round_trip_by_string_id_and_reads_are_copies(store: StoreBack
     assert store.get("t/items", "a1") == {"id": "a1", "tags": ["x"]}
 
 
+def test_read_shows_a_document_as_get_does_and_sees_the_transactions_own_writes(store: StoreBackend) -> None:
+    store.insert("t/items", "a1", {"id": "a1", "n": 1})
+    assert store.read("t/items", "a1") == store.get("t/items", "a1") == {"id": "a1", "n": 1}
+    assert store.read("t/items", "missing") is None
+    with store.transaction():
+        store.put("t/items", "a1", {"id": "a1", "n": 2})
+        assert store.read("t/items", "a1") == {"id": "a1", "n": 2}
+        store.delete("t/items", "a1")
+        assert store.read("t/items", "a1") is None
+
+
 def test_a_written_document_is_the_stores_own_copy(store: StoreBackend) -> None:
     doc = {"id": "a", "tags": ["x"]}
     store.put("t/items", "a", doc)

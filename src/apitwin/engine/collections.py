@@ -137,6 +137,16 @@ class Collection:
             raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} not found")
         return doc
 
+    def view(self, doc_id: Any) -> Mapping[str, Any]:
+        """The item as it stands now, for reading only (showing it): `get` without the copy."""
+        stored = self._store.read(self.table, self._key(doc_id))
+        if stored is None:
+            raise TwinError(ErrorKind.NOT_FOUND, f"{self._noun} {doc_id} not found")
+        machine = self.definition.machine
+        if machine is None or not machines.moving(machine, stored, self.state.clock.timestamp()):
+            return stored
+        return self._settled(dict(stored))
+
     def all(self) -> list[Doc]:
         """Copies of the items (under this collection's parent, when it has one)."""
         return [copy.deepcopy(dict(doc)) for doc in self.views()]
@@ -156,7 +166,7 @@ class Collection:
 
     def public(self, doc: Mapping[str, Any]) -> Doc:
         """The document as the API shows it: write-only fields removed (or null) at every depth, and a parent
-        link the API does not show left out."""
+        link the API does not show left out; a new document, sharing nothing with `doc`."""
         shown: Doc = schemas.public(doc, self.definition.schema, self.definition.write_only)
         for private in self.definition.private_fields:
             shown.pop(private, None)

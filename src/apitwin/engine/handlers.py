@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from urllib.parse import quote
 
 from apitwin.engine.collections import Collection
@@ -21,7 +20,7 @@ def handle(ctx: OperationContext) -> Reply:
     match route.action:
         case "list":
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
-            # filtered and sorted on the stored documents themselves; only what is shown is copied
+            # filtered and sorted on the stored documents themselves; what is shown is public()'s copy
             docs = [d for d in coll.views() if matches(d, route.filters, ctx.query)]
             if route.sort is not None and (
                 coll.definition.derived or coll.definition.computes
@@ -29,12 +28,12 @@ def handle(ctx: OperationContext) -> Reply:
                 docs = [{**d, **coll.derived(d)} for d in docs]
             docs = sort_docs(docs, route.sort, ctx.query)
             if route.paginate is None:
-                return Reply([project(coll.public(copy.deepcopy(d)), fields) for d in docs], status)
+                return Reply([project(coll.public(d), fields) for d in docs], status)
             total, shown, following, previous = page(docs, route.paginate, ctx.query, ctx.url)
-            results = [project(coll.public(copy.deepcopy(d)), fields) for d in shown]
+            results = [project(coll.public(d), fields) for d in shown]
             return Reply({"total_count": total, "next": following, "previous": previous, "results": results}, status)
         case "get":
-            doc = coll.get(ctx.item_id)
+            doc = coll.view(ctx.item_id)  # only shown: public() copies it
         case "create":
             file = coll.definition.file
             upload = ctx.files.get(file.part) if file is not None else None

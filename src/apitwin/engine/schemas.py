@@ -141,7 +141,8 @@ def writable(value: Any, schema: Schema, where: str = "", stored: Mapping[str, A
 
 
 def public(value: Any, schema: Schema, write_only: str = "omit") -> Any:
-    """A stored value as the API shows it: writeOnly fields removed at every depth, or null for "null"."""
+    """A stored value as the API shows it: writeOnly fields removed at every depth, or null for "null". A copy
+    that shares no object or list with `value`, so callers may show a stored document without copying it first."""
     return _public(value, effective(schema, value), write_only)
 
 
@@ -253,7 +254,7 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
         for key, item in value.items():
             sub = _property(eff, key)
             if sub is None:
-                shown[key] = item
+                shown[key] = _detached(item)
                 continue
             sub_eff = effective(sub, item)
             if not sub_eff.get("writeOnly"):
@@ -261,9 +262,15 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
             elif write_only == "null":
                 shown[key] = None
         return shown
-    if isinstance(value, list) and isinstance(eff.get("items"), Mapping):
-        return [public(item, eff["items"], write_only) for item in value]
+    if isinstance(value, list):
+        items = eff.get("items")
+        return [public(item, items, write_only) for item in value] if isinstance(items, Mapping) else _detached(value)
     return value
+
+
+def _detached(value: Any) -> Any:
+    """A value no schema describes, copied if it can change (scalars are shared: they cannot)."""
+    return copy.deepcopy(value) if isinstance(value, Mapping | list) else value
 
 
 def _flatten(schema: Schema, expanding: frozenset[int]) -> Schema:

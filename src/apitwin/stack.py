@@ -1,0 +1,256 @@
+"""connexion's request stack, doing each piece of work once. connexion stays the router, the security check and
+the validator; three of its stages are replaced where a profile showed them repeating work on every request:
+
+- **Docs** (`SpecsOnce`): each twin's /openapi.json is made once per base path, and a request for any other
+  path goes straight on (connexion matches every path against every API's documentation routes).
+- **Routing** (`IndexedRouting`): an API's routes are tried only among those that could match the path's
+  number of segments and first segment, in their order, so the first full match (or method-only match, a
+  405) is the one connexion's router would find; a 226-operation twin no longer tries every route's regex.
+- **Dispatch** (`Dispatch`, in place of connexion's AsyncApp and its ContextMiddleware): the endpoint is
+  called with the request and its arguments by connexion's own `get_arguments`, from what each operation
+  knows at build time; connexion built a chain of decorators around the endpoint on every request.
+
+The endpoints (`resolver.endpoint_for`) take the request as their first argument instead of reading it from
+connexion's context proxies.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from connexion import AsyncApp
+from connexion.decorators.parameter import get_arguments, sanitized
+from connexion.frameworks.starlette import Starlette as StarletteFramework
+from connexion.http_facts import FORM_CONTENT_TYPES
+from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.main import ConnexionMiddleware
+from connexion.middleware.routing import RoutingAPI, RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
+from connexion.operations import AbstractOperation, Swagger2Operation
+from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
+
+CONTEXT_NAME = "context_"  # connexion passes the request context under this name to a function that asks
+
+
+class TwinApp(AsyncApp):  # type: ignore[misc]
+    """connexion's AsyncApp with the stages above: the same options, routing, security and validation."""
+
+    def __init__(self, import_name: str, **kwargs: Any) -> None:
+        super().__init__(import_name, middlewares=middlewares(), **kwargs)
+        # the innermost app, before connexion builds its stack on the first request
+        self._middleware_app = self.middleware.app = Dispatch()
+
+
+def middlewares() -> list[Any]:
+    """connexion's default stack with the stages above in place of its own."""
+    replaced: dict[Any, Any] = {SwaggerUIMiddleware: SpecsOnce, RoutingMiddleware: IndexedRouting}
+    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares if m is not ContextMiddleware]
+
+
+# Dispatch
+
+
+class DispatchOperation:
+    """One operation's endpoint, with what connexion's parameter decorator works out on every request worked out
+    once: the endpoint's arguments, the URI parser, the operation."""
+
+    def __init__(self, operation: AbstractOperation) -> None:
+        self.operation = operation
+        self.function: Callable[..., Any] = operation.function
+        parameters = inspect.signature(self.function).parameters.values()
+        self.arguments = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD][1:]
+        self.has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = ConnexionRequest(scope, receive, uri_parser=self.uri_parser)
+        kwargs = await self.arguments_of(request)
+        response = await self.function(request, **kwargs)
+        await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
+
+    async def arguments_of(self, request: ConnexionRequest) -> dict[str, Any]:
+        """What connexion's parameter decorator passes: path, query, body and file arguments, then the context
+        (the security check's token_info and user)."""
+        operation, arguments, has_kwargs = self.operation, self.arguments, self.has_kwargs
+        body = None
+        if (sanitized(operation.body_name(request.content_type)) in arguments or has_kwargs) or (
+            request.mimetype in FORM_CONTENT_TYPES and isinstance(operation, Swagger2Operation)
+        ):
+            body = request.get_body()
+            while inspect.isawaitable(body):
+                body = await body
+        kwargs = get_arguments(
+            operation,
+            path_params=request.path_params,
+            query_params=request.query_params,
+            body=body,
+            files=await request.files(),
+            arguments=arguments,
+            has_kwargs=has_kwargs,
+            sanitize=sanitized,
+            content_type=request.mimetype,
+        )
+        kwargs = {sanitized(key): value for key, value in kwargs.items()}
+        context = request.context
+        kwargs.update((key, value) for key, value in context.items() if has_kwargs or key in arguments)
+        if CONTEXT_NAME in arguments:
+            kwargs[CONTEXT_NAME] = context
+        return kwargs
+
+
+class DispatchAPI(RoutedAPI[DispatchOperation]):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_paths()
+
+    def make_operation(self, operation: AbstractOperation) -> DispatchOperation:
+        return DispatchOperation(operation)
+
+
+class Dispatch(RoutedMiddleware[DispatchAPI]):  # type: ignore[misc]
+    """The innermost app: the routed operation's endpoint; a path no operation matched is a 404 (raised, so
+    connexion's error handlers render it in the twin's shape, as connexion's own app did)."""
+
+    api_cls = DispatchAPI
+
+    def __init__(self) -> None:
+        super().__init__(_not_found)
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    raise HTTPException(status_code=404)
+
+
+# Routing
+
+
+class IndexedRouter(Router):
+    """A Router that tries, in their order, only the routes that could match a path: those with as many segments
+    as it, whose first segment is the path's or a parameter, and any route or mount whose length varies.
+    Skipped routes could only answer Match.NONE, so the outcome is the plain Router's."""
+
+    MEMO_SIZE = 1024  # (segments, first segment) pairs remembered; paths are the client's, so the memo is bounded
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memo: dict[tuple[int, str], Sequence[Any]] = {}
+        self._indexed: list[Any] | None = None
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().app(scope, receive, send)
+            return
+        if "router" not in scope:
+            scope["router"] = self
+        partial = partial_scope = None
+        for route in self._candidates(get_route_path(scope)):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = route
+                scope.update(child_scope)
+                await route.handle(scope, receive, send)
+                return
+            if match is Match.PARTIAL and partial is None:
+                partial, partial_scope = route, child_scope
+        if partial is not None:
+            scope["route"] = partial
+            scope.update(partial_scope or {})
+            await partial.handle(scope, receive, send)
+            return
+        await self.default(scope, receive, send)  # connexion's routers never redirect slashes (_TwinPaths does)
+
+    def _candidates(self, path: str) -> Sequence[Any]:
+        segments = path.split("/")
+        key = (len(segments), segments[1] if len(segments) > 1 else "")
+        found = self._memo.get(key)
+        if found is None:
+            found = [route for route in self.routes if _may_match(route, *key)]
+            if len(self._memo) < self.MEMO_SIZE:
+                self._memo[key] = found
+        return found
+
+
+def _may_match(route: Any, segment_count: int, first: str) -> bool:
+    if not isinstance(route, Route) or ":path}" in route.path:
+        return True  # a mount matches a prefix, a path convertor any number of segments
+    segments = route.path.split("/")
+    return len(segments) == segment_count and (segments[1].startswith("{") or segments[1] == first)
+
+
+class IndexedRoutingAPI(RoutingAPI):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
+        self.router = IndexedRouter(routes=built.routes, default=built.default)
+
+
+class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
+        self.router = IndexedRouter(default=built.default)
+
+    def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
+        # as connexion's add_api, with the API class above
+        api = IndexedRoutingAPI(specification, base_path=base_path, arguments=arguments, next_app=self.app, **kwargs)
+        for route in self.router.routes:
+            if isinstance(route, Mount) and route.path == api.base_path:
+                route.app.default = api.router  # type: ignore[attr-defined]  # a mount of an API's router
+        self.router.mount(api.base_path, app=api.router)
+
+
+# Docs
+
+
+def _is_docs_path(path: str) -> bool:
+    """Whether a path may be one of the documentation routes connexion adds below each base path."""
+    return "/openapi." in path or "/ui" in path
+
+
+class SpecOnceAPI(SwaggerUIAPI):  # type: ignore[misc]
+    """Each twin's /openapi.json and /openapi.yaml made once per base path and then answered from memory:
+    connexion deep-copies and re-validates the whole spec on every request, a quarter of a second of blocked
+    event loop for a large twin (and Swagger UI asks on every load)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # (route, base path) -> (body, media type); the base path is the only request input the document
+        # depends on, and it comes from the mount (and server's root path), never from the client
+        self._made: dict[tuple[str, str], tuple[bytes, str | None]] = {}
+        super().__init__(*args, **kwargs)
+
+    async def _get_openapi_json(self, request: Request) -> Response:
+        return await self._once(request, "json", super()._get_openapi_json)
+
+    async def _get_openapi_yaml(self, request: Request) -> Response:
+        return await self._once(request, "yaml", super()._get_openapi_yaml)
+
+    async def _once(self, request: Request, route: str, make: Callable[[Request], Any]) -> Response:
+        key = (route, self._base_path_for_prefix(request))
+        if key not in self._made:
+            made = await make(request)
+            self._made[key] = (bytes(made.body), made.media_type)
+        body, media_type = self._made[key]
+        # a new response each time: middlewares add their headers to the one they are sent
+        return Response(body, media_type=media_type)
+
+
+class SpecsOnce(SwaggerUIMiddleware):  # type: ignore[misc]
+    def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
+        # as connexion's add_api, with the API class above
+        api = SpecOnceAPI(specification, base_path=base_path, arguments=arguments, default=self.default_fn, **kwargs)
+        self.router.mount(api.base_path, app=api.router)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _is_docs_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

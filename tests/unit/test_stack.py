@@ -1,0 +1,159 @@
+"""The request stack's shortcuts answer exactly what connexion's own stages answered, doing less work."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from connexion.frameworks.starlette import starlettify_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route, Router
+
+from apitwin import validation
+from apitwin.engine import schemas
+from apitwin.runtime import LOCATED_KEPT, Runtime
+from apitwin.spec import for_connexion, load_resolved
+from apitwin.stack import IndexedRouter
+from apitwin.twins import select
+from apitwin.validation import TwinParameterValidator
+
+
+async def _noop(scope: Any, receive: Any, send: Any) -> None:
+    return None
+
+
+async def _ignore(message: Any) -> None:
+    return None
+
+
+def _routes_of(twin: str) -> list[Route]:
+    """The routes connexion's router holds for a twin: its spec paths, in order, with connexion's convertors."""
+    spec = for_connexion(load_resolved(select([twin])[0].spec_path))
+    routes = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method.startswith("x-"):
+                continue
+            types = {p["name"]: p.get("schema", {}).get("type") for p in operation.get("parameters", [])}
+            routes.append(Route(starlettify_path(path, types), _noop, methods=[method.upper()]))
+    return routes
+
+
+def _outcome(router: Router, method: str, path: str) -> tuple[str, str | None]:
+    """What a router does with a request: the route it hands it to, fully or for a 405, or its default."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
+    candidates = router._candidates(path) if isinstance(router, IndexedRouter) else router.routes
+    partial = None
+    for route in candidates:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return "full", route.path + method
+        if match is Match.PARTIAL and partial is None:
+            partial = route.path
+    return ("partial", partial) if partial else ("none", None)
+
+
+HUWISE_ROUTES = _routes_of("huwise")
+ROUTES = {"huwise": HUWISE_ROUTES, "datascaphe": _routes_of("datascaphe")}  # the second with int convertors
+SEGMENT = st.one_of(
+    st.sampled_from(["datasets", "da_1", "resources", "12", "-3", "1.5", "versions", "", "metadata", "publish"]),
+    st.text("abc/_-.1", max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    twin=st.sampled_from(sorted(ROUTES)),
+    chosen=st.integers(min_value=0),
+    values=st.lists(SEGMENT, min_size=8, max_size=8),
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+)
+def test_the_indexed_router_picks_the_route_the_plain_router_picks(
+    twin: str, chosen: int, values: list[str], method: str
+) -> None:
+    routes = ROUTES[twin]
+    template = routes[chosen % len(routes)].path
+    parts = iter(values)
+    path = "/".join(next(parts) if part.startswith("{") else part for part in template.split("/"))
+    assert _outcome(IndexedRouter(routes=routes), method, path) == _outcome(Router(routes=routes), method, path)
+
+
+def test_the_indexed_router_tries_a_few_routes_not_every_one() -> None:
+    indexed = IndexedRouter(routes=HUWISE_ROUTES)
+    tried = indexed._candidates("/datasets/da_1/resources/re_1/")
+    assert len(HUWISE_ROUTES) > 200
+    assert 0 < len(tried) < 40  # the routes of 4 segments under /datasets/, of 226
+
+
+def test_the_indexed_router_remembers_a_bounded_number_of_path_shapes() -> None:
+    indexed = IndexedRouter(routes=HUWISE_ROUTES)
+    for n in range(IndexedRouter.MEMO_SIZE + 50):
+        indexed._candidates(f"/first{n}/x")
+    assert len(indexed._memo) == IndexedRouter.MEMO_SIZE
+    assert indexed._candidates("/first-unremembered/x") == []
+
+
+def test_the_indexed_router_serves_a_request() -> None:
+    answered: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        answered.append(request.path_params["dataset_uid"])
+        return Response()
+
+    router = IndexedRouter(routes=[Route("/datasets/{dataset_uid}/", endpoint, methods=["GET"])])
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/datasets/da_7/",
+        "root_path": "",
+        "path_params": {},
+        "headers": [],
+    }
+    asyncio.run(router(scope, _noop, _ignore))
+    assert answered == ["da_7"]
+
+
+def test_runtime_locate_remembers_a_bounded_number_of_paths() -> None:
+    runtime = Runtime(select(["datascaphe"]), prefixed=False)
+    live, relative = runtime.locate("/api/v1/report/3") or (None, "")
+    assert live is not None and relative == "/report/3"
+    for n in range(LOCATED_KEPT + 10):
+        runtime.locate(f"/api/v1/report/{n}")
+    assert len(runtime._located) <= LOCATED_KEPT
+    assert runtime.locate("/elsewhere") is None
+
+
+def test_a_parameter_validator_is_compiled_once_and_says_what_connexion_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[Any] = []
+    original = validation.Draft4Validator
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(validation, "Draft4Validator", counting)
+    param = {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 100}}
+    check = TwinParameterValidator.validate_parameter
+    assert check("query", 5, param) is None
+    assert check("query", 500, param) == "Invalid query parameter 'limit': 500 is greater than the maximum of 100"
+    assert check("query", None, {**param, "required": True}) == "Missing query parameter 'limit'"
+    assert check("query", None, param) is None
+    assert len(built) == 1  # the required copy is another parameter, checked without a validator
+
+
+def test_public_shares_nothing_with_the_stored_document() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "secret": {"type": "string", "writeOnly": True}},
+        "additionalProperties": True,
+    }
+    stored = {"name": "n", "secret": "s", "extra": {"deep": [1, {"x": 2}]}, "tags": ["a"]}
+    shown = schemas.public(stored, schema)
+    assert shown == {"name": "n", "extra": {"deep": [1, {"x": 2}]}, "tags": ["a"]}
+    shown["extra"]["deep"][1]["x"] = 99
+    shown["tags"].append("b")
+    assert stored == {"name": "n", "secret": "s", "extra": {"deep": [1, {"x": 2}]}, "tags": ["a"]}
