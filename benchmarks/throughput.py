@@ -1,6 +1,6 @@
-"""Throughput of the Datascaphe twin next to a bare Starlette app doing the same work.
+"""Throughput of the Datascaphe twin next to a bare Starlette app doing the same work, and Prism serving the same spec.
 
-Two workloads, each against two apps:
+Two workloads, each against three servers:
 
 * get-by-id: `GET /api/v1/report/{id}`, cycling through the fixture's report ids;
 * list-filtered: `GET /api/v1/report?has_rls=1&fields=id,name`.
@@ -9,10 +9,14 @@ Apps: `twin` is `apitwin.app.create_app(["datascaphe"])` with its in-memory stor
 Starlette app over a `Store` seeded with the same fixture documents, with the same credential check, the
 same lookup, filter and projection, and the same JSON body (checked before any timing starts).
 
-Each app runs in its own uvicorn process (1 worker, 127.0.0.1, an ephemeral port, pinned to CPU 1). The load
-generator is an asyncio `httpx.AsyncClient` load in this process (pinned to CPU 0) with `--concurrency`
-workers, `--warmup` seconds and then `--seconds` of measurement per case, `--repeat` rounds. Client and server
-share the machine's CPUs, so read the ratios (and the server CPU time per request), not the absolute req/s.
+`prism` is Stoplight Prism (a stateless mock server answering the spec's examples) serving the same bundled
+spec; it is installed with npm into `$XDG_CACHE_HOME/apitwin/prism` when missing (`--no-prism` leaves it out).
+
+Each app runs in its own uvicorn process (1 worker, 127.0.0.1, an ephemeral port, pinned to CPU 1), and Prism
+in its Node process (pinned to CPU 1 too). The load generator (pinned to CPU 0) is wrk when it is installed (a C
+client: it can saturate even the bare app) and otherwise an asyncio `httpx.AsyncClient` load in this process,
+with `--concurrency` connections, `--warmup` seconds and then `--seconds` of measurement per case, `--repeat`
+rounds. Client and servers share the machine's CPUs, so read the ratios from one run, not absolute req/s.
 `--in-process` also times both apps called directly through ASGI. See benchmarks/README.md.
 Run it with `make bench` or `.venv/bin/python benchmarks/throughput.py`."""
 
@@ -26,6 +30,9 @@ import json
 import multiprocessing
 import os
 import platform
+import re
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -43,6 +50,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "datascaphe.json"
 BASE = "/api/v1"
 APPS = ("twin", "bare")
+PRISM_VERSION = "5.16.0"
+TARGETS = {  # issue 16: the twin's req/s over bare's and over Prism's, per workload
+    "get-by-id": {"bare": 0.35, "prism": 2.5},
+    "list-filtered": {"bare": 0.45, "prism": 2.5},
+}
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0  # seconds for a server to build its app and answer
 STOP_TIMEOUT = 10.0
@@ -86,13 +98,22 @@ def load_fixture() -> dict[str, Any]:
 
 
 def workloads(report_ids: Sequence[int]) -> list[Workload]:
+    """The workloads' paths below the API's base path (each server says where that is)."""
     return [
-        Workload("get-by-id", tuple(f"{BASE}/report/{report_id}" for report_id in report_ids)),
-        Workload("list-filtered", (f"{BASE}/report?has_rls=1&fields=id,name",)),
+        Workload("get-by-id", tuple(f"/report/{report_id}" for report_id in report_ids)),
+        Workload("list-filtered", ("/report?has_rls=1&fields=id,name",)),
     ]
 
 
 # the apps (built in the server process)
+
+
+def bundled_spec() -> dict[str, Any]:
+    """The Datascaphe twin's spec as one document: what the twin serves at /openapi.json, and what Prism mocks."""
+    from apitwin.spec import load_bundled
+    from apitwin.twins import select
+
+    return load_bundled(select(["datascaphe"])[0].spec_path)
 
 
 def twin_app() -> Any:
@@ -182,12 +203,65 @@ def serve(app_name: str, conn: Connection) -> None:
 @dataclass
 class Server:
     name: str
-    process: multiprocessing.process.BaseProcess
+    process: multiprocessing.process.BaseProcess | subprocess.Popen[bytes]
     port: int
+    base: str = BASE  # where the API's paths start (Prism serves them at the root)
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}{self.base}"
+
+    def stop(self) -> None:
+        if isinstance(self.process, subprocess.Popen):
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        else:
+            stop_server(self.process)
+
+
+def prism_command() -> list[str] | None:
+    """Prism's command line, installed with npm into the cache directory if missing; None without npm."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "apitwin" / "prism"
+    binary = cache / "node_modules" / ".bin" / "prism"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            return None
+        cache.mkdir(parents=True, exist_ok=True)
+        print(f"  installing Prism {PRISM_VERSION} with npm into {cache}...", file=sys.stderr, flush=True)
+        subprocess.run(
+            [
+                npm,
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(cache),
+                f"@stoplight/prism-cli@{PRISM_VERSION}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return [str(binary)]
+
+
+def start_prism(command: list[str], spec: Path, log_level: str) -> Server:
+    """Prism mocking the bundled spec (the twin's own document, x-twin and all: Prism ignores extensions), as a
+    user starts it (`prism mock spec`; its log, one line per request at its default level, goes to /dev/null)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*command, "mock", "--host", HOST, "--port", str(port), "--verboseLevel", log_level, str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: pin(SERVER_CPU),
+    )
+    return Server("prism", process, port, base="")
 
 
 def start_server(name: str) -> Server:
@@ -345,20 +419,103 @@ async def measure(
     )
 
 
+WRK_SCRIPT = """
+local paths = {%s}
+local n = 0
+wrk.headers["Authorization"] = "%s"
+request = function()
+  n = n + 1
+  return wrk.format("GET", "%s" .. paths[(n %% #paths) + 1])
+end
+"""
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def measure_wrk(
+    server: Server,
+    workload: Workload,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    warmup: float,
+    seconds: float,
+) -> Result:
+    """One case with wrk: a warm-up run, then the measured one; its own req/s, latency percentiles and errors."""
+    script = Path(f"/tmp/apitwin-bench-{os.getpid()}.lua")
+    quoted = ", ".join(json.dumps(path) for path in workload.paths)
+    script.write_text(WRK_SCRIPT % (quoted, headers["Authorization"], server.base), encoding="utf-8")
+    origin = f"http://{HOST}:{server.port}"
+
+    def wrk(duration: float) -> str:
+        command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script)]
+        return subprocess.run(
+            [*command, origin], capture_output=True, text=True, check=True, preexec_fn=lambda: pin(CLIENT_CPU)
+        ).stdout
+
+    try:
+        if warmup:
+            wrk(warmup)
+        server_start, client_start = process_cpu_seconds(server.process.pid), _children_cpu_seconds()
+        wall_start = time.perf_counter()
+        output = wrk(seconds)
+        wall = time.perf_counter() - wall_start
+        server_end, client_end = process_cpu_seconds(server.process.pid), _children_cpu_seconds()
+    finally:
+        script.unlink(missing_ok=True)
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    answered = total - (int(bad.group(1)) if bad else 0)
+
+    def percentile(label: str) -> float:
+        found = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s|m)$", output, re.MULTILINE)
+        return float(found.group(1)) * _WRK_UNITS[found.group(2)] if found else float("nan")
+
+    server_cpu = None if server_start is None or server_end is None else server_end - server_start
+    return Result(
+        workload=workload.name,
+        app=server.name,
+        requests=answered,
+        errors=errors,
+        seconds=seconds,
+        rps=rps * answered / total if total else 0.0,
+        p50_ms=percentile("50"),
+        p99_ms=percentile("99"),
+        server_cpu_pct=None if server_cpu is None else 100 * server_cpu / wall,
+        server_cpu_us_per_request=None if server_cpu is None or not answered else 1e6 * server_cpu / answered,
+        client_cpu_pct=100 * (client_end - client_start) / wall,
+    )
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def run_all(servers: Sequence[Server], loads: Sequence[Workload], args: argparse.Namespace) -> list[Result]:
     """Every case `--repeat` times, rounds interleaved; per case, the round with the most req/s is kept (the one
     least disturbed by anything else running on the machine)."""
     headers = {"Authorization": load_fixture()["credentials"][0]["credential"]}  # the administrator
-    await check_same_bodies(servers, loads, headers)
+    # Prism answers the spec's examples, not the state: its bodies differ, but every path must answer 200
+    await check_same_bodies([server for server in servers if server.name != "prism"], loads, headers)
+    for server in servers:
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as client:
+            for workload in loads:
+                for path in workload.paths:
+                    await wait_ready(client, path)
     rounds: dict[tuple[str, str], list[Result]] = {}
     for round_number in range(1, args.repeat + 1):
         for workload in loads:
             for server in servers:
                 label = f" (round {round_number}/{args.repeat})" if args.repeat > 1 else ""
                 print(f"  measuring {workload.name} on {server.name}{label}...", file=sys.stderr, flush=True)
-                result = await measure(
-                    server, workload, headers, concurrency=args.concurrency, warmup=args.warmup, seconds=args.seconds
-                )
+                options = {"concurrency": args.concurrency, "warmup": args.warmup, "seconds": args.seconds}
+                if args.client == "wrk":
+                    result = await asyncio.to_thread(measure_wrk, server, workload, headers, **options)
+                else:
+                    result = await measure(server, workload, headers, **options)
                 rounds.setdefault((workload.name, server.name), []).append(result)
     return [
         replace(max(runs, key=lambda r: r.rps), rps_rounds=tuple(round(r.rps, 1) for r in runs))
@@ -410,13 +567,13 @@ async def run_in_process(loads: Sequence[Workload], seconds: float) -> list[InPr
         for name, app in apps.items():
             print(f"  in process: {workload.name} on {name}...", file=sys.stderr, flush=True)
             for path in workload.paths * 10:  # warm-up, and a check that every path answers 200
-                if (status := await asgi_get(app, path, headers)) != 200:
+                if (status := await asgi_get(app, BASE + path, headers)) != 200:
                     raise RuntimeError(f"{name} answered {status} to {path} in process")
             done = 0
             start = time.perf_counter()
             deadline = start + seconds
             while time.perf_counter() < deadline:
-                await asgi_get(app, workload.paths[done % len(workload.paths)], headers)
+                await asgi_get(app, BASE + workload.paths[done % len(workload.paths)], headers)
                 done += 1
             elapsed = time.perf_counter() - start
             results.append(InProcessResult(workload.name, name, done, done / elapsed, 1e6 * elapsed / done))
@@ -436,14 +593,17 @@ def in_process_table(results: Sequence[InProcessResult]) -> str:
 
 
 def ratios(results: Sequence[Result]) -> dict[str, dict[str, float]]:
-    """Per workload: twin req/s over bare req/s, and twin server CPU per request over bare's."""
+    """Per workload: twin req/s over bare req/s ("rps") and over Prism's ("prism"), and twin server CPU per
+    request over bare's."""
     by_case = {(r.workload, r.app): r for r in results}
     out: dict[str, dict[str, float]] = {}
     for (workload, app), twin in by_case.items():
-        bare = by_case.get((workload, "bare"))
+        bare, prism = by_case.get((workload, "bare")), by_case.get((workload, "prism"))
         if app != "twin" or bare is None or not bare.rps:
             continue
         out[workload] = {"rps": twin.rps / bare.rps}
+        if prism is not None and prism.rps:
+            out[workload]["prism"] = twin.rps / prism.rps
         if twin.server_cpu_us_per_request and bare.server_cpu_us_per_request:
             out[workload]["cpu_per_request"] = twin.server_cpu_us_per_request / bare.server_cpu_us_per_request
     return out
@@ -462,6 +622,7 @@ def table(results: Sequence[Result]) -> str:
         "CPU/req",
         "client CPU",
         "twin/bare",
+        "twin/prism",
     )
     rows = [header]
     for r in results:
@@ -477,6 +638,7 @@ def table(results: Sequence[Result]) -> str:
                 "n/a" if r.server_cpu_us_per_request is None else f"{r.server_cpu_us_per_request:,.0f} us",
                 f"{r.client_cpu_pct:.0f}%",
                 f"{ratio[r.workload]['rps']:.2f}" if r.app == "twin" and r.workload in ratio else "",
+                f"{ratio[r.workload]['prism']:.2f}" if r.app == "twin" and "prism" in ratio.get(r.workload, {}) else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -497,6 +659,11 @@ def summary(results: Sequence[Result]) -> list[str]:
         if "cpu_per_request" in ratio:
             line += f"; the twin's server spends {ratio['cpu_per_request']:.1f}x the bare app's CPU per request"
         lines.append(line)
+        targets = TARGETS.get(workload, {})
+        verdicts = [f"twin/bare {ratio['rps']:.2f} {_verdict(ratio['rps'], targets.get('bare'))}"]
+        if "prism" in ratio:
+            verdicts.append(f"twin/prism {ratio['prism']:.2f} {_verdict(ratio['prism'], targets.get('prism'))}")
+        lines.append(f"  targets: {'; '.join(verdicts)}")
     for r in results:
         if r.server_cpu_pct is not None and r.server_cpu_pct < 80 and r.client_cpu_pct > 90:
             lines.append(
@@ -504,6 +671,12 @@ def summary(results: Sequence[Result]) -> list[str]:
                 f"{r.client_cpu_pct:.0f}%), so its req/s is a floor of what the server can do"
             )
     return lines
+
+
+def _verdict(value: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return f"(target >= {target:g}: {'met' if value >= target else 'MISSED'})"
 
 
 def environment(args: argparse.Namespace) -> dict[str, Any]:
@@ -517,6 +690,9 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "uvicorn": uvicorn.__version__,
         "starlette": starlette.__version__,
         "httpx": httpx.__version__,
+        "client": args.client,
+        "wrk": _wrk_version() if args.client == "wrk" else None,
+        "prism": PRISM_VERSION if args.prism else None,
         "client_loop": "uvloop" if _uvloop_factory() else "asyncio",
         "busy_cpus_before": machine_busy_cpus(),
         "concurrency": args.concurrency,
@@ -524,6 +700,11 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "repeat": args.repeat,
     }
+
+
+def _wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return (done.stdout or done.stderr).split("\n", 1)[0].strip()
 
 
 def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -553,7 +734,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also time each app called directly through ASGI, one request at a time: no network, no client",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "httpx"),
+        default="auto",
+        help="the load generator: wrk (a C client) when installed, else httpx (default auto)",
+    )
+    parser.add_argument(
+        "--no-prism", dest="prism", action="store_false", help="leave Prism out (it needs Node.js and npm)"
+    )
+    parser.add_argument(
+        "--prism-log-level",
+        default="info",
+        choices=("trace", "debug", "info", "warn", "error", "fatal", "silent"),
+        help="Prism's --verboseLevel (default info, Prism's own default: a log line per request)",
+    )
     args = parser.parse_args(argv)
+    if args.client == "auto":
+        args.client = "wrk" if shutil.which("wrk") else "httpx"
+    elif args.client == "wrk" and not shutil.which("wrk"):
+        parser.error("--client wrk: wrk is not installed (Debian: apt-get install wrk)")
     if not 0 < args.seconds <= 600 or not 0 <= args.warmup <= 60 or not 1 <= args.concurrency <= 256:
         parser.error("need 0 < --seconds <= 600, 0 <= --warmup <= 60 and 1 <= --concurrency <= 256")
     if not 1 <= args.repeat <= 20:
@@ -591,15 +791,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = workloads(report_ids)
     env = environment(args)
     print(
-        f"apitwin throughput: Datascaphe twin vs bare Starlette. uvicorn {env['uvicorn']}, 1 worker, one process per "
-        f"app, on 127.0.0.1;\nhttpx {env['httpx']} client ({env['client_loop']} loop) with {args.concurrency} "
-        f"workers, {args.warmup:g} s warm-up + {args.seconds:g} s per case"
+        f"apitwin throughput: Datascaphe twin vs bare Starlette{' and Prism ' + PRISM_VERSION if args.prism else ''}. "
+        f"uvicorn {env['uvicorn']}, 1 worker, one process per app, on 127.0.0.1;\n"
+        + (
+            f"{env['wrk']} client, 1 thread, {args.concurrency} connections"
+            if args.client == "wrk"
+            else f"httpx {env['httpx']} client ({env['client_loop']} loop) with {args.concurrency} workers"
+        )
+        + f", {args.warmup:g} s warm-up + {args.seconds:g} s per case"
         f"{f', best of {args.repeat} rounds' if args.repeat > 1 else ''}; Python {env['python']}, {env['cpus']} CPUs."
     )
+    bottleneck = (
+        "wrk saturates each server's core, so req/s compares the servers' own costs"
+        if args.client == "wrk"
+        else "The httpx client is the bottleneck for the bare app, so the req/s ratio understates the twin's\n"
+        "overhead: 'CPU/req' (server CPU time per request) is the fairer cost"
+    )
     print(
-        "The load generator shares these CPUs with the servers and is the bottleneck for the bare app, so the\n"
-        "req/s ratio understates the twin's overhead: 'CPU/req' (server CPU time per request) is the fairer cost.\n"
-        "'server CPU' and 'client CPU' are % of one core over the measured window. Compare ratios, not req/s.\n",
+        f"The load generator shares these CPUs with the servers (client on CPU {CLIENT_CPU}, servers on CPU "
+        f"{SERVER_CPU}).\n{bottleneck}.\n'server CPU' and 'client CPU' are % of one core over the measured window. "
+        "Compare ratios from one run, not req/s.\n",
         flush=True,
     )
     startup, twins, rss_mib = startup_seconds()
@@ -612,15 +823,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (env["busy_cpus_before"] or 0) > 0.25:
         print(f"warning: other processes keep {env['busy_cpus_before']:.1f} CPUs busy: expect noisy numbers.\n")
     servers: list[Server] = []
+    spec = Path(f"/tmp/apitwin-bench-{os.getpid()}-datascaphe.json")
     try:
         for name in APPS:
             servers.append(start_server(name))
+        prism = prism_command() if args.prism else None
+        if prism is not None:
+            spec.write_text(json.dumps(bundled_spec()), encoding="utf-8")
+            servers.append(start_prism(prism, spec, args.prism_log_level))
+        elif args.prism:
+            print("Prism left out: npm is not installed\n", flush=True)
         pin(CLIENT_CPU)
         with asyncio.Runner(loop_factory=_uvloop_factory()) as runner:
             results = runner.run(run_all(servers, loads, args))
     finally:
         for server in servers:
-            stop_server(server.process)
+            server.stop()
+        spec.unlink(missing_ok=True)
     print(table(results))
     print()
     print("\n".join(summary(results)))

@@ -81,19 +81,22 @@ class DispatchOperation:
         """What connexion's parameter decorator passes: path, query, body and file arguments, then the context
         (the security check's token_info and user)."""
         operation, arguments, has_kwargs = self.operation, self.arguments, self.has_kwargs
-        body = None
-        if (sanitized(operation.body_name(request.content_type)) in arguments or has_kwargs) or (
-            request.mimetype in FORM_CONTENT_TYPES and isinstance(operation, Swagger2Operation)
-        ):
-            body = request.get_body()
-            while inspect.isawaitable(body):
-                body = await body
+        body, files = None, {}
+        # without a request body in the spec, connexion reads none into the arguments: it is not read at all
+        if operation.is_request_body_defined or isinstance(operation, Swagger2Operation):
+            if (sanitized(operation.body_name(request.content_type)) in arguments or has_kwargs) or (
+                request.mimetype in FORM_CONTENT_TYPES and isinstance(operation, Swagger2Operation)
+            ):
+                body = request.get_body()
+                while inspect.isawaitable(body):
+                    body = await body
+            files = await request.files()
         kwargs = get_arguments(
             operation,
             path_params=request.path_params,
             query_params=request.query_params,
             body=body,
-            files=await request.files(),
+            files=files,
             arguments=arguments,
             has_kwargs=has_kwargs,
             sanitize=sanitized,

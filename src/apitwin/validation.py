@@ -38,6 +38,8 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             return None
         if value is None:
             return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
+        if _plainly_valid(value, param.get("schema", param)):
+            return None
         try:
             _compiled(param).validate(value)
         except ValidationError as exception:
@@ -48,6 +50,18 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 # id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's
 # operations for the app's life, and kept here too so an id is never reused by another dict
 _PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
+
+
+_PLAIN_TYPES: dict[str, type] = {"string": str, "integer": int, "boolean": bool}
+
+
+def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether a schema that says only its type (`{type: string}`, most path parameters) holds the value: then
+    jsonschema need not be asked. Anything more (a format, a bound, an enum) goes to the validator."""
+    kind = _PLAIN_TYPES.get(schema.get("type", ""))
+    if kind is None or len(schema) != 1:
+        return False
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))  # jsonschema: no bool is an int
 
 
 def _compiled(param: dict[str, Any]) -> Draft4Validator:

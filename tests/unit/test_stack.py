@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from connexion.frameworks.starlette import starlettify_path
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 from starlette.responses import Response
@@ -157,3 +157,33 @@ def test_public_shares_nothing_with_the_stored_document() -> None:
     shown["extra"]["deep"][1]["x"] = 99
     shown["tags"].append("b")
     assert stored == {"name": "n", "secret": "s", "extra": {"deep": [1, {"x": 2}]}, "tags": ["a"]}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@example(value=True, kind="integer")  # the edges: a bool is no integer to jsonschema, 1.0 no integer in draft 4
+@example(value=1.0, kind="integer")
+@example(value=1, kind="boolean")
+@example(value="1", kind="integer")
+@given(
+    value=JSON_VALUES.filter(lambda v: v is not None),  # None is a missing parameter, before any schema
+    kind=st.sampled_from(["string", "integer", "boolean", "number", "array", "object"]),
+)
+def test_a_type_only_parameter_is_judged_as_jsonschema_judges_it(value: Any, kind: str) -> None:
+    param = {"name": "p", "in": "query", "schema": {"type": kind}}
+    expected = validation.Draft4Validator(param["schema"], format_checker=validation.FORMAT_CHECKER).is_valid(value)
+    assert (TwinParameterValidator.validate_parameter("query", value, param) is None) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=JSON_VALUES)
+def test_public_without_write_only_fields_is_the_walk_it_skips(value: Any) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object"}}, "b": {}}}
+    walked = schemas._public(value, schemas.effective(schema, value), "omit")
+    assert schemas.public(value, schema) == walked

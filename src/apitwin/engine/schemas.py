@@ -143,7 +143,37 @@ def writable(value: Any, schema: Schema, where: str = "", stored: Mapping[str, A
 def public(value: Any, schema: Schema, write_only: str = "omit") -> Any:
     """A stored value as the API shows it: writeOnly fields removed at every depth, or null for "null". A copy
     that shares no object or list with `value`, so callers may show a stored document without copying it first."""
+    if not _holds_write_only(schema):  # nothing to remove at any depth: a plain copy is what the walk would give
+        return _detached(value)
     return _public(value, effective(schema, value), write_only)
+
+
+_WRITE_ONLY_CACHE: dict[int, tuple[Schema, bool]] = {}  # id -> (schema, holds writeOnly); the schema kept alive
+
+
+def _holds_write_only(schema: Schema) -> bool:
+    """Whether a writeOnly field is declared anywhere in the schema (its members, subtypes, items and properties
+    at every depth): a spec's schemas do not change, so each is looked at once."""
+    cached = _WRITE_ONLY_CACHE.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    seen: set[int] = set()
+
+    def holds(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            if id(node) in seen:
+                return False
+            seen.add(id(node))
+            return bool(node.get("writeOnly") or node.get("x-writeOnly")) or any(holds(v) for v in node.values())
+        if isinstance(node, list):
+            return any(holds(item) for item in node)
+        return False
+
+    found = holds(schema)
+    if len(_WRITE_ONLY_CACHE) > 4096:
+        _WRITE_ONLY_CACHE.clear()
+    _WRITE_ONLY_CACHE[id(schema)] = (schema, found)
+    return found
 
 
 def keep_write_only(given: Any, stored: Any, schema: Schema, write_only: str = "omit") -> Any:
@@ -269,8 +299,12 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
 
 
 def _detached(value: Any) -> Any:
-    """A value no schema describes, copied if it can change (scalars are shared: they cannot)."""
-    return copy.deepcopy(value) if isinstance(value, Mapping | list) else value
+    """A copy of a JSON value (objects and lists copied at every depth; scalars shared: they cannot change)."""
+    if isinstance(value, Mapping):
+        return {key: _detached(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_detached(item) for item in value]
+    return value
 
 
 def _flatten(schema: Schema, expanding: frozenset[int]) -> Schema:
