@@ -15,6 +15,7 @@ that are published with apitwin. So:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ TOKEN_HEADER = "x-apitwin-token"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request, of a handful of names (bounded: they are the clients')
 def is_loopback(host: str) -> bool:
     """Whether a host name or address (no port) is this machine's loopback."""
     name = host.strip("[]").lower().rstrip(".")
@@ -41,6 +43,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1024)
 def _host_of(authority: str) -> str:
     """The host of a Host header value or URL authority, without its port."""
     return (urlsplit(f"//{authority}").hostname or "").lower()

@@ -173,6 +173,7 @@ class Runtime:
             self.mounts += [live, *(live.serving(document, prefixed) for document in twin.documents)]
         self._longest_first = sorted(self.mounts, key=lambda live: len(live.mount_path), reverse=True)
         self._located: dict[str, tuple[LiveTwin, str] | None] = {}  # see locate
+        self._identified: dict[tuple[str, str], tuple[str | None, str | None]] = {}  # see identify
         mounts = [live.mount_path for live in self.mounts]
         clashes = {m for m in mounts if mounts.count(m) > 1}
         if clashes:
@@ -247,6 +248,14 @@ class Runtime:
 
     def identify(self, method: str, path: str) -> tuple[str | None, str | None]:
         """(twin, operationId) of a request, for the journal; either is None when the path or method is not one."""
+        key = (method, path)
+        if key not in self._identified:
+            if len(self._identified) >= LOCATED_KEPT:
+                self._identified.clear()
+            self._identified[key] = self._identify(method, path)
+        return self._identified[key]
+
+    def _identify(self, method: str, path: str) -> tuple[str | None, str | None]:
         located = self.locate(path)
         if located is None:
             return None, None

@@ -38,6 +38,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
+from apitwin.validation import PARSED
+
 CONTEXT_NAME = "context_"  # connexion passes the request context under this name to a function that asks
 
 
@@ -91,10 +93,12 @@ class DispatchOperation:
                 while inspect.isawaitable(body):
                     body = await body
             files = await request.files()
+        # the parameters as request validation parsed them (the same operation's parameters, the same parser)
+        parsed = request.scope.get("extensions", {}).get(PARSED, request)
         kwargs = get_arguments(
             operation,
-            path_params=request.path_params,
-            query_params=request.query_params,
+            path_params=parsed.path_params,
+            query_params=parsed.query_params,
             body=body,
             files=files,
             arguments=arguments,
