@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,28 +29,36 @@ class CorsForTwins:
         if scope["type"] != "http" or not self.applies_to(scope["path"]):
             await self.app(scope, receive, send)
             return
-        request_headers = Headers(scope=scope)
-        origin = request_headers.get("origin")
-        if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in request_headers:
-            await _preflight(origin, request_headers)(scope, receive, send)
-            return
+        origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
+        if scope["method"] == "OPTIONS" and origin:
+            request_headers = Headers(scope=scope)
+            if "access-control-request-method" in request_headers:
+                await _preflight(origin, request_headers)(scope, receive, send)
+                return
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                exposed = sorted(
-                    name for name in headers if name not in _READABLE_ANYWAY and not name.startswith("access-control-")
-                )
-                # The origin echoed rather than "*": a browser refuses "*" on a request sent with credentials.
-                headers["Access-Control-Allow-Origin"] = origin or "*"
-                if origin:
-                    headers["Access-Control-Allow-Credentials"] = "true"
-                headers.add_vary_header("Origin")
-                if exposed:
-                    headers["Access-Control-Expose-Headers"] = ", ".join(exposed)
+                message = {**message, "headers": _with_cors(message.get("headers", []), origin)}
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def _with_cors(raw: list[tuple[bytes, bytes]], origin: str | None) -> list[tuple[bytes, bytes]]:
+    """An answer's headers (ASGI: lower-case names) with the CORS ones set, each replacing any of its name. On
+    the raw list: the headers classes rescan the whole list for every header they set."""
+    names = [name.decode("latin-1") for name, _ in raw]
+    exposed = sorted(name for name in names if name not in _READABLE_ANYWAY and not name.startswith("access-control-"))
+    vary = next((value.decode("latin-1") for name, value in raw if name == b"vary"), None)
+    # The origin echoed rather than "*": a browser refuses "*" on a request sent with credentials.
+    added = {b"access-control-allow-origin": origin or "*"}
+    if origin:
+        added[b"access-control-allow-credentials"] = "true"
+    added[b"vary"] = "Origin" if vary is None else f"{vary}, Origin"
+    if exposed:
+        added[b"access-control-expose-headers"] = ", ".join(exposed)
+    kept = [(name, value) for name, value in raw if name not in added]
+    return [*kept, *((name, value.encode("latin-1")) for name, value in added.items())]
 
 
 def _preflight(origin: str, request_headers: Headers) -> Response:
