@@ -117,6 +117,21 @@ def main() -> None:
     help="The token the control plane wants (Authorization: Bearer TOKEN). Listening beyond loopback, one is made "
     "up and printed when none is given. Env APITWIN_ADMIN_TOKEN.",
 )
+@click.option(
+    "--session-idle",
+    default=1800,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="A session (X-Apitwin-Session) unused this long is forgotten; its name then starts again from the fixtures.",
+)
+@click.option(
+    "--max-sessions",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many sessions may live at once, the default one included (beyond: a 503 naming the way out).",
+)
 def serve(
     host: str,
     port: int,
@@ -132,6 +147,8 @@ def serve(
     max_body_mb: int,
     allowed_hosts: tuple[str, ...],
     admin_token: str | None,
+    session_idle: float,
+    max_sessions: int,
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
     from apitwin.access import Access, is_loopback
@@ -159,6 +176,8 @@ def serve(
             cors=cors,
             max_body_bytes=max_body_mb * 1024 * 1024,
             access=Access.of(allowed_hosts, admin_token),
+            session_idle=session_idle,
+            max_sessions=max_sessions,
         )
     except StoreBusy as exc:
         hint = "stop that one, or give this one its own --data FILE (or --memory)"
@@ -181,7 +200,7 @@ def serve(
                 on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token),
             )
         finally:
-            app.state.runtime.store.close()  # a clean stop folds the store's log into one TinyDB file
+            app.state.runtime.close()  # a clean stop folds the store's log into one TinyDB file
 
 
 def _banner(
