@@ -76,9 +76,7 @@ plugin.
 
 from __future__ import annotations
 
-import functools
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,9 +85,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: pytest start-up stays fast
-    import httpx
+from apitwin.shared import ADMIN_TOKEN_ENV, SESSION_HEADER, SharedServer, made_up_session
 
+if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: pytest start-up stays fast
     from apitwin.clock import Clock
     from apitwin.engine import TwinState
     from apitwin.journal import Journal, JournalEntry
@@ -97,8 +95,6 @@ if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: py
     from apitwin.twins import Twin
 
 AUTH_ENV = "APITWIN_{name}_AUTH"
-ADMIN_TOKEN_ENV = "APITWIN_ADMIN_TOKEN"  # as `apitwin serve` reads it
-SESSION_HEADER = "X-Apitwin-Session"  # apitwin.sessions.HEADER, not imported: it would load the app's modules
 
 
 @dataclass(frozen=True)
@@ -163,7 +159,7 @@ class TwinHandle:
         """What the twin was asked since this test asked for it, oldest first (see the module's docstring)."""
         __tracebackhide__ = True
         if self._shared is not None:
-            return self._shared.server.requests(self.name)
+            return self._shared.requests(self.name)
         return list(reversed(self._in_process("requests").journal.entries(twin=self.name)))
 
     @property
@@ -232,66 +228,37 @@ class ApitwinServer:
 
 
 @dataclass(frozen=True)
-class SharedServer:
-    """A server other runs share (`--apitwin-url`): everything this run does there is in its own `session`."""
+class _SharedTwins:
+    """The `apitwin` fixture's server with `--apitwin-url`: the shared one, in the run's session."""
 
-    origin: str
-    session: str
-    admin_token: str | None = field(default=None, repr=False)
-
-    def control(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """A control-plane call in the run's session; a refusal is an error naming the call and the answer."""
-        response = self._send(method, f"/__apitwin{path}", **options)
-        if response.status_code >= 400:
-            raise RuntimeError(f"apitwin at {self.origin}: {method} /__apitwin{path} answered {response.text}")
-        return response
+    server: SharedServer
 
     def handle(self, name: str) -> TwinHandle:
         from apitwin.twins import TWINS
 
-        served = self._twins.get(name)
-        if served is None:
-            raise ValueError(f"no twin named {name!r}; apitwin at {self.origin} serves {sorted(self._twins)}")
-        return TwinHandle(
-            name, served["base_url"], served["credential"], TWINS[name], _shared=_SharedTwin(self, served["spec_url"])
-        )
+        served = self.server.twin(name)
+        shared = _SharedTwin(self.server, served["spec_url"])
+        return TwinHandle(name, served["base_url"], served["credential"], TWINS[name], _shared=shared)
 
     def reset(self, name: str) -> None:
-        self.control("POST", f"/reset/{name}")
+        self.server.reset(name)
 
     def reset_clock(self) -> None:
-        self.control("POST", "/clock/reset")
-
-    def requests(self, twin: str) -> list[JournalEntry]:
-        from apitwin.journal import JournalEntry
-
-        latest_first = self.control("GET", "/requests", params={"twin": twin}).json()["requests"]
-        return [JournalEntry(**entry) for entry in reversed(latest_first)]
-
-    @functools.cached_property
-    def _twins(self) -> dict[str, dict[str, Any]]:
-        """The server's twins as its index lists them (asked once, in the run's session: its credentials)."""
-        response = self._send("GET", "/")
-        if response.status_code != 200:
-            raise RuntimeError(f"apitwin at {self.origin}: GET / answered {response.status_code} {response.text}")
-        return {twin["name"]: twin for twin in response.json()["twins"]}
-
-    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
-        import httpx
-
-        headers = {SESSION_HEADER: self.session}
-        if self.admin_token:
-            headers["Authorization"] = f"Bearer {self.admin_token}"
-        try:
-            return httpx.request(method, self.origin + path, headers=headers, timeout=30, **options)
-        except httpx.TransportError as exc:
-            raise RuntimeError(f"cannot reach apitwin at {self.origin} (--apitwin-url): {exc}") from None
+        self.server.control("POST", "/clock/reset")
 
 
 @dataclass(frozen=True)
 class _SharedTwin:
+    """What a twin on a shared server offers beyond its base URL: its spec, clock and journal over HTTP."""
+
     server: SharedServer
     spec_url: str
+
+    def requests(self, twin: str) -> list[JournalEntry]:
+        from apitwin.journal import JournalEntry
+
+        latest_first = self.server.control("GET", "/requests", params={"twin": twin}).json()["requests"]
+        return [JournalEntry(**entry) for entry in reversed(latest_first)]
 
 
 class SharedClock:
@@ -381,7 +348,7 @@ def _shared_server(url: str | None, session: str | None, environ: Mapping[str, s
         raise pytest.UsageError(f"--apitwin-url {url!r}: expected the http(s) root of an apitwin serve")
     worker = environ.get("PYTEST_XDIST_WORKER")
     if session is None:
-        session = f"pytest-{worker or 'main'}-{uuid.uuid4().hex[:8]}"
+        session = made_up_session("pytest")
     elif worker:
         session = f"{session}-{worker}"  # workers of one run must not share a session
     from apitwin.errors import TwinError
@@ -444,13 +411,13 @@ def apitwin_server(pytestconfig: pytest.Config) -> Iterator[ApitwinServer]:
 
 
 @pytest.fixture(scope="session")
-def _apitwin_shared_server(pytestconfig: pytest.Config) -> Iterator[SharedServer]:
+def _apitwin_shared_server(pytestconfig: pytest.Config) -> Iterator[_SharedTwins]:
     """The shared server in the run's session; a session named for the run only is deleted at its end."""
     shared = pytestconfig.stash[_SHARED]
     assert shared is not None
-    yield shared
+    yield _SharedTwins(shared)
     if not pytestconfig.stash[_NAMED]:
-        shared._send("DELETE", f"/__apitwin/sessions/{shared.session}")
+        shared.delete_session()
 
 
 @pytest.fixture

@@ -46,9 +46,10 @@ from apitwin.errors import ErrorKind, TwinError
 from apitwin.faults import Faults
 from apitwin.guards import ErrorResponder
 from apitwin.journal import Journal
+from apitwin.shared import SESSION_HEADER
 from apitwin.store import Store
 
-HEADER = "X-Apitwin-Session"
+HEADER = SESSION_HEADER  # defined with the client side (apitwin.shared), which must load light
 DEFAULT = "default"
 DEFAULT_IDLE_SECONDS = 1800.0
 DEFAULT_MAX_SESSIONS = 100
