@@ -347,6 +347,19 @@ def lint(specs: tuple[Path, ...], show_coverage: bool, as_json: bool) -> None:
     "--target", default=None, metavar="URL", help="Base URL of a real deployment (default: a twin started for the run)."
 )
 @click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="The root of a running apitwin serve to test (e.g. one CI runners share) instead of starting a twin; "
+    "the run is made in a session of its own.",
+)
+@click.option(
+    "--session",
+    default=None,
+    metavar="NAME",
+    help="With --url: the session to run in (reset first, kept after). Default: a name made up, deleted at the end.",
+)
+@click.option(
     "--auth",
     "credential",
     default=None,
@@ -403,6 +416,8 @@ def lint(specs: tuple[Path, ...], show_coverage: bool, as_json: bool) -> None:
 def check(
     api: str,
     target: str | None,
+    url: str | None,
+    session: str | None,
     credential: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -435,6 +450,8 @@ def check(
             ndjson=ndjson,
             max_examples=max_examples,
             seed=seed,
+            url=url,
+            session=session,
         )
     )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.shell import served
+from tests.e2e.shell import APITWIN, served
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +110,29 @@ def _environ() -> dict[str, str]:
     import os
 
     return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_")}
+
+
+def test_two_contract_runs_share_one_server_each_in_its_own_session() -> None:
+    with served("--memory") as server:
+        runs = {
+            name: subprocess.Popen(
+                [*APITWIN, "check", "--api", "datascaphe", "--url", server.origin, "--session", name]
+                + ["--max-examples", "5"],
+                env=_environ(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for name in ("run-a", "run-b")
+        }
+        outputs = {name: run.communicate(timeout=300)[0] for name, run in runs.items()}
+        for name, output in outputs.items():
+            assert runs[name].returncode == 0, output
+            verdict = f"apitwin check datascaphe against {server.origin}/datascaphe/api/v1 in session {name}: passed"
+            assert output.rstrip().endswith(verdict), output
+        # named sessions are kept, each with the run's requests; the default session got none of them
+        sessions = {
+            s["name"]: s["requests"] for s in httpx.get(f"{server.origin}/__apitwin/sessions").json()["sessions"]
+        }
+        assert sessions.keys() == {"default", "run-a", "run-b"} and min(sessions["run-a"], sessions["run-b"]) > 100
+        assert httpx.get(f"{server.origin}/__apitwin/requests").json()["requests"] == []
