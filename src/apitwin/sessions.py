@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.auth import Authenticator, RateLimiter
@@ -44,7 +45,6 @@ from apitwin.clock import Clock
 from apitwin.engine import TwinState
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.faults import Faults
-from apitwin.guards import ErrorResponder
 from apitwin.journal import Journal
 from apitwin.shared import SESSION_HEADER
 from apitwin.store import Store
@@ -223,7 +223,7 @@ class SessionRequests:
         app: ASGIApp,
         *,
         sessions: Sessions,
-        respond: ErrorResponder,
+        respond: Callable[[Scope, TwinError], Response],
         may_open: Callable[[Scope], bool],
         registry_path: Callable[[str], bool],
     ) -> None:
