@@ -117,7 +117,7 @@ def main() -> None:
     help="The token the control plane wants (Authorization: Bearer TOKEN). Listening beyond loopback, one is made "
     "up and printed when none is given. Env APITWIN_ADMIN_TOKEN.",
 )
-@click.option(
+@click.option(  # the defaults are apitwin.sessions' (not imported here, so `--help` stays instant)
     "--session-idle",
     default=1800,
     show_default=True,
