@@ -150,3 +150,13 @@ def test_the_control_plane_document_names_the_session_header(client: TestClient)
     assert paths["/__apitwin/sessions/{name}"]["delete"]["parameters"] == [
         {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
+
+
+@pytest.mark.fresh_app  # a listener stays with its app (as `apitwin serve --log`'s does)
+def test_one_subscription_hears_every_sessions_requests(client: TestClient) -> None:
+    heard: list[str] = []
+    runtime_of(client).journal.subscribe(lambda entry: heard.append(entry.path))
+    admin = {"Authorization": credential(client, "datascaphe", "admin")}
+    client.get(REPORT, headers={**admin, **session("a")})
+    client.get(f"{REPORT}/datasets", headers=admin)
+    assert heard == [REPORT, f"{REPORT}/datasets"]
