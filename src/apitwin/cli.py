@@ -230,6 +230,11 @@ def _banner(
         click.echo(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")
     elif admin_token:
         click.echo(f"  {'':<11} token as given (Authorization: Bearer TOKEN)")
+    sessions = runtime.sessions
+    click.echo(
+        f"  sessions    {overview['admin']}/sessions  (X-Apitwin-Session: NAME on a request, an isolated state; "
+        f"forgotten after {sessions.idle_seconds:g} s idle, at most {sessions.max_sessions})"
+    )
     journal = "every request, latest first" + ("; --log prints each below" if log_requests else "; --log prints each")
     click.echo(f"  journal     {overview['admin']}/requests  ({journal})")
     sys.stdout.flush()

@@ -76,7 +76,8 @@ def test_two_runs_share_one_server_each_in_its_own_session(tmp_path: Path) -> No
     (tmp_path / "test_run.py").write_text(RUN, encoding="utf-8")
     meeting = tmp_path / "meeting"
     meeting.mkdir()
-    with served("--memory") as server:
+    with served("--memory", "--session-idle", "600", "--max-sessions", "3") as server:  # room for both runs
+        assert any("/__apitwin/sessions" in line and "600 s idle, at most 3" in line for line in server.banner)
         runs = {
             me: subprocess.Popen(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", "-rs"]
