@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -148,12 +147,11 @@ class Runtime:
         session_store: Callable[[str], Store] | None = None,
         session_idle: float = DEFAULT_IDLE_SECONDS,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
-        wall_time: Callable[[], float] = time.time,
     ) -> None:
         """`store` and `clock` are the default session's; another session gets its store from `session_store`
         (given the session's name; a new in-memory store by default) and a clock of its own. Sessions idle for
-        `session_idle` seconds of `wall_time` expire; at most `max_sessions` live at once, the default one
-        included."""
+        `session_idle` seconds expire; at most `max_sessions` live at once, the default one included (see
+        apitwin.sessions)."""
         self.prefixed = prefixed
         self._journal_size = journal_size
         self._journal_listeners: list[Callable[[JournalEntry], None]] = []  # every session's journal tells them
@@ -185,9 +183,7 @@ class Runtime:
         if clashes:
             raise ValueError(f"twins share base path(s) {sorted(clashes)}: serve them with their /<twin> prefix")
         default = self._session(DEFAULT, store or Store(), clock or Clock())
-        self.sessions = Sessions(
-            default, self.open_session, idle_seconds=session_idle, max_sessions=max_sessions, now=wall_time
-        )
+        self.sessions = Sessions(default, self.open_session, idle_seconds=session_idle, max_sessions=max_sessions)
 
     def session(self) -> Session:
         """The session of the request being served; the default one outside a request."""
