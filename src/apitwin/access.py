@@ -99,6 +99,11 @@ def _host_port(value: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
+def host_header(scope: Scope) -> str | None:
+    """The request's Host header, if it sent one."""
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+
+
 class HostGuard:
     """ASGI middleware: a request whose Host is not served here is answered 403 (in the shape `respond`
     gives for its path) before anything else happens."""
@@ -110,7 +115,7 @@ class HostGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+            host = host_header(scope)
             if not self.access.serves_host(host):
                 error = TwinError(
                     ErrorKind.FORBIDDEN,

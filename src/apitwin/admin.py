@@ -1,5 +1,9 @@
-"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots, faults, the virtual clock and
-the request journal. Answers in apitwin's own JSON (`{"error", "message"}` on failure), never in a twin's format.
+"""The control plane for tests and CI, under /__apitwin: health, reset, snapshots, faults, the virtual clock,
+the request journal and sessions. Answers in apitwin's own JSON (`{"error", "message"}` on failure), never in a
+twin's format.
+
+Every endpoint acts on the session the request names with `X-Apitwin-Session` (the default one without it;
+see apitwin.sessions), except those under /__apitwin/sessions, which list and delete the sessions themselves.
 
 The endpoints are one table: the routes, the index at `GET /__apitwin` and the OpenAPI document at
 `GET /__apitwin/openapi.json` are all read from it, so none can be forgotten in the others.
@@ -24,9 +28,11 @@ from apitwin.access import Access
 from apitwin.errors import ErrorKind, TwinError, plain_error
 from apitwin.faults import MAX_DELAY_MS, rule_from_json
 from apitwin.runtime import Runtime
+from apitwin.sessions import HEADER
 from apitwin.store import StoreError
 
 PREFIX = "/__apitwin"
+SESSIONS_PATH = PREFIX + "/sessions"  # the registry's own endpoints: they run in no session of their own
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -59,6 +65,12 @@ _FAULT_RULE = {
         "times": {"type": "integer", "minimum": 1, "description": "the next N matching requests only"},
         "probability": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1},
     },
+}
+_SESSION_PARAMETER = {
+    "name": HEADER,
+    "in": "header",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "description": "the session to act on (made from the fixtures on first use); the default one without it",
 }
 _JOURNAL_FILTERS: dict[str, Mapping[str, Any]] = {
     "twin": {"type": "string"},
@@ -229,6 +241,24 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         runtime.journal.clear(filters.get("twin"))
         return Response(status_code=204)
 
+    async def list_sessions(request: Request) -> Response:
+        """The live sessions (the default one first): name, created, last used, requests; their expiry rules."""
+        sessions = runtime.sessions
+        return JSONResponse(
+            {
+                "sessions": [session.view() for session in await off_loop(sessions.all)],
+                "idle_seconds": sessions.idle_seconds,
+                "max_sessions": sessions.max_sessions,
+            }
+        )
+
+    async def delete_session(request: Request) -> Response:
+        """Forget a session and all its state (the default one cannot be deleted)."""
+        name = request.path_params["name"]
+        if not await off_loop(runtime.sessions.delete, name):
+            return _error(TwinError(ErrorKind.NOT_FOUND, f"no session named {name!r}"))
+        return Response(status_code=204)
+
     endpoints = [
         Endpoint("GET", "", index),
         Endpoint("GET", "/openapi.json", openapi),
@@ -255,6 +285,8 @@ def admin_routes(runtime: Runtime, access: Access | None = None) -> list[Route]:
         Endpoint("POST", "/clock/reset", real_time),
         Endpoint("GET", "/requests", list_requests, query=_JOURNAL_FILTERS),
         Endpoint("DELETE", "/requests", clear_requests, status=204, query={"twin": _JOURNAL_FILTERS["twin"]}),
+        Endpoint("GET", "/sessions", list_sessions),
+        Endpoint("DELETE", "/sessions/{name}", delete_session, status=204),
     ]
     return [Route(PREFIX + e.path, _guarded(e.handler, access), methods=[e.method]) for e in endpoints]
 
@@ -287,7 +319,8 @@ def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names
             ]
-            + [{"name": name, "in": "query", "schema": dict(schema)} for name, schema in endpoint.query.items()],
+            + [{"name": name, "in": "query", "schema": dict(schema)} for name, schema in endpoint.query.items()]
+            + ([] if path.startswith(SESSIONS_PATH) else [_SESSION_PARAMETER]),
             "responses": {
                 str(endpoint.status): {"description": endpoint.summary}
                 if endpoint.status == 204
@@ -303,7 +336,8 @@ def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
         "info": {
             "title": "apitwin control plane",
             "version": "1",
-            "description": "Reset, snapshots, faults, the virtual clock and the request journal of a running apitwin.",
+            "description": "Reset, snapshots, faults, the virtual clock, the request journal and the sessions of a "
+            "running apitwin; every call but the sessions' acts on the session X-Apitwin-Session names.",
         },
         "paths": paths,
         "components": {

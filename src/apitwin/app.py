@@ -22,9 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apitwin.access import Access, HostGuard, is_loopback
+from apitwin.access import Access, HostGuard, host_header, is_loopback
 from apitwin.admin import PREFIX as ADMIN_PREFIX
-from apitwin.admin import admin_routes
+from apitwin.admin import SESSIONS_PATH, admin_routes
 from apitwin.auth import RateLimit
 from apitwin.clock import Clock
 from apitwin.cors import CorsForTwins
@@ -34,6 +34,7 @@ from apitwin.journal import DEFAULT_SIZE as DEFAULT_JOURNAL_SIZE
 from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
+from apitwin.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, SessionRequests
 from apitwin.spec import for_connexion, load_bundled
 from apitwin.store import Store, StoreCorrupt
 from apitwin.twins import Twin, select
@@ -56,12 +57,18 @@ def create_app(
     cors: bool = True,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     access: Access | None = None,
+    session_store: Callable[[str], Store] | None = None,
+    session_idle: float = DEFAULT_IDLE_SECONDS,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
 ) -> Starlette:
     """The app serving the named twins (all by default). With no `data` path nor `store`, state is in
     memory. `prefixed` defaults to True when serving every twin and False when twins are named.
     `journal_size` is how many requests `GET /__apitwin/requests` keeps (0: none); `cors` lets browser apps on
     other origins call the twins (never the control plane); a larger request body is a 413. `access` says
-    which Host names are served beyond loopback and the control plane's admin token (see apitwin.access)."""
+    which Host names are served beyond loopback and the control plane's admin token (see apitwin.access).
+    `session_store`, `session_idle` and `max_sessions` shape the sessions a request may name (see
+    apitwin.sessions): the store each gets, by name (in memory by default), the idle seconds after which one
+    expires, and how many live at once."""
     access = access or Access()
     from connexion.options import SwaggerUIOptions
 
@@ -74,6 +81,9 @@ def create_app(
         prefixed=(not names) if prefixed is None else prefixed,
         rate_limits=rate_limits,
         journal_size=journal_size,
+        session_store=session_store,
+        session_idle=session_idle,
+        max_sessions=max_sessions,
     )
     runtime.seed(reset=reset)
 
@@ -131,7 +141,7 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         # a server stopped cleanly (SIGTERM, Ctrl-C) folds its store's log into one TinyDB file
-        await asyncio.to_thread(runtime.store.close)
+        await asyncio.to_thread(runtime.close)
 
     app = Starlette(
         lifespan=lifespan,
@@ -142,8 +152,21 @@ def create_app(
         ],
         exception_handlers={404: unroutable},
         middleware=[
-            # outermost, so the journal records what the client got, preflights included
-            Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX),
+            # outermost: every layer below, the journal first, acts on the session the request names
+            Middleware(
+                SessionRequests,
+                sessions=runtime.sessions,
+                respond=_error_response(runtime),
+                may_open=lambda scope: access.serves_host(host_header(scope)),
+                registry_path=lambda path: path == SESSIONS_PATH or path.startswith(SESSIONS_PATH + "/"),
+            ),
+            # so the journal records what the client got, preflights included
+            Middleware(
+                JournalRequests,
+                journal_of=lambda: runtime.journal,
+                identify=runtime.identify,
+                skip_prefix=ADMIN_PREFIX,
+            ),
             Middleware(HostGuard, access=access, respond=_error_response(runtime)),
             *([Middleware(CorsForTwins, applies_to=lambda path: runtime.locate(path) is not None)] if cors else []),
             # hostile bodies are refused before routing, so no handler (nor the store) ever sees one
@@ -283,7 +306,7 @@ def _documents(runtime: Runtime, main: LiveTwin, origin: str) -> list[dict[str, 
 def _security_map(live: LiveTwin) -> dict[str, type]:
     from apitwin.auth import security_map
 
-    return security_map(live.authenticator)
+    return security_map(lambda: live.authenticator)  # the session's, looked up per request
 
 
 class _ErrorHandlers:

@@ -271,14 +271,15 @@ class Authenticator:
         return True
 
 
-def security_map(authenticator: Authenticator) -> dict[str, type]:
-    """connexion security handler classes whose check is `authenticator`, one per scheme kind."""
+def security_map(authenticator: Callable[[], Authenticator]) -> dict[str, type]:
+    """connexion security handler classes whose check is the `authenticator()` of the moment (the request's
+    session's), one per scheme kind."""
     from connexion.security import ApiKeySecurityHandler, BasicSecurityHandler, BearerSecurityHandler
 
     def verifier(kind: str) -> Callable[..., dict[str, Any]]:
         if kind == "basic":
-            return lambda username, password, **_: authenticator.authenticate(kind, (username, password))
-        return lambda value, *_, **__: authenticator.authenticate(kind, value)
+            return lambda username, password, **_: authenticator().authenticate(kind, (username, password))
+        return lambda value, *_, **__: authenticator().authenticate(kind, value)
 
     def handler(base: type, kind: str) -> type:
         def resolve(self: object, scheme: Mapping[str, Any]) -> Callable[..., dict[str, Any]]:

@@ -117,6 +117,21 @@ def main() -> None:
     help="The token the control plane wants (Authorization: Bearer TOKEN). Listening beyond loopback, one is made "
     "up and printed when none is given. Env APITWIN_ADMIN_TOKEN.",
 )
+@click.option(  # the defaults are apitwin.sessions' (not imported here, so `--help` stays instant)
+    "--session-idle",
+    default=1800,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="A session (X-Apitwin-Session) unused this long is forgotten; its name then starts again from the fixtures.",
+)
+@click.option(
+    "--max-sessions",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many sessions may live at once, the default one included (beyond: a 503 naming the way out).",
+)
 def serve(
     host: str,
     port: int,
@@ -132,6 +147,8 @@ def serve(
     max_body_mb: int,
     allowed_hosts: tuple[str, ...],
     admin_token: str | None,
+    session_idle: float,
+    max_sessions: int,
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
     from apitwin.access import Access, is_loopback
@@ -159,6 +176,8 @@ def serve(
             cors=cors,
             max_body_bytes=max_body_mb * 1024 * 1024,
             access=Access.of(allowed_hosts, admin_token),
+            session_idle=session_idle,
+            max_sessions=max_sessions,
         )
     except StoreBusy as exc:
         hint = "stop that one, or give this one its own --data FILE (or --memory)"
@@ -181,7 +200,7 @@ def serve(
                 on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token),
             )
         finally:
-            app.state.runtime.store.close()  # a clean stop folds the store's log into one TinyDB file
+            app.state.runtime.close()  # a clean stop folds the store's log into one TinyDB file
 
 
 def _banner(
@@ -211,6 +230,11 @@ def _banner(
         click.echo(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")
     elif admin_token:
         click.echo(f"  {'':<11} token as given (Authorization: Bearer TOKEN)")
+    sessions = runtime.sessions
+    click.echo(
+        f"  sessions    {overview['admin']}/sessions  (X-Apitwin-Session: NAME on a request, an isolated state; "
+        f"forgotten after {sessions.idle_seconds:g} s idle, at most {sessions.max_sessions})"
+    )
     journal = "every request, latest first" + ("; --log prints each below" if log_requests else "; --log prints each")
     click.echo(f"  journal     {overview['admin']}/requests  ({journal})")
     sys.stdout.flush()
@@ -328,6 +352,19 @@ def lint(specs: tuple[Path, ...], show_coverage: bool, as_json: bool) -> None:
     "--target", default=None, metavar="URL", help="Base URL of a real deployment (default: a twin started for the run)."
 )
 @click.option(
+    "--url",
+    default=None,
+    metavar="URL",
+    help="The root of a running apitwin serve to test (e.g. one CI runners share) instead of starting a twin; "
+    "the run is made in a session of its own.",
+)
+@click.option(
+    "--session",
+    default=None,
+    metavar="NAME",
+    help="With --url: the session to run in (reset first, kept after). Default: a name made up, deleted at the end.",
+)
+@click.option(
     "--auth",
     "credential",
     default=None,
@@ -384,6 +421,8 @@ def lint(specs: tuple[Path, ...], show_coverage: bool, as_json: bool) -> None:
 def check(
     api: str,
     target: str | None,
+    url: str | None,
+    session: str | None,
     credential: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -416,6 +455,8 @@ def check(
             ndjson=ndjson,
             max_examples=max_examples,
             seed=seed,
+            url=url,
+            session=session,
         )
     )
 

@@ -222,9 +222,17 @@ def run_check(
     pace: str | None = None,
     max_examples: int = 25,
     seed: int = 1,
+    url: str | None = None,
+    session: str | None = None,
     echo: Echo = click.echo,
 ) -> int:
     """Run every Schemathesis check against `target` (a base URL) or a fresh twin: 0 pass, 1 fail, 2 usage.
+
+    - `url`, instead of starting a twin: the root of a running `apitwin serve` that other runs may share. The
+      run happens in a session of its own (`session`, else a name made up and deleted at the end): its twin
+      is reset to the fixtures first, every request carries the session header, and the run is judged as
+      against a twin started for it (every method, coverage required, no pacing; serve with `--rate-limit
+      TWIN=off` for a twin that has a rate limit).
 
     - `credential` (for `target` only, in the API's scheme, see `Twin.auth_hint`): the argument, else the
       environment's `APITWIN_<TWIN>_AUTH` (e.g. `APITWIN_DATAIKU_AUTH`), else `APITWIN_AUTH`.
@@ -252,6 +260,10 @@ def run_check(
     remote = target is not None
     read_only = remote if read_only is None else read_only
     try:
+        if target is not None and url is not None:
+            raise UsageError("--target is a real deployment and --url a shared apitwin: give one of them")
+        if session is not None and url is None:
+            raise UsageError("--session names a session on a shared apitwin: give --url too")
         if report is not None and report.suffix.lower() not in REPORT_SUFFIXES:
             raise UsageError(f"--report must end with {', '.join(REPORT_SUFFIXES)}, not {report.name!r}")
         if pace is not None and not _PACE.fullmatch(pace):
@@ -281,12 +293,40 @@ def run_check(
         max_examples=max_examples,
         seed=seed,
     )
+    if url is not None:
+        return _run_in_session(plan, url, session, echo)
     if target is None:
         with local_twin(api) as (base_url, local_credential):
             return _run(replace(plan, base_url=base_url, credential=local_credential), echo)
     if note:
         echo(f"apitwin: {note}")
     return _run(replace(plan, base_url=target.rstrip("/"), credential=credential or "", remote=True), echo)
+
+
+def _run_in_session(plan: _Plan, url: str, session: str | None, echo: Echo) -> int:
+    """The run against the twin of a shared apitwin, in a session of its own, reset to the fixtures first."""
+    from apitwin.errors import TwinError
+    from apitwin.sessions import check_name
+    from apitwin.shared import ADMIN_TOKEN_ENV, SharedServer, SharedServerError, made_up_session
+
+    name = session or made_up_session(f"check-{plan.twin.name}")
+    try:
+        check_name(name)
+    except TwinError as exc:
+        echo(f"apitwin check: --session {name!r}: {exc.message}", err=True)
+        return 2
+    server = SharedServer(url.rstrip("/"), name, os.environ.get(ADMIN_TOKEN_ENV) or None)
+    try:
+        served = server.twin(plan.twin.name)
+        server.reset()  # every twin of the session and its clock: the run starts as a twin started for it would
+    except (SharedServerError, ValueError) as exc:
+        echo(f"apitwin check: {exc}", err=True)
+        return 1
+    try:
+        return _run(replace(plan, base_url=served["base_url"], credential=served["credential"], session=name), echo)
+    finally:
+        if session is None:
+            server.delete_session()
 
 
 @dataclass(frozen=True)
@@ -309,9 +349,12 @@ class _Plan:
     base_url: str = ""
     credential: str = ""
     remote: bool = False
+    session: str | None = None  # on a shared apitwin: the run's session
 
     @property
     def target(self) -> str:
+        if self.session is not None:
+            return f"{self.base_url} in session {self.session}"
         return self.base_url if self.remote else f"a twin started for the run ({self.base_url})"
 
 
@@ -579,22 +622,24 @@ def _rejects_an_empty_object(definition: Mapping[str, Any]) -> bool:
     return bool(body.get("required")) and schema.get("type", "object") == "object" and bool(schema.get("required"))
 
 
-def preflight(twin: Twin, base_url: str, credential: str, *, writes_allowed: bool) -> str:
+def preflight(twin: Twin, base_url: str, credential: str, *, writes_allowed: bool, session: str | None = None) -> str:
     """Check, with at most MAX_PROBES requests and before any testing, that the target at `base_url` answers,
     accepts the credential and serves the API at that base path: `PreflightFailure` when it does not (a 401
     or 403 on every probe; a 404 on every probe, one of them without path parameters). Returns a note when
     the probes could not tell (a 429; 404s only on example ids), else "".
 
-    Against a real deployment without `writes_allowed`, every probe is a GET."""
+    Against a real deployment without `writes_allowed`, every probe is a GET. With a `session`, every probe is
+    made in that session of a shared apitwin."""
     import httpx
 
+    from apitwin.shared import SESSION_HEADER
     from apitwin.spec import load_resolved
 
     probes = plan_probes(load_resolved(twin.spec_path), writes_allowed=writes_allowed)[:MAX_PROBES]
     timeout = httpx.Timeout(PREFLIGHT_TIMEOUT, connect=PREFLIGHT_CONNECT_TIMEOUT)
     refusals: list[str] = []
     not_found: list[Probe] = []
-    with httpx.Client(timeout=timeout) as client:
+    with httpx.Client(timeout=timeout, headers={SESSION_HEADER: session} if session else {}) as client:
         if not probes:
             _probe(client, "GET", base_url.rstrip("/") + "/")  # whether it answers at all
             return "no operation can be probed without writing: only the run will show whether the credential works"
@@ -677,7 +722,7 @@ def _run(plan: _Plan, echo: Echo) -> int:
         for operation in writing:
             echo(f"  {operation.label} ({operation.name})")
     try:
-        note = preflight(twin, plan.base_url, plan.credential, writes_allowed=not plan.read_only)
+        note = preflight(twin, plan.base_url, plan.credential, writes_allowed=not plan.read_only, session=plan.session)
     except PreflightFailure as exc:
         echo(f"apitwin check: {exc}", err=True)
         return 1
@@ -689,7 +734,9 @@ def _run(plan: _Plan, echo: Echo) -> int:
         hooks.write_text(_HOOKS, encoding="utf-8")
         config = Path(workdir, "schemathesis.toml")
         deletes = any(operation.method == "DELETE" for operation in plan.operations)
-        config.write_text(_config(header.strip(), tolerated, hooks, plan.read_only, deletes, guarded), encoding="utf-8")
+        config.write_text(
+            _config(header.strip(), tolerated, hooks, plan.read_only, deletes, guarded, plan.session), encoding="utf-8"
+        )
         events = (plan.ndjson or Path(workdir, "events.ndjson")).resolve()  # Schemathesis runs in workdir
         events.parent.mkdir(parents=True, exist_ok=True)
         warnings = Path(workdir, "warnings.json")
@@ -814,13 +861,23 @@ def _selected(plan: _Plan, operation_id: str) -> bool:
 
 
 def _config(
-    header: str, tolerated: dict[str, str], hooks: Path, read_only: bool, deletes: bool, guarded: Sequence[str] = ()
+    header: str,
+    tolerated: dict[str, str],
+    hooks: Path,
+    read_only: bool,
+    deletes: bool,
+    guarded: Sequence[str] = (),
+    session: str | None = None,
 ) -> str:
-    """The per-run schemathesis.toml; `${...}` is filled from the environment by Schemathesis."""
+    """The per-run schemathesis.toml; `${...}` is filled from the environment by Schemathesis. A `session` (of a
+    shared apitwin) is a header on every request too."""
+    from apitwin.shared import SESSION_HEADER
+
     lines = [
         f"hooks = {json.dumps(str(hooks))}",
         "[headers]",
         f"{json.dumps(header)} = {json.dumps('${' + AUTH_ENV + '}')}",
+        *([f"{json.dumps(SESSION_HEADER)} = {json.dumps(session)}"] if session else []),
         "[checks.missing_required_header]",
         f"expected-statuses = {json.dumps(_MISSING_HEADER_STATUSES)}",
         # Fuzzing, where identifiers captured in earlier answers are drawn, runs the operations in the spec's

@@ -54,9 +54,12 @@ class JournalEntry:
 
 
 class Journal:
-    """The last `size` requests to the twins, shared by every twin of an app."""
+    """The last `size` requests to the twins, shared by every twin of an app (of a session: see sessions.py).
+    `listeners` may be a list other journals share, so one `subscribe` hears every session's requests."""
 
-    def __init__(self, clock: Clock, size: int = DEFAULT_SIZE) -> None:
+    def __init__(
+        self, clock: Clock, size: int = DEFAULT_SIZE, listeners: list[Callable[[JournalEntry], None]] | None = None
+    ) -> None:
         if size < 0:
             raise ValueError("the journal size is a number of requests, 0 or more")
         self.size = size
@@ -64,7 +67,7 @@ class Journal:
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # the event loop writes, a test's thread may read (the pytest plugin)
-        self._listeners: list[Callable[[JournalEntry], None]] = []
+        self._listeners = listeners if listeners is not None else []
 
     def subscribe(self, listener: Callable[[JournalEntry], None]) -> None:
         """Call `listener` with every new entry (even with size 0): `apitwin serve --log` prints them."""
@@ -135,11 +138,14 @@ Identify = Callable[[str, str], tuple[str | None, str | None]]
 
 
 class JournalRequests:
-    """ASGI middleware that journals every HTTP request except those under `skip_prefix` (the control plane)."""
+    """ASGI middleware that journals every HTTP request except those under `skip_prefix` (the control plane), in
+    the journal `journal_of()` gives when the request arrives (its session's)."""
 
-    def __init__(self, app: ASGIApp, *, journal: Journal, identify: Identify, skip_prefix: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, journal_of: Callable[[], Journal], identify: Identify, skip_prefix: str
+    ) -> None:
         self.app = app
-        self.journal = journal
+        self.journal_of = journal_of
         self.identify = identify
         self.skip_prefix = skip_prefix
 
@@ -148,7 +154,8 @@ class JournalRequests:
         if scope["type"] != "http" or path == self.skip_prefix or path.startswith(self.skip_prefix + "/"):
             await self.app(scope, receive, send)
             return
-        arrived, started = self.journal.now(), time.perf_counter()
+        journal = self.journal_of()
+        arrived, started = journal.now(), time.perf_counter()
         status = 500  # what the client sees if the app fails before starting an answer
         note = _Note()
         recorded = False
@@ -157,7 +164,7 @@ class JournalRequests:
             nonlocal recorded
             recorded = True
             twin, operation_id = self.identify(scope["method"], path)
-            self.journal.record(
+            journal.record(
                 JournalEntry(
                     id=0,
                     at=arrived,

@@ -55,20 +55,38 @@ attribute: a suite run against the real service reports which tests need the twi
 them (touch them before the test sends anything it would leave half done). Nothing is started locally
 for a targeted twin; the other twins stay local.
 
-Options: `--apitwin-target NAME=URL` (repeatable); ini `apitwin_validate_responses` (default true: the
-twin validates its own answers against the spec, so a twin bug surfaces as a 500 rather than as a wrong
-answer your test might trust). `-p no:apitwin` disables the plugin.
+Shared-server mode, so parallel jobs (pytest-xdist workers, several CI runners) share one `apitwin serve`::
+
+    pytest -n 4 --apitwin-url http://localhost:8000
+
+Nothing is started locally: every handle points at that server's twins, in a session of the run's own (the
+`X-Apitwin-Session` header, see apitwin.sessions): `headers` carries it, the per-test reset, `clock` and
+`requests` act on that session only over the control plane, so no run (nor worker) sees another's writes.
+The session is `--apitwin-session NAME` (under xdist, `NAME-gw0`, `NAME-gw1`, ...), else a name made up per
+process (`pytest-gw0-1a2b3c4d`), deleted from the server when the run ends (a name given is kept, to look at
+after the run). `state` and `credentials` need the twin in this process: touching them skips the test, as
+in target mode, and so does asking for `apitwin_server`. A server beyond loopback wants its admin token:
+`APITWIN_ADMIN_TOKEN`, as `apitwin serve` reads it.
+
+Options: `--apitwin-target NAME=URL` (repeatable); `--apitwin-url URL`, `--apitwin-session NAME`; ini
+`apitwin_validate_responses` (default true: the twin validates its own answers against the spec, so a twin
+bug surfaces as a 500 rather than as a wrong answer your test might trust). `-p no:apitwin` disables the
+plugin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+
+from apitwin.shared import ADMIN_TOKEN_ENV, SESSION_HEADER, SharedServer, SharedServerError, made_up_session
 
 if TYPE_CHECKING:  # the app's modules load only when a test asks for a twin: pytest start-up stays fast
     from apitwin.clock import Clock
@@ -99,6 +117,7 @@ class TwinHandle:
     credential: str = field(repr=False)  # a real deployment's key must not reach a CI log through a repr
     _twin: Twin = field(repr=False)  # the twin record: how this API takes a credential
     _local: _LocalTwin | None = field(default=None, repr=False, compare=False)
+    _shared: _SharedTwin | None = field(default=None, repr=False, compare=False)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -106,52 +125,63 @@ class TwinHandle:
         return self.headers_for(self.credential)
 
     def headers_for(self, credential: str) -> dict[str, str]:
-        """The headers that send another credential, e.g. a viewer's or a revoked one."""
-        return self._twin.credential_header(credential)
+        """The headers that send another credential, e.g. a viewer's or a revoked one (on a shared server, and
+        the run's session)."""
+        session = {SESSION_HEADER: self._shared.server.session} if self._shared is not None else {}
+        return {**self._twin.credential_header(credential), **session}
 
     @property
     def is_twin(self) -> bool:
         """False when `--apitwin-target` points this handle at a real deployment."""
-        return self._local is not None
+        return self._local is not None or self._shared is not None
 
     @property
     def credentials(self) -> list[dict[str, Any]]:
         """Every fixture credential record (name, role or privileges, credential); the first is `credential`."""
         __tracebackhide__ = True
-        return self._twin_only("credentials").live.credentials()
+        return self._in_process("credentials").live.credentials()
 
     @property
-    def clock(self) -> Clock:
-        """The server's virtual clock, shared by every twin: `freeze()`, `advance(seconds)`, `resume()`."""
+    def clock(self) -> Clock | SharedClock:
+        """The virtual clock, shared by every twin (of the session): `freeze()`, `advance(seconds)`, `resume()`."""
         __tracebackhide__ = True
-        return self._twin_only("clock").live.state.clock
+        if self._shared is not None:
+            return SharedClock(self._shared.server)
+        return self._in_process("clock").live.state.clock
 
     @property
     def state(self) -> TwinState:
         """The twin's state, for assertions: `state.collection(name).all()`, `.get(id)`."""
         __tracebackhide__ = True
-        return self._twin_only("state").live.state
+        return self._in_process("state").live.state
 
     @property
     def requests(self) -> list[JournalEntry]:
         """What the twin was asked since this test asked for it, oldest first (see the module's docstring)."""
         __tracebackhide__ = True
-        return list(reversed(self._twin_only("requests").journal.entries(twin=self.name)))
+        if self._shared is not None:
+            return self._shared.requests(self.name)
+        return list(reversed(self._in_process("requests").journal.entries(twin=self.name)))
 
     @property
     def spec_url(self) -> str:
         __tracebackhide__ = True
-        return self._twin_only("spec_url").spec_url
+        return self._shared.spec_url if self._shared is not None else self._in_process("spec_url").spec_url
 
     @property
     def origin(self) -> str:
         """The server root; the admin API is at `{origin}/__apitwin`."""
         __tracebackhide__ = True
-        return self._twin_only("origin").origin
+        return self._shared.server.origin if self._shared is not None else self._in_process("origin").origin
 
-    def _twin_only(self, attribute: str) -> _LocalTwin:
+    def _in_process(self, attribute: str) -> _LocalTwin:
         # Hidden frames, here and in the callers: the skip is reported at the user's line that needed the twin.
         __tracebackhide__ = True
+        if self._shared is not None:
+            pytest.skip(
+                f"{self.name}.{attribute} needs the twin in this process; --apitwin-url serves it from "
+                f"{self._shared.server.origin}"
+            )
         if self._local is None:
             pytest.skip(f"{self.name}.{attribute} needs the local twin; --apitwin-target sends it to {self.base_url}")
         return self._local
@@ -160,12 +190,26 @@ class TwinHandle:
 TwinFactory = Callable[[str], TwinHandle]  # the `apitwin` fixture's type, for annotating tests
 
 
+class _Server(Protocol):
+    """What the `apitwin` fixture needs of a server: handles, and a fresh start for a twin and the clock."""
+
+    def handle(self, name: str) -> TwinHandle: ...
+    def reset(self, name: str) -> None: ...
+    def reset_clock(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ApitwinServer:
     """The session's server: every twin under its /<twin> prefix, state in memory."""
 
     origin: str
     runtime: Runtime
+
+    def reset(self, name: str) -> None:
+        self.runtime.reset(name)
+
+    def reset_clock(self) -> None:
+        self.runtime.clock.reset()
 
     def handle(self, name: str) -> TwinHandle:
         """A handle on a served twin, as it stands: no reset (the `apitwin` fixture resets)."""
@@ -184,7 +228,75 @@ class ApitwinServer:
         )
 
 
+@dataclass(frozen=True)
+class _SharedTwins:
+    """The `apitwin` fixture's server with `--apitwin-url`: the shared one, in the run's session."""
+
+    server: SharedServer
+
+    def handle(self, name: str) -> TwinHandle:
+        from apitwin.twins import TWINS
+
+        served = self.server.twin(name)
+        shared = _SharedTwin(self.server, served["spec_url"])
+        return TwinHandle(name, served["base_url"], served["credential"], TWINS[name], _shared=shared)
+
+    def reset(self, name: str) -> None:
+        self.server.reset(name)
+
+    def reset_clock(self) -> None:
+        self.server.control("POST", "/clock/reset")
+
+
+@dataclass(frozen=True)
+class _SharedTwin:
+    """What a twin on a shared server offers beyond its base URL: its spec, clock and journal over HTTP."""
+
+    server: SharedServer
+    spec_url: str
+
+    def requests(self, twin: str) -> list[JournalEntry]:
+        from apitwin.journal import JournalEntry
+
+        latest_first = self.server.control("GET", "/requests", params={"twin": twin}).json()["requests"]
+        return [JournalEntry(**entry) for entry in reversed(latest_first)]
+
+
+class SharedClock:
+    """The virtual clock of the run's session on a shared server, through its control plane: the local `Clock`'s
+    levers (`freeze(at=None, rewind=False)`, `advance(seconds)`, `resume()`, `reset()`, `now()`, `frozen`)."""
+
+    def __init__(self, server: SharedServer) -> None:
+        self._server = server
+
+    def freeze(self, at: datetime | None = None, *, rewind: bool = False) -> None:
+        body: dict[str, Any] = {"rewind": rewind} | ({"at": at.isoformat()} if at is not None else {})
+        self._server.control("POST", "/clock/freeze", json=body)
+
+    def advance(self, seconds: float) -> None:
+        self._server.control("POST", "/clock/advance", json={"seconds": seconds})
+
+    def resume(self) -> None:
+        self._server.control("POST", "/clock/resume")
+
+    def reset(self) -> None:
+        self._server.control("POST", "/clock/reset")
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = self._server.control("GET", "/clock").json()
+        return state
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.state()["now"])
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.state()["frozen"])
+
+
 _TARGETS = pytest.StashKey[dict[str, TwinHandle]]()
+_SHARED = pytest.StashKey["SharedServer | None"]()
+_NAMED = pytest.StashKey[bool]()  # whether the user named the session (then it is kept after the run)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -198,6 +310,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="send the `apitwin` fixture's NAME handle to a real deployment's base URL, with the credential "
         "from env APITWIN_<NAME>_AUTH; tests using twin-only attributes are skipped (repeatable)",
     )
+    group.addoption(
+        "--apitwin-url",
+        default=None,
+        metavar="URL",
+        help="use the `apitwin serve` at URL (its root, e.g. http://localhost:8000) instead of starting one, in a "
+        "session of this run's own, so other runs and workers share it unseen",
+    )
+    group.addoption(
+        "--apitwin-session",
+        default=None,
+        metavar="NAME",
+        help="with --apitwin-url: the session's name (each xdist worker adds its id); default: one made up per "
+        "run and worker, deleted at the end",
+    )
     parser.addini(
         "apitwin_validate_responses",
         type="bool",
@@ -209,11 +335,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Checked here, not at first use: a typo in a target must stop the run before any test talks to anything.
     config.stash[_TARGETS] = _parse_targets(config.getoption("apitwin_targets"), os.environ)
+    url, session = config.getoption("apitwin_url"), config.getoption("apitwin_session")
+    config.stash[_SHARED] = _shared_server(url, session, os.environ)
+    config.stash[_NAMED] = session is not None
+
+
+def _shared_server(url: str | None, session: str | None, environ: Mapping[str, str]) -> SharedServer | None:
+    if url is None:
+        if session is not None:
+            raise pytest.UsageError("--apitwin-session names a session on a shared server: give --apitwin-url too")
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"--apitwin-url {url!r}: expected the http(s) root of an apitwin serve")
+    worker = environ.get("PYTEST_XDIST_WORKER")
+    if session is None:
+        session = made_up_session("pytest")
+    elif worker:
+        session = f"{session}-{worker}"  # workers of one run must not share a session
+    from apitwin.errors import TwinError
+    from apitwin.sessions import check_name
+
+    try:
+        check_name(session)
+    except TwinError as exc:
+        raise pytest.UsageError(f"--apitwin-session {session!r}: {exc.message}") from None
+    return SharedServer(url.rstrip("/"), session, environ.get(ADMIN_TOKEN_ENV) or None)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     # A run against a real service says so at the top of the log; the credential stays out of it.
-    return [f"apitwin: {handle.name} -> {handle.base_url}" for handle in config.stash[_TARGETS].values()]
+    shared = config.stash[_SHARED]
+    lines = [f"apitwin: {shared.origin}, session {shared.session}"] if shared is not None else []
+    return lines + [f"apitwin: {handle.name} -> {handle.base_url}" for handle in config.stash[_TARGETS].values()]
 
 
 def _parse_targets(options: list[str], environ: Mapping[str, str]) -> dict[str, TwinHandle]:
@@ -242,6 +395,9 @@ def _parse_targets(options: list[str], environ: Mapping[str, str]) -> dict[str, 
 @pytest.fixture(scope="session")
 def apitwin_server(pytestconfig: pytest.Config) -> Iterator[ApitwinServer]:
     """One server for the session, started on first use: every twin, prefixed, in memory, on 127.0.0.1."""
+    shared = pytestconfig.stash[_SHARED]
+    if shared is not None:
+        pytest.skip(f"apitwin_server is the server in this process; --apitwin-url uses {shared.origin}")
     from apitwin.app import create_app
     from apitwin.serving import serve_in_background
 
@@ -255,6 +411,17 @@ def apitwin_server(pytestconfig: pytest.Config) -> Iterator[ApitwinServer]:
         yield ApitwinServer(origin, app.state.runtime)
 
 
+@pytest.fixture(scope="session")
+def _apitwin_shared_server(pytestconfig: pytest.Config) -> Iterator[_SharedTwins]:
+    """The shared server in the run's session; a session named for the run only is deleted at its end."""
+    shared = pytestconfig.stash[_SHARED]
+    assert shared is not None
+    yield _SharedTwins(shared)
+    if not pytestconfig.stash[_NAMED]:
+        with contextlib.suppress(SharedServerError):  # unreachable: the tests that needed it have said so already
+            shared.delete_session()
+
+
 @pytest.fixture
 def apitwin(request: pytest.FixtureRequest) -> TwinFactory:
     """`apitwin(name)`: a running twin with fresh state for this test (or the `--apitwin-target` deployment)."""
@@ -266,12 +433,13 @@ def apitwin(request: pytest.FixtureRequest) -> TwinFactory:
             return handed_out[name]  # a second reset would wipe what the test did since the first call
         handle = targets.get(name)
         if handle is None:
-            # Looked up only now, so a run where every twin is targeted never starts the server.
-            server: ApitwinServer = request.getfixturevalue("apitwin_server")
+            # Looked up only now, so a run where every twin is targeted never starts (nor calls) a server.
+            shared = request.config.stash[_SHARED] is not None
+            server: _Server = request.getfixturevalue("_apitwin_shared_server" if shared else "apitwin_server")
             handle = server.handle(name)
             if not any(earlier.is_twin for earlier in handed_out.values()):
-                server.runtime.clock.reset()  # once per test: a later hand-out must not undo a freeze
-            server.runtime.reset(name)
+                server.reset_clock()  # once per test: a later hand-out must not undo a freeze
+            server.reset(name)
         handed_out[name] = handle
         return handle
 

@@ -1,21 +1,34 @@
-"""The live twins: one store, one clock, one fault registry and one request journal shared by every twin; each
-twin's model, state and auth. A twin is mounted once per document it serves: its main one at its base path, and
-each of its record's other documents at theirs, all on the same state, auth, limiter and faults."""
+"""The live twins and their sessions. The twins' models, routes and mounts are built once; their state (one
+store, one clock, one fault registry and one request journal shared by every twin, and per twin its state, auth
+and limiter) is a session's (sessions.py): the default one, or the one the request names. A twin is mounted
+once per document it serves: its main one at its base path, and each of its record's other documents at
+theirs, all on the same session state."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from apitwin.auth import CREDENTIALS, Authenticator, RateLimit, RateLimiter, ranked_roles
 from apitwin.clock import Clock
 from apitwin.engine import Route, TwinModel, TwinState, build_model
+from apitwin.engine.collections import Effect
 from apitwin.faults import Faults
-from apitwin.journal import DEFAULT_SIZE, Journal
+from apitwin.journal import DEFAULT_SIZE, Journal, JournalEntry
+from apitwin.sessions import (
+    CURRENT_SESSION,
+    DEFAULT,
+    DEFAULT_IDLE_SECONDS,
+    DEFAULT_MAX_SESSIONS,
+    Session,
+    Sessions,
+    TwinParts,
+)
 from apitwin.spec import load_resolved
 from apitwin.store import Store
 from apitwin.twins import Document, Twin
@@ -27,12 +40,9 @@ LOCATED_KEPT = 4096  # request paths whose twin Runtime.locate remembers
 class LiveTwin:
     twin: Twin
     model: TwinModel
-    state: TwinState
-    limiter: RateLimiter
-    authenticator: Authenticator
     mount_path: str
+    session: Callable[[], Session]  # the session of the request being served (the runtime's)
     alias_paths: tuple[str, ...] = ()
-    faults: Faults = field(default_factory=Faults)
     document: Document | None = None  # another document of the twin this mount serves; None: its main one
 
     def __post_init__(self) -> None:
@@ -54,6 +64,26 @@ class LiveTwin:
     @property
     def spec_file(self) -> str:
         return self.twin.spec_file if self.document is None else self.document.spec_file
+
+    @property
+    def parts(self) -> TwinParts:
+        return self.session().twins[self.twin.name]
+
+    @property
+    def state(self) -> TwinState:
+        return self.parts.state
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.parts.limiter
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self.parts.authenticator
+
+    @property
+    def faults(self) -> Faults:
+        return self.session().faults
 
     def serving(self, document: Document, prefixed: bool) -> LiveTwin:
         """The same twin (state, auth, limiter, faults) mounted at another document's base path, with its routes."""
@@ -125,49 +155,37 @@ class Runtime:
         prefixed: bool = True,
         rate_limits: Mapping[str, RateLimit | None] | None = None,
         journal_size: int = DEFAULT_SIZE,
+        session_store: Callable[[str], Store] | None = None,
+        session_idle: float = DEFAULT_IDLE_SECONDS,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
-        self.store = store or Store()
-        self.clock = clock or Clock()
-        saved_clock = self.store.get_meta("clock")
-        if saved_clock is not None:  # the clock goes on where the store's last server left it
-            self.clock.restore(saved_clock)
-        self.clock.on_change = lambda state: self.store.set_meta("clock", state)
+        """`store` and `clock` are the default session's; another session gets its store from `session_store`
+        (given the session's name; a new in-memory store by default) and a clock of its own. Sessions idle for
+        `session_idle` seconds expire; at most `max_sessions` live at once, the default one included (see
+        apitwin.sessions)."""
         self.prefixed = prefixed
-        self.faults = Faults()
-        self.journal = Journal(self.clock, journal_size)
+        self._journal_size = journal_size
+        self._journal_listeners: list[Callable[[JournalEntry], None]] = []  # every session's journal tells them
+        self._limits: dict[str, RateLimit | None] = {}
+        self._effects: dict[str, dict[str, Effect]] = {}
+        self._session_store = session_store or (lambda name: Store())
         self.twins: dict[str, LiveTwin] = {}  # each twin's main mount
         self.mounts: list[LiveTwin] = []  # every mount: each twin's main one, then its other documents'
         for twin in twins:
             model = build_model(load_resolved(twin.spec_path), source=twin.spec_file)
             effects = twin.behaviours().effects()
-            state = TwinState(twin.name, self.store, self.clock, model.conventions, model.collections, effects)
             for definition in model.collections.values():  # every effect a machine names exists
                 for action in definition.machine.actions.values() if definition.machine else ():
                     if action.effect is not None and action.effect not in effects:
                         raise ValueError(f"{twin.spec_file}: machine effect {action.effect!r} is not registered")
-            limit = (rate_limits or {}).get(twin.name, twin.rate_limit)
-            limiter = RateLimiter(limit, self.clock)
-            authenticator = Authenticator(
-                twin.name,
-                self.store,
-                limiter,
-                read_credential=twin.read_credential,
-                authorizer=twin.authorizer
-                or (twin.permissions.authorizer(self.store, twin.name) if twin.permissions else None)
-                or (ranked_roles(twin.roles) if twin.roles else None),
-                malformed_message=twin.malformed_credentials,
-                invalid_message=twin.invalid_credentials,
-                keys=twin.keys,
-            )
+            self._effects[twin.name] = effects
+            self._limits[twin.name] = (rate_limits or {}).get(twin.name, twin.rate_limit)
             live = LiveTwin(
                 twin,
                 model,
-                state,
-                limiter,
-                authenticator,
                 twin.mount_path(prefixed),
+                self.session,
                 tuple(twin.mount_path(prefixed, alias) for alias in twin.base_path_aliases),
-                self.faults,
             )
             self.twins[twin.name] = live
             self.mounts += [live, *(live.serving(document, prefixed) for document in twin.documents)]
@@ -178,6 +196,71 @@ class Runtime:
         clashes = {m for m in mounts if mounts.count(m) > 1}
         if clashes:
             raise ValueError(f"twins share base path(s) {sorted(clashes)}: serve them with their /<twin> prefix")
+        default = self._session(DEFAULT, store or Store(), clock or Clock())
+        self.sessions = Sessions(default, self.open_session, idle_seconds=session_idle, max_sessions=max_sessions)
+
+    def session(self) -> Session:
+        """The session of the request being served; the default one outside a request."""
+        return CURRENT_SESSION.get() or self.sessions.default
+
+    @property
+    def store(self) -> Store:
+        return self.session().store
+
+    @property
+    def clock(self) -> Clock:
+        return self.session().clock
+
+    @property
+    def faults(self) -> Faults:
+        return self.session().faults
+
+    @property
+    def journal(self) -> Journal:
+        return self.session().journal
+
+    @contextmanager
+    def in_session(self, session: Session) -> Iterator[Session]:
+        """Act on `session` (outside a request, or on another session than the request's)."""
+        token = CURRENT_SESSION.set(session)
+        try:
+            yield session
+        finally:
+            CURRENT_SESSION.reset(token)
+
+    def open_session(self, name: str) -> Session:
+        """A new session: a store from the session store factory, its twins seeded from the fixtures where empty."""
+        with self.in_session(self._session(name, self._session_store(name), Clock())) as session:
+            self.seed()
+        return session
+
+    def _session(self, name: str, store: Store, clock: Clock) -> Session:
+        """The state objects of a session over `store`: its clock (continued where the store's last server left
+        it, and saved with it), fault rules, journal, and per twin its state, limiter and authenticator."""
+        saved_clock = store.get_meta("clock")
+        if saved_clock is not None:
+            clock.restore(saved_clock)
+        clock.on_change = lambda state: store.set_meta("clock", state)
+        parts = {}
+        for live in self.twins.values():
+            twin, model = live.twin, live.model
+            limiter = RateLimiter(self._limits[twin.name], clock)
+            authenticator = Authenticator(
+                twin.name,
+                store,
+                limiter,
+                read_credential=twin.read_credential,
+                authorizer=twin.authorizer
+                or (twin.permissions.authorizer(store, twin.name) if twin.permissions else None)
+                or (ranked_roles(twin.roles) if twin.roles else None),
+                malformed_message=twin.malformed_credentials,
+                invalid_message=twin.invalid_credentials,
+                keys=twin.keys,
+            )
+            state = TwinState(twin.name, store, clock, model.conventions, model.collections, self._effects[twin.name])
+            parts[twin.name] = TwinParts(state, limiter, authenticator)
+        journal = Journal(clock, self._journal_size, self._journal_listeners)
+        return Session(name, store, clock, Faults(), journal, parts)
 
     def seed(self, reset: bool = False) -> None:
         """Load fixtures into every twin whose state is empty (or every twin, with reset)."""
@@ -186,9 +269,10 @@ class Runtime:
                 live.reset()
 
     def reset(self, name: str | None = None) -> None:
-        """A fresh start (every twin, or the one named): state back to the fixtures, no fault rules, a journal
-        that forgets the requests, and for every twin the clock real again (the twins share it: only a reset of
-        all of them may move it). Snapshots survive: restoring one after a reset is what they are for."""
+        """A fresh start of the session (every twin, or the one named): state back to the fixtures, no fault
+        rules, a journal that forgets the requests, and for every twin the clock real again (the twins share it:
+        only a reset of all of them may move it). Snapshots survive: restoring one after a reset is what they
+        are for. Other sessions are untouched."""
         for live in self.twins.values():
             if name is None or live.twin.name == name:
                 live.reset()
@@ -200,15 +284,22 @@ class Runtime:
     def reset_as_new(self) -> None:
         """Everything as a newly built in-memory app holds it, so tests may share one app: what `reset()` does,
         and no table beyond the fixtures', fault rule and journal ids from 1 again, fault draws from the seed
-        again, no snapshot. Only for an in-memory store: a new app over a store file would find its state."""
+        again, no snapshot, no session but the default one. Only for an in-memory store: a new app over a store
+        file would find its state."""
         if self.store.path is not None:
             raise ValueError("only an app with its state in memory can be made new again")
+        self.sessions.restart()
         self.store.load("", {})  # a table a test made outside the twins' fixtures, a new store does not hold
         self.reset()
         self.faults.restart()
         self.journal.restart()
         for snapshot in self.store.snapshots():
             self.store.delete_snapshot(snapshot)
+
+    def close(self) -> None:
+        """Close every session's store (a file store folds its log into its file)."""
+        self.sessions.clear()
+        self.sessions.default.store.close()
 
     def twin_for_path(self, path: str) -> LiveTwin | None:
         for live in self._longest_first:

@@ -24,6 +24,7 @@ from tests.contract.served import ASGIApp, Recording, Unfindable, served_twin, s
         (["--exclude", "/report/*"], {"exclude": ("/report/*",)}),
         (["--target", "http://x/api/v1", "--auth", "a:b"], {"target": "http://x/api/v1", "credential": "a:b"}),
         (["--pace", "5/s", "--max-examples", "3", "--seed", "7"], {"pace": "5/s", "max_examples": 3, "seed": 7}),
+        (["--url", "http://x:8000", "--session", "ci-7"], {"url": "http://x:8000", "session": "ci-7"}),
     ],
 )
 def test_every_option_reaches_run_check(
