@@ -1,9 +1,12 @@
 """The store interface (`StoreBackend`): the suite any backend must pass. Add a backend to BACKENDS and it runs
-every test here; what only a file store does (its log, recovery, compaction) is in test_store.py."""
+every test here; what only a file store does (its log, recovery, compaction) is in test_store.py, what only the
+Redis one does (several processes) in test_store_redis.py. The Redis backend runs against a real redis-server
+(tests/support/redis_server.py), each test in a namespace of its own."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,15 +14,23 @@ import pytest
 
 from apitwin.store import BlobError, BlobTooLarge, Store, StoreBackend, StoreError
 
-BACKENDS: dict[str, Callable[[Path], StoreBackend]] = {
-    "memory": lambda tmp: Store(),
-    "file": lambda tmp: Store(tmp / "db.json"),
+
+def _redis(request: pytest.FixtureRequest, tmp: Path) -> StoreBackend:
+    from apitwin.storeredis import RedisStore
+
+    return RedisStore(request.getfixturevalue("redis_url"), namespace=uuid.uuid4().hex)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreBackend]] = {
+    "memory": lambda request, tmp: Store(),
+    "file": lambda request, tmp: Store(tmp / "db.json"),
+    "redis": _redis,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
-    backend = BACKENDS[request.param](tmp_path)
+    backend = BACKENDS[request.param](request, tmp_path)
     yield backend
     backend.close()
 
