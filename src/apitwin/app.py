@@ -36,7 +36,7 @@ from apitwin.journal import JournalRequests
 from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
 from apitwin.spec import for_connexion, load_bundled
-from apitwin.store import Store, StoreCorrupt
+from apitwin.store import Store, StoreBackend, StoreCorrupt
 from apitwin.twins import Twin, select
 
 logger = logging.getLogger("apitwin")
@@ -47,7 +47,7 @@ def create_app(
     twin_names: Iterable[str] | None = None,
     *,
     data: Path | None = None,
-    store: Store | None = None,
+    store: StoreBackend | None = None,
     clock: Clock | None = None,
     prefixed: bool | None = None,
     reset: bool = False,
@@ -142,6 +142,8 @@ def create_app(
         ],
         exception_handlers={404: unroutable},
         middleware=[
+            # with a shared store, first of all: the clock and fault rules another worker may have changed
+            *([Middleware(_SharedState, runtime=runtime)] if runtime.store.shared else []),
             # outermost, so the journal records what the client got, preflights included
             Middleware(JournalRequests, journal=runtime.journal, identify=runtime.identify, skip_prefix=ADMIN_PREFIX),
             Middleware(HostGuard, access=access, respond=_error_response(runtime)),
@@ -221,6 +223,20 @@ def _open_store(data: Path | None, reset: bool) -> Store:
         # a reset asks for the fixtures, and a file that holds no store has nothing else worth keeping
         Store.discard(data)
         return Store(data)
+
+
+class _SharedState:
+    """Before each request, `Runtime.refresh`: what another process sharing the store changed (the clock, fault
+    rules) applies here too, from the next request on."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.runtime.refresh()
+        await self.app(scope, receive, send)
 
 
 class _TwinPaths:

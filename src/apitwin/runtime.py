@@ -17,7 +17,7 @@ from apitwin.engine import Route, TwinModel, TwinState, build_model
 from apitwin.faults import Faults
 from apitwin.journal import DEFAULT_SIZE, Journal
 from apitwin.spec import load_resolved
-from apitwin.store import Store
+from apitwin.store import Store, StoreBackend
 from apitwin.twins import Document, Twin
 
 
@@ -109,20 +109,22 @@ class Runtime:
         self,
         twins: Iterable[Twin],
         *,
-        store: Store | None = None,
+        store: StoreBackend | None = None,
         clock: Clock | None = None,
         prefixed: bool = True,
         rate_limits: Mapping[str, RateLimit | None] | None = None,
         journal_size: int = DEFAULT_SIZE,
     ) -> None:
-        self.store = store or Store()
+        self.store: StoreBackend = store or Store()
         self.clock = clock or Clock()
         saved_clock = self.store.get_meta("clock")
         if saved_clock is not None:  # the clock goes on where the store's last server left it
             self.clock.restore(saved_clock)
         self.clock.on_change = lambda state: self.store.set_meta("clock", state)
         self.prefixed = prefixed
-        self.faults = Faults()
+        # with a shared store the rules live in it, so every worker (or host) applies the same ones
+        self.faults = Faults(store=self.store if self.store.shared else None)
+        self._meta_seen = self.store.meta_version()
         self.journal = Journal(self.clock, journal_size)
         self.twins: dict[str, LiveTwin] = {}  # each twin's main mount
         self.mounts: list[LiveTwin] = []  # every mount: each twin's main one, then its other documents'
@@ -166,10 +168,26 @@ class Runtime:
             raise ValueError(f"twins share base path(s) {sorted(clashes)}: serve them with their /<twin> prefix")
 
     def seed(self, reset: bool = False) -> None:
-        """Load fixtures into every twin whose state is empty (or every twin, with reset)."""
-        for live in self.twins.values():
-            if reset or self.store.is_empty(f"{live.twin.name}/"):
-                live.reset()
+        """Load fixtures into every twin whose state is empty (or every twin, with reset), in one transaction: of
+        several workers starting on one shared store, the first seeds it and the others find it seeded."""
+        with self.store.transaction():
+            for live in self.twins.values():
+                if reset or self.store.is_empty(f"{live.twin.name}/"):
+                    live.reset()
+
+    def refresh(self) -> None:
+        """Take up what another process sharing the store changed: the clock and the fault rules. It costs one
+        read of a counter per request when nothing changed, and nothing for a store of this process's own."""
+        if not self.store.shared:
+            return
+        version = self.store.meta_version()
+        if version == self._meta_seen:
+            return
+        self._meta_seen = version  # read before the values: a change made meanwhile is taken up next time
+        saved_clock = self.store.get_meta("clock")
+        if saved_clock is not None:
+            self.clock.restore(saved_clock)
+        self.faults.refresh()
 
     def reset(self, name: str | None = None) -> None:
         """A fresh start (every twin, or the one named): state back to the fixtures, no fault rules, a journal
@@ -187,7 +205,7 @@ class Runtime:
         """Everything as a newly built in-memory app holds it, so tests may share one app: what `reset()` does,
         and no table beyond the fixtures', fault rule and journal ids from 1 again, fault draws from the seed
         again, no snapshot. Only for an in-memory store: a new app over a store file would find its state."""
-        if self.store.path is not None:
+        if not self.store.in_memory:
             raise ValueError("only an app with its state in memory can be made new again")
         self.store.load("", {})  # a table a test made outside the twins' fixtures, a new store does not hold
         self.reset()

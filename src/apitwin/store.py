@@ -21,7 +21,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -64,7 +64,7 @@ class StoreBusy(StoreError):
 class StoreBackend(Protocol):
     """What the engine, behaviours and the control plane need of a store. Reads return copies, except `scan`."""
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractContextManager[None]:
         """A context: the writes inside apply together or (on an exception) not at all; nests."""
 
     def get(self, table: str, doc_id: str) -> Doc | None: ...
