@@ -5,7 +5,6 @@ stopped at the end. Where no binary exists the tests that need it are skipped, s
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 NO_SERVER = (
     "no redis-server binary on PATH: the Redis backend is tested against a real server only "
     "(Debian: apt-get install redis-server; .ci/run installs it)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
