@@ -15,15 +15,16 @@ import pytest
 from apitwin.store import BlobError, BlobTooLarge, Store, StoreBackend, StoreError
 
 
-def _redis(request: pytest.FixtureRequest, tmp: Path) -> StoreBackend:
+def _redis(request: pytest.FixtureRequest, tmp: Path, **limits: int) -> StoreBackend:
     from apitwin.storeredis import RedisStore
 
-    return RedisStore(request.getfixturevalue("redis_url"), namespace=uuid.uuid4().hex)
+    return RedisStore(request.getfixturevalue("redis_url"), namespace=uuid.uuid4().hex, **limits)
 
 
-BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreBackend]] = {
-    "memory": lambda request, tmp: Store(),
-    "file": lambda request, tmp: Store(tmp / "db.json"),
+# each makes a store, with the blob limits given as keyword arguments (max_blob, max_blobs_total)
+BACKENDS: dict[str, Callable[..., StoreBackend]] = {
+    "memory": lambda request, tmp, **limits: Store(**limits),
+    "file": lambda request, tmp, **limits: Store(tmp / "db.json", **limits),
     "redis": _redis,
 }
 
@@ -216,13 +217,14 @@ def test_blobs_are_named_by_their_content(store: StoreBackend) -> None:
         store.get_blob("sha256:" + "0" * 64)
 
 
-def test_an_upload_beyond_the_limits_is_refused(tmp_path: Path) -> None:
-    for store in (Store(max_blob=10, max_blobs_total=25), Store(tmp_path / "db.json", max_blob=10, max_blobs_total=25)):
-        with pytest.raises(BlobTooLarge, match="at most 10 bytes"):
-            store.put_blob(b"x" * 11)
-        store.put_blob(b"a" * 10)
-        store.put_blob(b"b" * 10)
-        store.put_blob(b"a" * 10)  # already there: costs nothing
-        with pytest.raises(BlobTooLarge, match="25 bytes"):
-            store.put_blob(b"c" * 10)
-        store.close()
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_an_upload_beyond_the_limits_is_refused(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    store = BACKENDS[backend](request, tmp_path, max_blob=10, max_blobs_total=25)
+    with pytest.raises(BlobTooLarge, match="at most 10 bytes"):
+        store.put_blob(b"x" * 11)
+    store.put_blob(b"a" * 10)
+    store.put_blob(b"b" * 10)
+    store.put_blob(b"a" * 10)  # already there: costs nothing
+    with pytest.raises(BlobTooLarge, match="25 bytes"):
+        store.put_blob(b"c" * 10)
+    store.close()

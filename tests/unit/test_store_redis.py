@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from apitwin import storeredis
-from apitwin.store import BlobTooLarge, StoreError
+from apitwin.store import StoreError
 from apitwin.storeredis import RedisStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -122,34 +124,6 @@ def test_namespaces_on_one_database_are_apart(redis_url: str) -> None:
     other.drop_namespace()
 
 
-def test_uploads_beyond_the_limits_are_refused(redis_url: str, namespace: str) -> None:
-    store = RedisStore(redis_url, namespace, max_blob=10, max_blobs_total=25)
-    with pytest.raises(BlobTooLarge, match="at most 10 bytes"):
-        store.put_blob(b"x" * 11)
-    store.put_blob(b"a" * 10)
-    store.put_blob(b"b" * 10)
-    store.put_blob(b"a" * 10)  # already there: costs nothing
-    with pytest.raises(BlobTooLarge, match="25 bytes"):
-        store.put_blob(b"c" * 10)
-    store.drop_namespace()
-
-
-_WRITER = """
-import os, sys
-from apitwin import storeredis
-
-storeredis.LOCK_MS = 500  # the lock of the transaction the kill cut short is in the AOF too: let it go soon
-store = storeredis.RedisStore(sys.argv[1], sys.argv[2])
-for n in range(int(sys.argv[3]), 100_000):
-    blob = store.put_blob(os.urandom(2_000) + str(n).encode())
-    with store.transaction():  # a parent and its 50 children, all or nothing
-        store.put("t/parents", f"p{n}", {"n": n, "file": blob})
-        for child in range(50):
-            store.put("t/children", f"p{n}/c{child}", {"n": n, "child": child})
-    print(n, blob, flush=True)  # acknowledged
-"""
-
-
 @pytest.mark.slow
 def test_kill_9_of_redis_loses_no_acknowledged_transaction_and_leaves_each_whole(tmp_path: Path) -> None:
     """Durable per the AOF (appendfsync always): redis-server killed mid-commit and started again on its folder."""
@@ -159,8 +133,9 @@ def test_kill_9_of_redis_loses_no_acknowledged_transaction_and_leaves_each_whole
     namespace = "durability"
     for _round in range(3):
         with redis_server(tmp_path / "redis") as url:
-            command = [sys.executable, "-c", _WRITER, url, namespace, str(len(acknowledged))]
-            writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            command = [sys.executable, "-m", "tests.support.killable_writer", "redis", url, namespace]
+            command.append(str(len(acknowledged)))
+            writer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             assert writer.stdout is not None
             for line in writer.stdout:
                 n, ref = line.split()
