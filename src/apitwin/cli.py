@@ -194,9 +194,8 @@ def serve(
         # overwrite this one's writes. A Redis store serialises its writers itself.
         data_lock: AbstractContextManager[object] = nullcontext() if memory or store_url else lock_store_file(data)
         listening = listen(host, port)
-        if workers > 1:
-            if reset:  # here, once: a worker started again after a crash must not reset what others wrote since
-                _reset_shared_store(store_url, list(apis))
+        if workers > 1:  # reset here, once: a worker started again after a crash must not reset what others wrote
+            _check_shared_store(store_url, list(apis), reset)
         else:
             app = served_app(reset=reset)
     except StoreBusy as exc:
@@ -248,14 +247,16 @@ def _redis_store(url: str) -> Any:
         raise click.ClickException(f"cannot use the Redis store at {url}: {exc}") from None
 
 
-def _reset_shared_store(store_url: str | None, apis: list[str]) -> None:
-    """Every served twin back to its fixtures in the shared store, before the workers start."""
+def _check_shared_store(store_url: str | None, apis: list[str], reset: bool) -> None:
+    """Before the workers start: the store answers (an error is said here once, not by each worker), and with
+    `reset` every served twin is back to its fixtures."""
     from apitwin.runtime import Runtime
     from apitwin.twins import select
 
     assert store_url is not None
     store = _redis_store(store_url)
-    Runtime(select(apis), store=store).seed(reset=True)
+    if reset:
+        Runtime(select(apis), store=store).seed(reset=True)
     store.close()
 
 

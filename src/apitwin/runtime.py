@@ -124,7 +124,7 @@ class Runtime:
         self.prefixed = prefixed
         # with a shared store the rules live in it, so every worker (or host) applies the same ones
         self.faults = Faults(store=self.store if self.store.shared else None)
-        self._meta_seen = self.store.meta_version()
+        self._meta_seen: int | None = None  # the first request takes up the shared fault rules (and the clock)
         self.journal = Journal(self.clock, journal_size)
         self.twins: dict[str, LiveTwin] = {}  # each twin's main mount
         self.mounts: list[LiveTwin] = []  # every mount: each twin's main one, then its other documents'

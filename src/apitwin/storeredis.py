@@ -315,6 +315,16 @@ class RedisStore(BufferedStore):
         flat = self._run("page", table, parent or "", offset, -1 if limit is None else limit)
         return {flat[i].decode(): _decoded(flat[i + 1]) for i in range(0, len(flat), 2)}
 
+    def get(self, table: str, doc_id: str) -> Doc | None:
+        if self._mine() is None:
+            return self._committed(table, doc_id)  # decoded afresh: the caller's own copy already
+        return super().get(table, doc_id)
+
+    def all(self, table: str, parent: str | None = None) -> list[Doc]:
+        if self._mine() is None:
+            return list(self._committed_items(table, 0, None, parent).values())
+        return super().all(table, parent)
+
     def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
         """The documents in insertion order (read from Redis: each call's own copies)."""
         committed = self._committed_items(table, 0, None, parent)
