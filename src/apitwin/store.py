@@ -7,7 +7,8 @@ file store also writes each committed transaction as one fsynced line of its log
 transaction whole or absent. Compaction folds the log into the base file in the background.
 
 The interface the engine relies on is `StoreBackend`; tests/unit/test_store_contract.py is the suite any
-backend must pass.
+backend must pass. `BufferedStore` holds what backends share (transactions buffered in the calling thread, the
+document operations on them); `Store` keeps the committed state in memory, `storeredis.RedisStore` in Redis.
 
 Concurrency: one writer at a time (a transaction holds the write lock, across its fsync); readers never wait
 for a writer's disk, only for the moment a commit is applied in memory. A document in memory is never changed
