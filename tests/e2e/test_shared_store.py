@@ -106,6 +106,19 @@ def test_a_clock_change_and_a_fault_rule_made_through_one_server_apply_on_the_ot
     assert httpx.get(f"{second.origin}/__apitwin/faults").json()["faults"] == []
 
 
+def test_a_snapshot_saved_through_one_server_is_restored_through_the_other(two_servers: tuple[Served, Served]) -> None:
+    first, second = two_servers
+    assert httpx.put(f"{first.origin}/__apitwin/snapshots/before").status_code == 201
+    try:
+        renamed = httpx.patch(f"{second.origin}{BASE}/report/1", json={"name": "changed"}, headers=HEADERS)
+        assert renamed.status_code == 200
+        assert httpx.post(f"{second.origin}/__apitwin/snapshots/before/restore").status_code == 200
+        report = httpx.get(f"{first.origin}{BASE}/report/1", headers=HEADERS).json()
+        assert report["name"] != "changed"
+    finally:
+        assert httpx.delete(f"{second.origin}/__apitwin/snapshots/before").status_code == 204
+
+
 def worker_pids(parent: int) -> set[int]:
     """The `--workers` processes of a server (its children that serve, not multiprocessing's resource tracker)."""
     found = set()
