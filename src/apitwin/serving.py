@@ -77,7 +77,9 @@ def serve_workers(
     stopping = threading.Event()
 
     def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(build_app, report, listening, ready), daemon=True)
+        # this process's pid, not the worker's getppid(): a parent killed while the worker starts up is then seen
+        args = (build_app, report, listening, ready, os.getpid())
+        process = context.Process(target=_worker, args=args, daemon=True)
         process.start()
         return process
 
@@ -117,8 +119,10 @@ def serve_workers(
                 process.join()
 
 
-def _worker(build_app: Callable[[], Any], report: Callable[[Any], str], listening: socket.socket, ready: Any) -> None:
-    threading.Thread(target=_stop_with, args=(os.getppid(),), name="apitwin-parent-watch", daemon=True).start()
+def _worker(
+    build_app: Callable[[], Any], report: Callable[[Any], str], listening: socket.socket, ready: Any, parent: int
+) -> None:
+    threading.Thread(target=_stop_with, args=(parent,), name="apitwin-parent-watch", daemon=True).start()
     app = build_app()
     serve_forever(app, listening, on_started=lambda: ready.put(report(app)))
 

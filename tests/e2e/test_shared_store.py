@@ -161,6 +161,16 @@ def test_kill_9_of_one_of_two_workers_loses_no_acknowledged_write(tmp_path: Path
         while len(worker_pids(server.process.pid) - {min(workers)}) < 2:  # the killed one is started again
             assert time.monotonic() < deadline, "the killed worker was not started again"
             time.sleep(0.2)
+        workers |= worker_pids(server.process.pid)
+    # served() killed the server with -9, at once, so the new worker may still be starting: it stops all the same
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and b"spawn_main" in _command(pid)]
+
+
+def _command(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""  # ended meanwhile
 
 
 def test_workers_without_a_shared_store_are_refused() -> None:
