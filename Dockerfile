@@ -1,4 +1,5 @@
-# Serves every twin on 0.0.0.0:8000, state in the /data volume. One process, one worker: state is in-process.
+# Serves every twin on 0.0.0.0:8000, state in the /data volume: one process (the embedded store is one process's).
+# With the Redis client installed too: docker-compose.yml runs it with --store redis://... --workers N.
 # The install is the one tests/install/test_wheel.py proves: build the wheel, install it with the lock.
 FROM python:3.11-slim AS wheel
 WORKDIR /src
@@ -11,7 +12,7 @@ RUN pip wheel --no-cache-dir --no-deps -w /dist .
 FROM python:3.11-slim
 COPY constraints.txt /tmp/constraints.txt
 COPY --from=wheel /dist /dist
-RUN pip install --no-cache-dir -c /tmp/constraints.txt /dist/*.whl && rm -rf /dist
+RUN pip install --no-cache-dir -c /tmp/constraints.txt "$(ls /dist/*.whl)[redis]" && rm -rf /dist
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000

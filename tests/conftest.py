@@ -114,6 +114,16 @@ class _Alone:
         self.running.close()
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this test session's own (skips where there is no binary); give each test a namespace
+    of its own on it."""
+    from tests.support.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 @dataclass
 class _Shared:
     twins: list[Twin]  # the records it was built from: a test may swap a registry record for its own

@@ -36,7 +36,7 @@ from apitwin.rendering import JSON, XML, negotiate, render
 from apitwin.runtime import LiveTwin, Runtime
 from apitwin.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, SessionRequests
 from apitwin.spec import for_connexion, load_bundled
-from apitwin.store import Store, StoreCorrupt
+from apitwin.store import Store, StoreBackend, StoreCorrupt
 from apitwin.twins import Twin, select
 
 logger = logging.getLogger("apitwin")
@@ -47,7 +47,7 @@ def create_app(
     twin_names: Iterable[str] | None = None,
     *,
     data: Path | None = None,
-    store: Store | None = None,
+    store: StoreBackend | None = None,
     clock: Clock | None = None,
     prefixed: bool | None = None,
     reset: bool = False,
@@ -160,6 +160,8 @@ def create_app(
                 may_open=lambda scope: access.serves_host(host_header(scope)),
                 registry_path=lambda path: path == SESSIONS_PATH or path.startswith(SESSIONS_PATH + "/"),
             ),
+            # with a shared store, then: the clock and fault rules another worker may have changed, in the session
+            *([Middleware(_SharedState, runtime=runtime)] if runtime.store.shared else []),
             # so the journal records what the client got, preflights included
             Middleware(
                 JournalRequests,
@@ -195,6 +197,20 @@ def _open_store(data: Path | None, reset: bool) -> Store:
         # a reset asks for the fixtures, and a file that holds no store has nothing else worth keeping
         Store.discard(data)
         return Store(data)
+
+
+class _SharedState:
+    """Before each request, `Runtime.refresh`: what another process sharing the store changed (the clock, fault
+    rules) applies here too, from the next request on."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.runtime.refresh()
+        await self.app(scope, receive, send)
 
 
 class _TwinPaths:

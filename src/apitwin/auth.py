@@ -19,7 +19,7 @@ from typing import Any
 from apitwin.clock import Clock
 from apitwin.engine.schemas import dig
 from apitwin.errors import ErrorKind, TwinError
-from apitwin.store import Store
+from apitwin.store import StoreBackend
 
 Principal = Mapping[str, Any]
 CREDENTIALS = "credentials"
@@ -159,12 +159,12 @@ class KeysCollection:
     name_field: str = "label"
     owner_field: str | None = "user.username"  # the key's user: the caller, as created_by/updated_by record it
 
-    def find(self, store: Store, twin: str, credential: str) -> dict[str, Any] | None:
+    def find(self, store: StoreBackend, twin: str, credential: str) -> dict[str, Any] | None:
         keys = store.scan(f"{twin}/{self.collection}")  # per request: read in place, only the match copied
         found = next((doc for doc in keys if doc.get(self.key_field) == credential), None)
         return None if found is None else dict(found)
 
-    def all(self, store: Store, twin: str) -> list[dict[str, Any]]:
+    def all(self, store: StoreBackend, twin: str) -> list[dict[str, Any]]:
         return store.all(f"{twin}/{self.collection}")
 
 
@@ -181,7 +181,7 @@ class DomainPermissions:
     members: str = "group_members"
     rulesets: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # path parameter -> (user, group) rulesets
 
-    def authorizer(self, store: Store, twin: str) -> Authorizer:
+    def authorizer(self, store: StoreBackend, twin: str) -> Authorizer:
         def authorize(principal: Principal, required: str, path: Mapping[str, Any]) -> None:
             key_holds = self._holds(set(principal.get("permissions") or []), required)
             if not key_holds or not self._holds(self._granted(store, twin, principal.get("username"), path), required):
@@ -192,7 +192,7 @@ class DomainPermissions:
     def _holds(self, permissions: set[str], required: str) -> bool:
         return required in permissions or self.administrator in permissions
 
-    def _granted(self, store: Store, twin: str, username: Any, path: Mapping[str, Any]) -> set[str]:
+    def _granted(self, store: StoreBackend, twin: str, username: Any, path: Mapping[str, Any]) -> set[str]:
         """What a user holds: its own permissions, its groups', and on the items the path names, its rulesets'."""
         user = store.get(f"{twin}/{self.users}", str(username)) if username else None
         if user is None:
@@ -221,7 +221,7 @@ class Authenticator:
     def __init__(
         self,
         twin: str,
-        store: Store,
+        store: StoreBackend,
         limiter: RateLimiter,
         read_credential: CredentialReader = whole_value,
         authorizer: Authorizer | None = None,

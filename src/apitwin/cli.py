@@ -3,6 +3,7 @@ happen inside them so `apitwin --help` stays instant."""
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sys
@@ -50,6 +51,12 @@ def _rate_limits(ctx: click.Context, param: click.Parameter, value: tuple[str, .
     return limits
 
 
+def _store_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise click.BadParameter(f"expected a Redis URL, redis://HOST:PORT/DB (or rediss://, unix://), not {value!r}")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})  # the commands inherit it
 @click.version_option(package_name="apitwin")
 def main() -> None:
@@ -67,6 +74,22 @@ def main() -> None:
     help="TinyDB store file, created and seeded from fixtures on first start.",
 )
 @click.option("--memory", is_flag=True, help="Keep state in memory only (nothing written to disk).")
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    envvar="APITWIN_STORE",
+    callback=_store_url,
+    help="Keep state in Redis, redis://HOST:PORT/DB, shared by every worker and host serving that URL (instead of "
+    "--data or --memory; needs apitwin[redis]). Env APITWIN_STORE.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Serve from this many processes (needs --store: the embedded store is one process's).",
+)
 @click.option(
     "--api",
     "apis",
@@ -137,6 +160,8 @@ def serve(
     port: int,
     data: Path,
     memory: bool,
+    store_url: str | None,
+    workers: int,
     apis: tuple[str, ...],
     reset: bool,
     rate_limits: dict[str, object],
@@ -152,33 +177,46 @@ def serve(
 ) -> None:
     """Serve the twins (all of them, each under /<twin>, unless --api names some)."""
     from apitwin.access import Access, is_loopback
-    from apitwin.serving import PortUnavailable, listen, serve_forever
+    from apitwin.serving import PortUnavailable, listen, serve_forever, serve_workers
     from apitwin.store import StoreBusy, StoreCorrupt, lock_store_file
 
+    ctx = click.get_current_context()
+    if store_url is not None and (memory or ctx.get_parameter_source("data") is not click.core.ParameterSource.DEFAULT):
+        raise click.UsageError("--store keeps the state in Redis: give it without --data or --memory")
+    if workers > 1 and store_url is None:
+        raise click.UsageError(
+            f"--workers {workers} needs a store every worker shares, --store redis://HOST:PORT/DB: the embedded "
+            "store (--data, --memory) lives in one process"
+        )
     made_up_token = None
     if admin_token is None and not is_loopback(host):
         # Reachable from the network: the control plane (reset, faults, every credential) needs a token.
         admin_token = made_up_token = secrets.token_urlsafe(24)
+    served_app = functools.partial(
+        _served_app,
+        list(apis),
+        store_url=store_url,
+        data=None if memory or store_url else data,
+        log_requests=log_requests,
+        rate_limits=rate_limits,
+        validate_responses=validate_responses,
+        journal_size=journal_size,
+        cors=cors,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+        access=Access.of(allowed_hosts, admin_token),
+        session_idle=session_idle,
+        max_sessions=max_sessions,
+    )
+    state_in = "memory" if memory else f"{store_url} ({workers} worker(s))" if store_url else str(data)
     try:
         # Held while serving (the OS drops it if the process dies): a second server on the same file would
-        # overwrite this one's writes.
-        data_lock: AbstractContextManager[object] = nullcontext() if memory else lock_store_file(data)
+        # overwrite this one's writes. A Redis store serialises its writers itself.
+        data_lock: AbstractContextManager[object] = nullcontext() if memory or store_url else lock_store_file(data)
         listening = listen(host, port)
-        from apitwin.app import create_app
-
-        app = create_app(
-            list(apis),
-            data=None if memory else data,
-            reset=reset,
-            rate_limits=rate_limits,  # type: ignore[arg-type]
-            validate_responses=validate_responses,
-            journal_size=journal_size,
-            cors=cors,
-            max_body_bytes=max_body_mb * 1024 * 1024,
-            access=Access.of(allowed_hosts, admin_token),
-            session_idle=session_idle,
-            max_sessions=max_sessions,
-        )
+        if workers > 1:  # reset here, once: a worker started again after a crash must not reset what others wrote
+            _check_shared_store(store_url, list(apis), reset)
+        else:
+            app = served_app(reset=reset)
     except StoreBusy as exc:
         hint = "stop that one, or give this one its own --data FILE (or --memory)"
         raise click.ClickException(f"{exc}: {hint}") from None
@@ -188,55 +226,98 @@ def serve(
     except PortUnavailable as exc:
         hint = "stop what uses it, or choose another with --port (0 picks a free one)"
         raise click.ClickException(f"{exc}: {hint}") from None
-    if log_requests:
-        app.state.runtime.journal.subscribe(lambda entry: click.echo(entry.log_line()))
     origin = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{listening.getsockname()[1]}"
+    banner = functools.partial(_banner, started=STARTED, origin=origin, state_in=state_in, log_requests=log_requests,
+                               admin_token=admin_token, made_up_token=made_up_token)  # fmt: skip
     with data_lock, listening:
-        token = (admin_token, made_up_token)
+        if workers > 1:
+            serve_workers(served_app, banner, workers, listening, on_started=_print_banner)
+            return
         try:
-            serve_forever(
-                app,
-                listening,
-                on_started=lambda: _banner(app.state.runtime, origin, data, memory, log_requests, *token),
-            )
+            serve_forever(app, listening, on_started=lambda: _print_banner(banner(app)))
         finally:
             app.state.runtime.close()  # a clean stop folds the store's log into one TinyDB file
 
 
+def _served_app(
+    apis: list[str], *, store_url: str | None, data: Path | None, log_requests: bool, reset: bool = False,
+    **options: Any,
+) -> Any:  # fmt: skip
+    """The app `serve` serves (in each worker, with --workers): over Redis, a file or memory."""
+    from apitwin.app import create_app
+
+    store = _redis_store(store_url) if store_url else None
+    # over Redis each session's state is a namespace of its own, which every worker sharing the store finds
+    session_store = (lambda name: _redis_store(store_url, namespace=name)) if store_url else None
+    app = create_app(apis, data=data, store=store, reset=reset, session_store=session_store, **options)
+    if log_requests:
+        app.state.runtime.journal.subscribe(lambda entry: click.echo(entry.log_line()))
+    return app
+
+
+def _redis_store(url: str, namespace: str = "default") -> Any:
+    try:
+        import redis
+
+        from apitwin.storeredis import RedisStore
+    except ImportError:
+        raise click.ClickException("--store redis:// needs the Redis client: pip install 'apitwin[redis]'") from None
+    try:
+        return RedisStore(url, namespace=namespace)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot use the Redis store at {url}: {exc}") from None
+
+
+def _check_shared_store(store_url: str | None, apis: list[str], reset: bool) -> None:
+    """Before the workers start: the store answers (an error is said here once, not by each worker), and with
+    `reset` every served twin is back to its fixtures."""
+    from apitwin.runtime import Runtime
+    from apitwin.twins import select
+
+    assert store_url is not None
+    store = _redis_store(store_url)
+    if reset:
+        Runtime(select(apis), store=store).seed(reset=True)
+    store.close()
+
+
 def _banner(
-    runtime: Any,
+    app: Any,
+    *,
+    started: float,
     origin: str,
-    data: Path,
-    memory: bool,
+    state_in: str,
     log_requests: bool,
     admin_token: str | None,
     made_up_token: str | None,
-) -> None:
+) -> str:
     from apitwin.app import describe
 
-    overview = describe(runtime, origin)
-    ready = time.perf_counter() - STARTED
-    click.echo(
-        f"apitwin serving {len(overview['twins'])} twin(s), ready in {ready:.2f} s; "
-        f"state in {'memory' if memory else data}"
-    )
+    overview = describe(app.state.runtime, origin)
+    ready = time.perf_counter() - started  # system-wide on Linux: a worker measures from the command's start
+    lines = [f"apitwin serving {len(overview['twins'])} twin(s), ready in {ready:.2f} s; state in {state_in}"]
     for twin in overview["twins"]:
-        click.echo(f"  {twin['name']:<11} {twin['base_url']}")
-        click.echo(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
+        lines.append(f"  {twin['name']:<11} {twin['base_url']}")
+        lines.append(f"  {'':<11} docs {twin['docs_url']}   auth: {twin['send_as']}")
         for document in twin.get("documents", []):  # the twin's other APIs, on the same state
-            click.echo(f"  {'':<11} {document['name']} {document['base_url']}")
-    click.echo(f"  admin       {overview['admin']}  (health, reset, snapshots, faults, clock; GET it for the list)")
+            lines.append(f"  {'':<11} {document['name']} {document['base_url']}")
+    lines.append(f"  admin       {overview['admin']}  (health, reset, snapshots, faults, clock; GET it for the list)")
     if made_up_token:
-        click.echo(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")
+        lines.append(f"  {'':<11} token {made_up_token}  (Authorization: Bearer TOKEN; printed once, this start only)")
     elif admin_token:
-        click.echo(f"  {'':<11} token as given (Authorization: Bearer TOKEN)")
-    sessions = runtime.sessions
-    click.echo(
+        lines.append(f"  {'':<11} token as given (Authorization: Bearer TOKEN)")
+    sessions = app.state.runtime.sessions
+    lines.append(
         f"  sessions    {overview['admin']}/sessions  (X-Apitwin-Session: NAME on a request, an isolated state; "
         f"forgotten after {sessions.idle_seconds:g} s idle, at most {sessions.max_sessions})"
     )
     journal = "every request, latest first" + ("; --log prints each below" if log_requests else "; --log prints each")
-    click.echo(f"  journal     {overview['admin']}/requests  ({journal})")
+    lines.append(f"  journal     {overview['admin']}/requests  ({journal})")
+    return "\n".join(lines)
+
+
+def _print_banner(text: str) -> None:
+    click.echo(text)
     sys.stdout.flush()
 
 

@@ -5,24 +5,33 @@ Two ways to ask, both answering only statuses the operation documents, in the ow
 - per rule, through the admin API (`POST /__apitwin/faults`): for a twin, optionally one operationId or a
   method and path glob, a status and/or a delay, for the next N matching requests or with a probability
   drawn from a seeded generator (so a run is repeatable).
+
+With a shared store (several workers or hosts on one Redis), the rules live in the store, as a meta value: each
+change (and each rule that fires, which counts against its `times`) is a store transaction that reads the rules
+again first, so every worker applies the same rules and a `times: 1` rule fires once in all; each worker draws
+probabilities from its own seeded generator.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apitwin.engine import Route
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.journal import note_fault
 
+if TYPE_CHECKING:
+    from apitwin.store import StoreBackend
+
 MAX_DELAY_MS = 60_000
 _HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
+SHARED_META = "faults"  # the store's meta value holding the rules, with a shared store
 
 
 @dataclass
@@ -60,35 +69,65 @@ class Fault:
 
 
 class Faults:
-    """The fault rules of a running app (not part of the twins' state: a reset clears them explicitly)."""
+    """The fault rules of a running app (not part of the twins' state: a reset clears them explicitly); kept in
+    `store` when it is shared with other processes (see the module's docstring)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, store: StoreBackend | None = None) -> None:
         self._rules: dict[int, FaultRule] = {}
-        self._ids = itertools.count(1)
+        self._next_id = 1
         self._lock = threading.Lock()
         self._seed = seed
         self._random = random.Random(seed)
+        self._store = store
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Around a change of the rules: with a shared store, in its transaction, from the rules it holds."""
+        if self._store is None:
+            with self._lock:
+                yield
+            return
+        with self._store.transaction(), self._lock:
+            self._take(self._store.get_meta(SHARED_META))
+            before = self._shared_state()
+            yield
+            if self._shared_state() != before:  # a rule that matched but did not fire changed nothing
+                self._store.set_meta(SHARED_META, self._shared_state())
+
+    def _shared_state(self) -> dict[str, Any]:
+        return {"next_id": self._next_id, "rules": [rule.view() for rule in self._rules.values()]}
+
+    def _take(self, shared: Mapping[str, Any] | None) -> None:
+        shared = shared or {}
+        self._next_id = int(shared.get("next_id", 1))
+        self._rules = {rule["id"]: FaultRule(**rule) for rule in shared.get("rules", [])}
+
+    def refresh(self) -> None:
+        """The rules as the shared store holds them now (another worker may have changed them)."""
+        if self._store is not None:
+            with self._lock:
+                self._take(self._store.get_meta(SHARED_META))
 
     def restart(self) -> None:
         """As new: no rules, ids from 1 again, and the same draws as a new registry makes."""
-        with self._lock:
+        with self._changing():
             self._rules.clear()
-            self._ids = itertools.count(1)
+            self._next_id = 1
             self._random = random.Random(self._seed)
 
     def add(self, rule: FaultRule) -> FaultRule:
-        with self._lock:
-            rule.id = next(self._ids)
+        with self._changing():
+            rule.id, self._next_id = self._next_id, self._next_id + 1
             self._rules[rule.id] = rule
             return rule
 
     def delete(self, rule_id: int) -> bool:
-        with self._lock:
+        with self._changing():
             return self._rules.pop(rule_id, None) is not None
 
     def clear(self, twin: str | None = None) -> None:
         """Delete every rule, or one twin's."""
-        with self._lock:
+        with self._changing():
             if twin is None:
                 self._rules.clear()
             else:
@@ -101,6 +140,9 @@ class Faults:
     def pick(self, twin: str, route: Route, relative_path: str) -> Fault | None:
         """The first matching rule that fires for this request (counting it), if any."""
         with self._lock:
+            if not any(rule.matches(twin, route, relative_path) for rule in self._rules.values()):
+                return None  # the common case, and with a shared store no transaction for it
+        with self._changing():
             for rule in self._rules.values():
                 if rule.matches(twin, route, relative_path) and self._random.random() < rule.probability:
                     rule.applied += 1

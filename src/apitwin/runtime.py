@@ -30,7 +30,7 @@ from apitwin.sessions import (
     TwinParts,
 )
 from apitwin.spec import load_resolved
-from apitwin.store import Store
+from apitwin.store import Store, StoreBackend
 from apitwin.twins import Document, Twin
 
 LOCATED_KEPT = 4096  # request paths whose twin Runtime.locate remembers
@@ -150,12 +150,12 @@ class Runtime:
         self,
         twins: Iterable[Twin],
         *,
-        store: Store | None = None,
+        store: StoreBackend | None = None,
         clock: Clock | None = None,
         prefixed: bool = True,
         rate_limits: Mapping[str, RateLimit | None] | None = None,
         journal_size: int = DEFAULT_SIZE,
-        session_store: Callable[[str], Store] | None = None,
+        session_store: Callable[[str], StoreBackend] | None = None,
         session_idle: float = DEFAULT_IDLE_SECONDS,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
@@ -204,7 +204,7 @@ class Runtime:
         return CURRENT_SESSION.get() or self.sessions.default
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreBackend:
         return self.session().store
 
     @property
@@ -234,7 +234,7 @@ class Runtime:
             self.seed()
         return session
 
-    def _session(self, name: str, store: Store, clock: Clock) -> Session:
+    def _session(self, name: str, store: StoreBackend, clock: Clock) -> Session:
         """The state objects of a session over `store`: its clock (continued where the store's last server left
         it, and saved with it), fault rules, journal, and per twin its state, limiter and authenticator."""
         saved_clock = store.get_meta("clock")
@@ -260,13 +260,31 @@ class Runtime:
             state = TwinState(twin.name, store, clock, model.conventions, model.collections, self._effects[twin.name])
             parts[twin.name] = TwinParts(state, limiter, authenticator)
         journal = Journal(clock, self._journal_size, self._journal_listeners)
-        return Session(name, store, clock, Faults(), journal, parts)
+        # with a shared store the rules live in it, so every worker (or host) applies the same ones
+        return Session(name, store, clock, Faults(store=store if store.shared else None), journal, parts)
 
     def seed(self, reset: bool = False) -> None:
-        """Load fixtures into every twin whose state is empty (or every twin, with reset)."""
-        for live in self.twins.values():
-            if reset or self.store.is_empty(f"{live.twin.name}/"):
-                live.reset()
+        """Load fixtures into every twin whose state is empty (or every twin, with reset), in one transaction: of
+        several workers starting on one shared store, the first seeds it and the others find it seeded."""
+        with self.store.transaction():
+            for live in self.twins.values():
+                if reset or self.store.is_empty(f"{live.twin.name}/"):
+                    live.reset()
+
+    def refresh(self) -> None:
+        """Take up what another process sharing the store changed: the clock and the fault rules. It costs one
+        read of a counter per request when nothing changed, and nothing for a store of this process's own."""
+        session = self.session()
+        if not session.store.shared:
+            return
+        version = session.store.meta_version()
+        if version == session.meta_seen:
+            return
+        session.meta_seen = version  # read before the values: a change made meanwhile is taken up next time
+        saved_clock = self.store.get_meta("clock")
+        if saved_clock is not None:
+            self.clock.restore(saved_clock)
+        self.faults.refresh()
 
     def reset(self, name: str | None = None) -> None:
         """A fresh start of the session (every twin, or the one named): state back to the fixtures, no fault
@@ -285,8 +303,8 @@ class Runtime:
         """Everything as a newly built in-memory app holds it, so tests may share one app: what `reset()` does,
         and no table beyond the fixtures', fault rule and journal ids from 1 again, fault draws from the seed
         again, no snapshot, no session but the default one. Only for an in-memory store: a new app over a store
-        file would find its state."""
-        if self.store.path is not None:
+        file (or a shared one) would find its state."""
+        if not self.store.in_memory:
             raise ValueError("only an app with its state in memory can be made new again")
         self.sessions.restart()
         self.store.load("", {})  # a table a test made outside the twins' fixtures, a new store does not hold

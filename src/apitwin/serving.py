@@ -1,9 +1,13 @@
-"""Serving an app in this process: `apitwin serve` in the foreground, and a background server for commands and
-tests that talk to a twin over real HTTP."""
+"""Serving an app in this process: `apitwin serve` in the foreground (or from several worker processes), and a
+background server for commands and tests that talk to a twin over real HTTP."""
 
 from __future__ import annotations
 
 import errno
+import multiprocessing
+import os
+import queue
+import signal
 import socket
 import threading
 import time
@@ -48,6 +52,87 @@ def serve_forever(app: Any, listening: socket.socket, on_started: Callable[[], N
 
     server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[listening])
+
+
+WORKER_START_SECONDS = 120.0  # for a worker to build its app (about a second each, with every twin)
+
+
+def serve_workers(
+    build_app: Callable[[], Any],
+    report: Callable[[Any], str],
+    workers: int,
+    listening: socket.socket,
+    on_started: Callable[[str], None],
+) -> None:
+    """Serve from `workers` processes sharing one listening socket (the kernel hands each connection to one of
+    them), until SIGINT or SIGTERM. Each builds its own app with `build_app`; once every one serves, `on_started`
+    gets what `report` said of the first one's app. A worker that dies (kill -9, say) is started again.
+
+    Our own supervisor rather than uvicorn's: each worker serves as `serve_forever` does (the header deadline's
+    protocol is a class made at run time, which uvicorn's config cannot carry to a spawned worker), the parent
+    learns when each worker's app is built, and uvicorn's supervisor is no public interface. `build_app` and
+    `report` travel to the workers by pickle: module-level functions, or partials of them."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or connections forked
+    ready: Any = context.Queue()
+    stopping = threading.Event()
+
+    def start() -> multiprocessing.process.BaseProcess:
+        # this process's pid, not the worker's getppid(): a parent killed while the worker starts up is then seen
+        args = (build_app, report, listening, ready, os.getpid())
+        process = context.Process(target=_worker, args=args, daemon=True)
+        process.start()
+        return process
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    processes = [start() for _ in range(workers)]
+    try:
+        reports: list[str] = []
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while len(reports) < workers:
+            if stopping.is_set():
+                return
+            failed = [p.exitcode for p in processes if p.exitcode is not None]
+            if failed or time.monotonic() > deadline:
+                raise RuntimeError(f"a worker did not start (exit code {failed[0] if failed else 'none yet'})")
+            try:
+                reports.append(ready.get(timeout=0.2))
+            except queue.Empty:
+                continue
+        on_started(reports[0])
+        while not stopping.wait(0.2):
+            for index, process in enumerate(processes):
+                if not process.is_alive():
+                    processes[index] = start()
+            while not ready.empty():  # a restarted worker's report: read, so its sender never waits to exit
+                ready.get()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: the workers got the SIGINT too, and stop by themselves
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # uvicorn's graceful stop (the store closes in the app's lifespan)
+        for process in processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _worker(
+    build_app: Callable[[], Any], report: Callable[[Any], str], listening: socket.socket, ready: Any, parent: int
+) -> None:
+    threading.Thread(target=_stop_with, args=(parent,), name="apitwin-parent-watch", daemon=True).start()
+    app = build_app()
+    serve_forever(app, listening, on_started=lambda: ready.put(report(app)))
+
+
+def _stop_with(parent: int) -> None:
+    """Stop this worker (gracefully, as uvicorn stops on SIGTERM) once its parent is gone: killed with -9, it
+    could not stop its workers, which would go on serving the port with no supervisor."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _header_timeout_protocol() -> Any:

@@ -47,7 +47,7 @@ from apitwin.errors import ErrorKind, TwinError
 from apitwin.faults import Faults
 from apitwin.journal import Journal
 from apitwin.shared import SESSION_HEADER
-from apitwin.store import Store
+from apitwin.store import StoreBackend
 
 HEADER = SESSION_HEADER  # defined with the client side (apitwin.shared), which must load light
 DEFAULT = "default"
@@ -69,7 +69,7 @@ class TwinParts:
 @dataclass
 class Session:
     name: str
-    store: Store
+    store: StoreBackend
     clock: Clock
     faults: Faults
     journal: Journal
@@ -77,6 +77,7 @@ class Session:
     created: float = 0.0  # wall time, seconds since the epoch
     last_used: float = 0.0
     requests: int = 0  # every request made in it, control-plane ones included
+    meta_seen: int | None = None  # the shared store's change counter when its clock and fault rules were taken up
 
     def view(self) -> dict[str, Any]:
         return {

@@ -7,7 +7,8 @@ file store also writes each committed transaction as one fsynced line of its log
 transaction whole or absent. Compaction folds the log into the base file in the background.
 
 The interface the engine relies on is `StoreBackend`; tests/unit/test_store_contract.py is the suite any
-backend must pass.
+backend must pass. `BufferedStore` holds what backends share (transactions buffered in the calling thread, the
+document operations on them); `Store` keeps the committed state in memory, `storeredis.RedisStore` in Redis.
 
 Concurrency: one writer at a time (a transaction holds the write lock, across its fsync); readers never wait
 for a writer's disk, only for the moment a commit is applied in memory. A document in memory is never changed
@@ -21,7 +22,7 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_SNAPSHOTS",
     "BlobError",
     "BlobTooLarge",
+    "BufferedStore",
     "Doc",
     "Store",
     "StoreBackend",
@@ -63,7 +65,7 @@ class StoreBusy(StoreError):
 class StoreBackend(Protocol):
     """What the engine, behaviours and the control plane need of a store. Reads return copies, except `scan`."""
 
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractContextManager[None]:
         """A context: the writes inside apply together or (on an exception) not at all; nests."""
 
     def get(self, table: str, doc_id: str) -> Doc | None: ...
@@ -94,6 +96,18 @@ class StoreBackend(Protocol):
     def delete_snapshot(self, name: str) -> None: ...
     def close(self) -> None: ...
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the state lives in this process only (gone when it ends)."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes (workers, hosts) serve this same state: what a process keeps beside it (the
+        clock, fault rules) must then be read back from the store when `meta_version` moves."""
+
+    def meta_version(self) -> int:
+        """A number that moves whenever a meta value changes, in any process sharing the store."""
+
 
 _DROPPED = object()  # a pending delete, in a transaction's view
 
@@ -114,34 +128,43 @@ class _Transaction:
         length, self.pending, self.dropped, self.metas = mark
         del self.ops[length:]
 
+    def hides(self, table: str) -> bool:
+        """Whether this transaction dropped the table's committed documents."""
+        return any(table.startswith(prefix) for prefix in self.dropped)
 
-class Store:
-    """Durable document storage shared by every twin (in memory only, without a path)."""
+    def lookup(self, table: str, doc_id: str) -> tuple[bool, Doc | None]:
+        """(True, the document or None when deleted) when this transaction decides what `doc_id` reads as;
+        (False, None) when the committed document shows through."""
+        pending = self.pending.get(table, {}).get(doc_id)
+        if pending is _DROPPED:
+            return True, None
+        if pending is not None:
+            return True, pending
+        return self.hides(table), None
 
-    def __init__(
-        self,
-        path: Path | None = None,
-        *,
-        max_blob: int | None = None,
-        max_blobs_total: int | None = None,
-        compact_after: int = COMPACT_AFTER,
-    ) -> None:
-        self.path = path
-        self._write_lock = threading.RLock()  # one transaction at a time, held across its fsync
-        self._memory_lock = threading.Lock()  # held only while a commit changes the tables, or a scan lists them
-        self._tables: dict[str, dict[str, Doc]] = {}
-        self._children: dict[str, dict[str, dict[str, None]]] = {}  # table -> parent id -> ids, ordered
+    def overlay(self, table: str, parent: str | None, committed: dict[str, Doc]) -> dict[str, Doc]:
+        """The committed documents of a table (one parent's, with `parent`) as this transaction sees them."""
+        found = {} if self.hides(table) else committed
+        for doc_id, doc in self.pending.get(table, {}).items():
+            if parent is not None and _parent_of(doc_id) != parent:
+                continue
+            if doc is _DROPPED:
+                found.pop(doc_id, None)
+            else:
+                found[doc_id] = doc
+        return found
+
+
+class BufferedStore:
+    """What every backend does alike: transactions buffered in the calling thread (one writer at a time; a nested
+    transaction is a savepoint) and the document operations built on them. A backend supplies the committed
+    state (`_committed`, `_committed_ids`, `_committed_tables`, `scan`) and `_commit`; `_begin` and `_end` bracket
+    an outermost transaction (a lock other processes honour, for a shared store)."""
+
+    def __init__(self) -> None:
+        self._write_lock = threading.RLock()  # one transaction at a time in this process
         self._tx: _Transaction | None = None
         self._owner: int | None = None  # the thread whose transaction is open
-        self._memory_snapshots: dict[str, dict[str, dict[str, Doc]]] = {}
-        self._compact_after = compact_after
-        self._compactor: threading.Thread | None = None
-        self._log: Log | None = None
-        self._base_size = 0
-        limits = {k: v for k, v in (("max_blob", max_blob), ("max_total", max_blobs_total)) if v is not None}
-        self.blobs = Blobs(path.with_name(path.name + ".blobs") if path else None, **limits)
-        if path is not None:
-            self._recover(path)
 
     # transactions
 
@@ -158,36 +181,30 @@ class Store:
                     self._tx.rewind(mark)
                     raise
                 return
-            self._tx, self._owner = _Transaction(), threading.get_ident()
+            self._begin()
             try:
-                yield
-                tx = self._tx
+                self._tx, self._owner = _Transaction(), threading.get_ident()
+                try:
+                    yield
+                    tx = self._tx
+                finally:
+                    self._tx, self._owner = None, None
+                self._commit(tx)
             finally:
-                self._tx, self._owner = None, None
-            self._commit(tx)
+                self._end()
+
+    def _begin(self) -> None:
+        """An outermost transaction starts (this process's write lock is held)."""
+
+    def _end(self) -> None:
+        """An outermost transaction ended, committed or not."""
+
+    def _commit(self, tx: _Transaction) -> None:
+        raise NotImplementedError
 
     def _mine(self) -> _Transaction | None:
         """The open transaction, when the calling thread is the one that opened it."""
         return self._tx if self._owner == threading.get_ident() else None
-
-    def _commit(self, tx: _Transaction) -> None:
-        if not tx.ops:
-            return
-        if self.path is not None and self._log is None:
-            raise StoreError(f"{self.path} is closed: a write now would live in memory only")
-        if self._log is not None:
-            self._log.append(storefile.record("[" + ",".join(tx.ops) + "]"))
-        with self._memory_lock:
-            for prefix in tx.dropped:
-                self._drop(prefix)
-            for table, docs in tx.pending.items():
-                for doc_id, doc in docs.items():
-                    if doc is _DROPPED:
-                        self._remove(table, doc_id)
-                    else:
-                        self._place(table, doc_id, doc)
-        if self._log is not None and self._log.size > max(self._compact_after, self._base_size):
-            self._start_compaction()
 
     def _write(self, table: str, doc_id: str, doc: Mapping[str, Any] | None) -> None:
         """One put (or, with None, delete) in the caller's transaction."""
@@ -206,6 +223,19 @@ class Store:
 
     # reading
 
+    def _committed(self, table: str, doc_id: str) -> Doc | None:
+        raise NotImplementedError
+
+    def _committed_ids(self, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def _committed_tables(self) -> set[str]:
+        """The tables holding documents, private ones too."""
+        raise NotImplementedError
+
+    def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
+        raise NotImplementedError
+
     def get(self, table: str, doc_id: str) -> Doc | None:
         found = self._find(table, doc_id)
         return copy.deepcopy(found) if found is not None else None
@@ -217,57 +247,13 @@ class Store:
     def _find(self, table: str, doc_id: str) -> Doc | None:
         tx = self._mine()
         if tx is not None:
-            pending = tx.pending.get(table, {}).get(doc_id)
-            if pending is _DROPPED:
-                return None
-            if pending is not None:
-                return pending  # type: ignore[no-any-return]
-            if any(table.startswith(prefix) for prefix in tx.dropped):
-                return None
-        return self._tables.get(table, {}).get(doc_id)
-
-    def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
-        """The stored documents themselves, in insertion order: read them, never change them."""
-        with self._memory_lock:
-            docs = self._tables.get(table, {})
-            if parent is None:
-                found: dict[str, Doc] = dict(docs)
-            else:
-                found = {doc_id: docs[doc_id] for doc_id in self._children.get(table, {}).get(parent, ())}
-        tx = self._mine()
-        if tx is not None:
-            if any(table.startswith(prefix) for prefix in tx.dropped):
-                found = {}
-            for doc_id, doc in tx.pending.get(table, {}).items():
-                if parent is not None and _parent_of(doc_id) != parent:
-                    continue
-                if doc is _DROPPED:
-                    found.pop(doc_id, None)
-                else:
-                    found[doc_id] = doc
-        return list(found.values())
+            decided, doc = tx.lookup(table, doc_id)
+            if decided:
+                return doc
+        return self._committed(table, doc_id)
 
     def all(self, table: str, parent: str | None = None) -> list[Doc]:
         return [copy.deepcopy(dict(doc)) for doc in self.scan(table, parent)]
-
-    def count(self, table: str, parent: str | None = None) -> int:
-        if self._mine() is None:
-            with self._memory_lock:
-                if parent is None:
-                    return len(self._tables.get(table, {}))
-                return len(self._children.get(table, {}).get(parent, ()))
-        return len(self.scan(table, parent))
-
-    def page(self, table: str, offset: int, limit: int | None, parent: str | None = None) -> list[Doc]:
-        """Copies of `limit` documents from `offset`, in insertion order."""
-        if self._mine() is None and parent is None:
-            with self._memory_lock:
-                docs = self._tables.get(table, {})
-                chosen = list(islice(docs.values(), offset, None if limit is None else offset + limit))
-        else:
-            everything = self.scan(table, parent)
-            chosen = everything[offset : None if limit is None else offset + limit]  # type: ignore[assignment]
-        return [copy.deepcopy(dict(doc)) for doc in chosen]
 
     # writing
 
@@ -315,11 +301,10 @@ class Store:
     # whole tables and namespaces
 
     def tables(self, prefix: str = "") -> list[str]:
-        with self._memory_lock:
-            names = {name for name, docs in self._tables.items() if docs}
+        names = self._committed_tables()
         tx = self._mine()
         if tx is not None:
-            names = {n for n in names if not any(n.startswith(p) for p in tx.dropped)}
+            names = {n for n in names if not tx.hides(n)}
             names |= {name for name in tx.pending if self.scan(name)}
         return sorted(name for name in names if name.startswith(prefix) and name not in _PRIVATE)
 
@@ -351,11 +336,122 @@ class Store:
             del tx.pending[table]
 
     def _ids(self, table: str) -> list[str]:
-        with self._memory_lock:
-            ids = list(self._tables.get(table, {}))
+        ids = self._committed_ids(table)
         tx = self._mine()
         pending = tx.pending.get(table, {}) if tx is not None else {}
         return [i for i in dict.fromkeys([*ids, *pending]) if self._find(table, i) is not None]
+
+    def _replace_everything(self, tables: Mapping[str, Mapping[str, Any]]) -> None:
+        """Every twin table (and sequence) replaced by the given ones, in one transaction: a snapshot restored."""
+        with self.transaction():
+            self._drop_in_transaction("")
+            for table, docs in tables.items():
+                if table != META:
+                    for doc_id, doc in docs.items():
+                        self._write(table, doc_id, doc)
+
+
+class Store(BufferedStore):
+    """Durable document storage shared by every twin (in memory only, without a path)."""
+
+    shared = False  # one process: `apitwin serve` holds an OS lock on the file (lock_store_file)
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        max_blob: int | None = None,
+        max_blobs_total: int | None = None,
+        compact_after: int = COMPACT_AFTER,
+    ) -> None:
+        super().__init__()  # its write lock is held across a commit's fsync
+        self.path = path
+        self._memory_lock = threading.Lock()  # held only while a commit changes the tables, or a scan lists them
+        self._tables: dict[str, dict[str, Doc]] = {}
+        self._children: dict[str, dict[str, dict[str, None]]] = {}  # table -> parent id -> ids, ordered
+        self._memory_snapshots: dict[str, dict[str, dict[str, Doc]]] = {}
+        self._compact_after = compact_after
+        self._compactor: threading.Thread | None = None
+        self._log: Log | None = None
+        self._base_size = 0
+        self._meta_version = 0
+        limits = {k: v for k, v in (("max_blob", max_blob), ("max_total", max_blobs_total)) if v is not None}
+        self.blobs = Blobs(path.with_name(path.name + ".blobs") if path else None, **limits)
+        if path is not None:
+            self._recover(path)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.path is None
+
+    def meta_version(self) -> int:
+        return self._meta_version
+
+    def _commit(self, tx: _Transaction) -> None:
+        if not tx.ops:
+            return
+        if self.path is not None and self._log is None:
+            raise StoreError(f"{self.path} is closed: a write now would live in memory only")
+        if self._log is not None:
+            self._log.append(storefile.record("[" + ",".join(tx.ops) + "]"))
+        with self._memory_lock:
+            for prefix in tx.dropped:
+                self._drop(prefix)
+            for table, docs in tx.pending.items():
+                for doc_id, doc in docs.items():
+                    if doc is _DROPPED:
+                        self._remove(table, doc_id)
+                    else:
+                        self._place(table, doc_id, doc)
+        if META in tx.pending:
+            self._meta_version += 1
+        if self._log is not None and self._log.size > max(self._compact_after, self._base_size):
+            self._start_compaction()
+
+    # reading
+
+    def _committed(self, table: str, doc_id: str) -> Doc | None:
+        return self._tables.get(table, {}).get(doc_id)
+
+    def _committed_ids(self, table: str) -> list[str]:
+        with self._memory_lock:
+            return list(self._tables.get(table, {}))
+
+    def _committed_tables(self) -> set[str]:
+        with self._memory_lock:
+            return {name for name, docs in self._tables.items() if docs}
+
+    def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
+        """The stored documents themselves, in insertion order: read them, never change them."""
+        with self._memory_lock:
+            docs = self._tables.get(table, {})
+            if parent is None:
+                found: dict[str, Doc] = dict(docs)
+            else:
+                found = {doc_id: docs[doc_id] for doc_id in self._children.get(table, {}).get(parent, ())}
+        tx = self._mine()
+        if tx is not None:
+            found = tx.overlay(table, parent, found)
+        return list(found.values())
+
+    def count(self, table: str, parent: str | None = None) -> int:
+        if self._mine() is None:
+            with self._memory_lock:
+                if parent is None:
+                    return len(self._tables.get(table, {}))
+                return len(self._children.get(table, {}).get(parent, ()))
+        return len(self.scan(table, parent))
+
+    def page(self, table: str, offset: int, limit: int | None, parent: str | None = None) -> list[Doc]:
+        """Copies of `limit` documents from `offset`, in insertion order."""
+        if self._mine() is None and parent is None:
+            with self._memory_lock:
+                docs = self._tables.get(table, {})
+                chosen = list(islice(docs.values(), offset, None if limit is None else offset + limit))
+        else:
+            everything = self.scan(table, parent)
+            chosen = everything[offset : None if limit is None else offset + limit]  # type: ignore[assignment]
+        return [copy.deepcopy(dict(doc)) for doc in chosen]
 
     # memory (under the memory lock)
 
@@ -517,12 +613,7 @@ class Store:
                 if not path.exists():
                     raise StoreError(f"no snapshot named {name!r}")
                 data = storefile.read_base(path)
-            with self.transaction():
-                self._drop_in_transaction("")
-                for table, docs in data.items():
-                    if table != META:
-                        for doc_id, doc in docs.items():
-                            self._write(table, doc_id, doc)
+            self._replace_everything(data)
 
     def snapshots(self) -> list[str]:
         if self.path is None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,25 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.ports import free_port
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    """A port nothing listens on, below the kernel's ephemeral range: a port from that range (bind to port 0) is
-    free only until the next socket, and the other test worker's servers and client connections take such
-    ports all the time, so one could take it before `make serve` binds it."""
-    for port in random.sample(range(20_000, 32_768), 100):  # Linux's ephemeral range starts at 32768
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below the ephemeral range")
 
 
 def test_make_help_lists_the_targets_and_variables() -> None:
@@ -44,7 +30,7 @@ def test_make_help_lists_the_targets_and_variables() -> None:
 
 
 def test_make_serve_listens_on_the_port_and_host_given() -> None:
-    port = _free_port()
+    port = free_port()
     command = ["make", "serve", f"PORT={port}", "HOST=127.0.0.1", "ARGS=--memory --api datascale"]
     # A session of its own, so the whole group (make and the server it started) can be stopped at the end.
     process = subprocess.Popen(

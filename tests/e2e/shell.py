@@ -39,7 +39,8 @@ def served(*options: str) -> Iterator[Served]:
         for line in process.stdout:
             lines.put(line)
 
-    threading.Thread(target=forward, daemon=True).start()
+    forwarding = threading.Thread(target=forward, daemon=True)
+    forwarding.start()
     try:
         banner: list[str] = []
         deadline = time.monotonic() + 30
@@ -55,6 +56,9 @@ def served(*options: str) -> Iterator[Served]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+        forwarding.join(timeout=15)  # to the end of the output: --workers' workers stop a moment after their parent
+        # (closing the pipe while the thread still reads it would wait for ever)
+        assert not forwarding.is_alive(), "a process `apitwin serve` started outlived it and holds its output open"
         if process.stdout is not None:
             process.stdout.close()
 

@@ -20,6 +20,7 @@ from apitwin.store import Store
 from tests.e2e.shell import served
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 TABLE = "datascaphe/service_principals"
 
 
@@ -127,22 +128,6 @@ def test_a_slow_disk_write_holds_no_other_caller(tmp_path: Path, monkeypatch: py
     assert slowest < BLOCKED_SECONDS
 
 
-_WRITER = """
-import hashlib, os, sys
-from pathlib import Path
-from apitwin.store import Store
-
-store = Store(Path(sys.argv[1]), compact_after=200_000)  # small: compactions happen while it is killed, too
-for n in range(100_000):
-    blob = store.put_blob(os.urandom(2_000) + str(n).encode())
-    with store.transaction():  # a parent and its 50 children, all or nothing
-        store.put("t/parents", f"p{n}", {"n": n, "file": blob})
-        for child in range(50):
-            store.put("t/children", f"p{n}/c{child}", {"n": n, "child": child})
-    print(n, blob, flush=True)  # acknowledged
-"""
-
-
 def test_kill_9_leaves_each_multi_document_transaction_whole_or_absent_and_every_blob_intact(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -150,7 +135,8 @@ def test_kill_9_leaves_each_multi_document_transaction_whole_or_absent_and_every
     data = tmp_path / "db.json"
     acknowledged: dict[int, str] = {}
     for _round in range(6):
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(data)], stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "tests.support.killable_writer", "file", str(data)]
+        writer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert writer.stdout is not None
         deadline = time.monotonic() + 30
         for line in writer.stdout:  # let it get going, then kill it mid-flight

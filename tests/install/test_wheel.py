@@ -54,10 +54,10 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Dockerfile's install: the wheel with the exact lock. Returns the venv's bin folder."""
+    """The Dockerfile's install: the wheel, with its Redis extra, and the exact lock. Returns the venv's bin folder."""
     home = tmp_path_factory.mktemp("user")
     bin_dir = _new_venv(home / "venv")
-    _run([str(bin_dir / "pip"), "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(wheel)], cwd=home)
+    _run([str(bin_dir / "pip"), "install", "--quiet", "-c", str(ROOT / "constraints.txt"), f"{wheel}[redis]"], cwd=home)
     return bin_dir
 
 

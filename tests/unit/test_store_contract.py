@@ -1,9 +1,12 @@
 """The store interface (`StoreBackend`): the suite any backend must pass. Add a backend to BACKENDS and it runs
-every test here; what only a file store does (its log, recovery, compaction) is in test_store.py."""
+every test here; what only a file store does (its log, recovery, compaction) is in test_store.py, what only the
+Redis one does (several processes) in test_store_redis.py. The Redis backend runs against a real redis-server
+(tests/support/redis_server.py), each test in a namespace of its own."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,15 +14,24 @@ import pytest
 
 from apitwin.store import BlobError, BlobTooLarge, Store, StoreBackend, StoreError
 
-BACKENDS: dict[str, Callable[[Path], StoreBackend]] = {
-    "memory": lambda tmp: Store(),
-    "file": lambda tmp: Store(tmp / "db.json"),
+
+def _redis(request: pytest.FixtureRequest, tmp: Path, **limits: int) -> StoreBackend:
+    from apitwin.storeredis import RedisStore
+
+    return RedisStore(request.getfixturevalue("redis_url"), namespace=uuid.uuid4().hex, **limits)
+
+
+# each makes a store, with the blob limits given as keyword arguments (max_blob, max_blobs_total)
+BACKENDS: dict[str, Callable[..., StoreBackend]] = {
+    "memory": lambda request, tmp, **limits: Store(**limits),
+    "file": lambda request, tmp, **limits: Store(tmp / "db.json", **limits),
+    "redis": _redis,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
-    backend = BACKENDS[request.param](tmp_path)
+    backend = BACKENDS[request.param](request, tmp_path)
     yield backend
     backend.close()
 
@@ -216,13 +228,14 @@ def test_blobs_are_named_by_their_content(store: StoreBackend) -> None:
         store.get_blob("sha256:" + "0" * 64)
 
 
-def test_an_upload_beyond_the_limits_is_refused(tmp_path: Path) -> None:
-    for store in (Store(max_blob=10, max_blobs_total=25), Store(tmp_path / "db.json", max_blob=10, max_blobs_total=25)):
-        with pytest.raises(BlobTooLarge, match="at most 10 bytes"):
-            store.put_blob(b"x" * 11)
-        store.put_blob(b"a" * 10)
-        store.put_blob(b"b" * 10)
-        store.put_blob(b"a" * 10)  # already there: costs nothing
-        with pytest.raises(BlobTooLarge, match="25 bytes"):
-            store.put_blob(b"c" * 10)
-        store.close()
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_an_upload_beyond_the_limits_is_refused(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    store = BACKENDS[backend](request, tmp_path, max_blob=10, max_blobs_total=25)
+    with pytest.raises(BlobTooLarge, match="at most 10 bytes"):
+        store.put_blob(b"x" * 11)
+    store.put_blob(b"a" * 10)
+    store.put_blob(b"b" * 10)
+    store.put_blob(b"a" * 10)  # already there: costs nothing
+    with pytest.raises(BlobTooLarge, match="25 bytes"):
+        store.put_blob(b"c" * 10)
+    store.close()

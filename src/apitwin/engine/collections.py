@@ -24,7 +24,7 @@ from apitwin.clock import Clock
 from apitwin.engine import history, machines, schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
-from apitwin.store import BlobTooLarge, Doc, Store
+from apitwin.store import BlobTooLarge, Doc, StoreBackend
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class TwinState:
     def __init__(
         self,
         name: str,
-        store: Store,
+        store: StoreBackend,
         clock: Clock,
         conventions: Conventions,
         collections: Mapping[str, CollectionDef],
