@@ -177,3 +177,24 @@ def test_workers_without_a_shared_store_are_refused() -> None:
     refused = run("serve", "--workers", "2", "--memory")
     assert refused.returncode == 2
     assert "--workers 2 needs a store every worker shares, --store redis://" in refused.stderr
+
+
+def test_a_session_named_through_either_server_is_one_state_apart_from_the_default(
+    two_servers: tuple[Served, Served],
+) -> None:
+    first, second = two_servers
+    session = {**HEADERS, "X-Apitwin-Session": "shared-ci-job"}
+    try:
+        renamed = httpx.patch(f"{first.origin}{BASE}/report/2", json={"name": "in the session"}, headers=session)
+        assert renamed.status_code == 200
+        # the other server finds the session's state in Redis (its own namespace), not a fresh copy
+        assert httpx.get(f"{second.origin}{BASE}/report/2", headers=session).json()["name"] == "in the session"
+        assert httpx.get(f"{second.origin}{BASE}/report/2", headers=HEADERS).json()["name"] != "in the session"
+        rule = {"twin": "datascaphe", "operation_id": "getReport", "status": 503}
+        control = {"X-Apitwin-Session": "shared-ci-job"}
+        assert httpx.post(f"{second.origin}/__apitwin/faults", json=rule, headers=control).status_code == 201
+        assert httpx.get(f"{first.origin}{BASE}/report/2", headers=session).status_code == 503
+        assert httpx.get(f"{first.origin}{BASE}/report/2", headers=HEADERS).status_code == 200
+    finally:
+        for server in two_servers:
+            httpx.delete(f"{server.origin}/__apitwin/faults", headers={"X-Apitwin-Session": "shared-ci-job"})
