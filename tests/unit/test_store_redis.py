@@ -79,7 +79,8 @@ def test_a_transaction_waits_for_another_stores_and_reads_what_it_committed(
             inside.set()
             time.sleep(0.3)
             first.put("t/counter", "c", {"n": n + 1})
-        done.set()
+            done.set()  # still inside: the commit and the lock's release come after it, so it is set before the
+            # second transaction can begin (set after the block, it raced the second's taking the lock)
 
     thread = threading.Thread(target=slow_increment)
     thread.start()
