@@ -37,6 +37,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -441,9 +442,10 @@ def measure_wrk(
     seconds: float,
 ) -> Result:
     """One case with wrk: a warm-up run, then the measured one; its own req/s, latency percentiles and errors."""
-    script = Path(f"/tmp/apitwin-bench-{os.getpid()}.lua")
     quoted = ", ".join(json.dumps(path) for path in workload.paths)
-    script.write_text(WRK_SCRIPT % (quoted, headers["Authorization"], server.base), encoding="utf-8")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="apitwin-bench-", delete=False) as file:
+        file.write(WRK_SCRIPT % (quoted, headers["Authorization"], server.base))
+    script = Path(file.name)
     origin = f"http://{HOST}:{server.port}"
 
     def wrk(duration: float) -> str:
@@ -823,7 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (env["busy_cpus_before"] or 0) > 0.25:
         print(f"warning: other processes keep {env['busy_cpus_before']:.1f} CPUs busy: expect noisy numbers.\n")
     servers: list[Server] = []
-    spec = Path(f"/tmp/apitwin-bench-{os.getpid()}-datascaphe.json")
+    spec = Path(tempfile.gettempdir()) / f"apitwin-bench-{os.getpid()}-datascaphe.json"
     try:
         for name in APPS:
             servers.append(start_server(name))
