@@ -16,21 +16,19 @@ connexion's context proxies.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from connexion import AsyncApp
 from connexion.decorators.parameter import get_arguments, sanitized
 from connexion.frameworks.starlette import Starlette as StarletteFramework
-from connexion.http_facts import FORM_CONTENT_TYPES
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.routing import RoutingAPI, RoutingMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
-from connexion.operations import AbstractOperation, Swagger2Operation
+from connexion.operations import AbstractOperation
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -39,8 +37,6 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from apitwin.validation import PARSED
-
-CONTEXT_NAME = "context_"  # connexion passes the request context under this name to a function that asks
 
 
 class TwinApp(AsyncApp):  # type: ignore[misc]
@@ -62,15 +58,13 @@ def middlewares() -> list[Any]:
 
 
 class DispatchOperation:
-    """One operation's endpoint, with what connexion's parameter decorator works out on every request worked out
-    once: the endpoint's arguments, the URI parser, the operation."""
+    """One operation's endpoint (`resolver.endpoint_for`: `endpoint(request, **arguments)`), given the arguments
+    connexion's parameter decorator gave: its `get_arguments` (path, query, body, files), then the security
+    check's context (token_info, user)."""
 
     def __init__(self, operation: AbstractOperation) -> None:
         self.operation = operation
         self.function: Callable[..., Any] = operation.function
-        parameters = inspect.signature(self.function).parameters.values()
-        self.arguments = [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD][1:]
-        self.has_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
         self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,18 +74,10 @@ class DispatchOperation:
         await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
 
     async def arguments_of(self, request: ConnexionRequest) -> dict[str, Any]:
-        """What connexion's parameter decorator passes: path, query, body and file arguments, then the context
-        (the security check's token_info and user)."""
-        operation, arguments, has_kwargs = self.operation, self.arguments, self.has_kwargs
+        operation = self.operation
         body, files = None, {}
-        # without a request body in the spec, connexion reads none into the arguments: it is not read at all
-        if operation.is_request_body_defined or isinstance(operation, Swagger2Operation):
-            if (sanitized(operation.body_name(request.content_type)) in arguments or has_kwargs) or (
-                request.mimetype in FORM_CONTENT_TYPES and isinstance(operation, Swagger2Operation)
-            ):
-                body = request.get_body()
-                while inspect.isawaitable(body):
-                    body = await body
+        if operation.is_request_body_defined:  # without one in the spec, connexion passes none: none is read
+            body = await request.get_body()
             files = await request.files()
         # the parameters as request validation parsed them (the same operation's parameters, the same parser)
         parsed = request.scope.get("extensions", {}).get(PARSED, request)
@@ -101,17 +87,12 @@ class DispatchOperation:
             query_params=parsed.query_params,
             body=body,
             files=files,
-            arguments=arguments,
-            has_kwargs=has_kwargs,
+            arguments=[],
+            has_kwargs=True,  # the endpoint takes **kwargs
             sanitize=sanitized,
             content_type=request.mimetype,
         )
-        kwargs = {sanitized(key): value for key, value in kwargs.items()}
-        context = request.context
-        kwargs.update((key, value) for key, value in context.items() if has_kwargs or key in arguments)
-        if CONTEXT_NAME in arguments:
-            kwargs[CONTEXT_NAME] = context
-        return kwargs
+        return {**{sanitized(key): value for key, value in kwargs.items()}, **request.context}
 
 
 class DispatchAPI(RoutedAPI[DispatchOperation]):  # type: ignore[misc]
