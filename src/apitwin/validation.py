@@ -58,7 +58,8 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 
 
 # id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's
-# operations for the app's life, and kept here too so an id is never reused by another dict
+# operations for the app's life, and kept here too so an id is never reused by another dict; bounded, since every
+# app built in a process (a test suite builds many) brings its own
 _PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
 
 
@@ -78,6 +79,8 @@ def _compiled(param: dict[str, Any]) -> Draft4Validator:
     entry = _PARAMETER_VALIDATORS.get(id(param))
     if entry is None or entry[0] is not param:
         validator = Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER)
+        if len(_PARAMETER_VALIDATORS) > 8192:
+            _PARAMETER_VALIDATORS.clear()
         entry = _PARAMETER_VALIDATORS[id(param)] = (param, validator)
     return entry[1]
 

@@ -12,12 +12,13 @@ properties at all) and dropped otherwise.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from apitwin.errors import ErrorKind, TwinError
 
 Schema = Mapping[str, Any]
+T = TypeVar("T")
 WRITE_ONLY_MODES = frozenset({"omit", "null"})  # how write-only fields leave: removed, or shown as null
 
 _SUBTYPING = frozenset({"oneOf", "anyOf", "discriminator"})
@@ -32,14 +33,20 @@ def flatten(schema: Schema) -> Schema:
     """The schema with its `allOf` merged in; subtypes (`oneOf`/`anyOf`) are left to `effective`."""
     if "allOf" not in schema:
         return schema
-    cached = _FLAT_CACHE.get(id(schema))
+    return _remembered(_FLAT_CACHE, schema, lambda: _flatten(schema, frozenset()))
+
+
+def _remembered(cache: dict[int, tuple[Schema, T]], schema: Schema, compute: Callable[[], T]) -> T:
+    """What `compute` gives for a schema, computed once: a spec's schemas do not change. Keyed by identity, the
+    schema kept alive beside its value so its id is never another's; bounded (apps built in one process add up)."""
+    cached = cache.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]
-    flat = _flatten(schema, frozenset())
-    if len(_FLAT_CACHE) > 4096:
-        _FLAT_CACHE.clear()
-    _FLAT_CACHE[id(schema)] = (schema, flat)
-    return flat
+    value = compute()
+    if len(cache) > 4096:
+        cache.clear()
+    cache[id(schema)] = (schema, value)
+    return value
 
 
 def effective(schema: Schema, value: Any) -> Schema:
@@ -153,10 +160,7 @@ _WRITE_ONLY_CACHE: dict[int, tuple[Schema, bool]] = {}  # id -> (schema, holds w
 
 def _holds_write_only(schema: Schema) -> bool:
     """Whether a writeOnly field is declared anywhere in the schema (its members, subtypes, items and properties
-    at every depth): a spec's schemas do not change, so each is looked at once."""
-    cached = _WRITE_ONLY_CACHE.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1]
+    at every depth)."""
     seen: set[int] = set()
 
     def holds(node: Any) -> bool:
@@ -169,11 +173,7 @@ def _holds_write_only(schema: Schema) -> bool:
             return any(holds(item) for item in node)
         return False
 
-    found = holds(schema)
-    if len(_WRITE_ONLY_CACHE) > 4096:
-        _WRITE_ONLY_CACHE.clear()
-    _WRITE_ONLY_CACHE[id(schema)] = (schema, found)
-    return found
+    return _remembered(_WRITE_ONLY_CACHE, schema, lambda: holds(schema))
 
 
 def keep_write_only(given: Any, stored: Any, schema: Schema, write_only: str = "omit") -> Any:
