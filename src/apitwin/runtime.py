@@ -272,8 +272,9 @@ class Runtime:
                     live.reset()
 
     def refresh(self) -> None:
-        """Take up what another process sharing the store changed: the clock and the fault rules. It costs one
-        read of a counter per request when nothing changed, and nothing for a store of this process's own."""
+        """Take up what another process sharing the store changed: the clock, the fault rules, a session's state
+        deleted. It costs one read of a counter per request when nothing changed, and nothing for a store of this
+        process's own."""
         session = self.session()
         if not session.store.shared:
             return
@@ -281,6 +282,7 @@ class Runtime:
         if version == session.meta_seen:
             return
         session.meta_seen = version  # read before the values: a change made meanwhile is taken up next time
+        self.seed()  # a session another worker deleted (its namespace dropped) starts again from the fixtures
         saved_clock = self.store.get_meta("clock")
         if saved_clock is not None:
             self.clock.restore(saved_clock)

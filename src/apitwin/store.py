@@ -95,6 +95,8 @@ class StoreBackend(Protocol):
     def snapshots(self) -> list[str]: ...
     def delete_snapshot(self, name: str) -> None: ...
     def close(self) -> None: ...
+    def forget(self) -> None:
+        """Close the store with everything it holds gone: a deleted session's state."""
 
     @property
     def in_memory(self) -> bool:
@@ -540,6 +542,11 @@ class Store(BufferedStore):
         compactor = self._compactor
         if compactor is not None:
             compactor.join()
+
+    def forget(self) -> None:
+        if self.path is not None:  # a session's store is in memory; a file is the server's own state
+            raise ValueError("a store file is never forgotten: delete the file")
+        self.close()
 
     def close(self) -> None:
         """Fold the log into the base file, so a server stopped cleanly leaves one TinyDB database file, and

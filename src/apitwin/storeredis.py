@@ -39,6 +39,7 @@ from apitwin.blobs import DEFAULT_MAX_BLOB, DEFAULT_MAX_TOTAL, BlobError, BlobTo
 from apitwin.store import _DROPPED, BufferedStore, Doc, StoreError, _check_snapshot_name, _Transaction
 from apitwin.storefile import serialise
 
+SOCKET_TIMEOUT = 10.0  # seconds for Redis to answer a command, or to accept a connection
 LOCK_MS = 10_000  # how long a transaction's lock outlives its last use of the store
 LOCK_WAIT_SECONDS = 30.0  # how long a transaction waits for another process's before giving up
 _RENEW_AFTER = LOCK_MS / 3000  # seconds of a held lock after which a store call renews it
@@ -229,7 +230,10 @@ class RedisStore(BufferedStore):
         self._max_blob = max_blob
         self._max_blobs_total = max_blobs_total
         # typed Any: redis-py types each answer as bytes | str (what decode_responses would make it); it is bytes
-        self._redis: Any = redis.Redis.from_url(url, health_check_interval=30)
+        # timeouts: a Redis that stops answering (a partition) fails the request instead of hanging the worker
+        self._redis: Any = redis.Redis.from_url(
+            url, health_check_interval=30, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
         self._token: str | None = None  # the lock's token while this process's transaction holds it
         self._renewed = 0.0  # when the lock was last taken or renewed (monotonic)
         scripts = {
@@ -402,9 +406,20 @@ class RedisStore(BufferedStore):
         """Close the connections (the state stays in Redis)."""
         self._redis.close()
 
-    def drop_namespace(self) -> None:
-        """Delete every key of this namespace (tests, and starting a namespace again from nothing)."""
-        for keys in _batched(self._redis.scan_iter(match=f"{self._prefix}*", count=1000), 1000):
+    def forget(self) -> None:
+        """Delete the namespace and close: a deleted session's state, gone for every worker. Its change counter
+        alone stays, moved, so a worker that still holds the session sees the change at its next request and
+        seeds it again (`Runtime.refresh`)."""
+        version = self._key("metaversion")
+        self._redis.incr(version)
+        self.drop_namespace(keep=version)
+        self.close()
+
+    def drop_namespace(self, keep: str | None = None) -> None:
+        """Delete every key of this namespace (but `keep`): tests, and starting a namespace again from nothing."""
+        kept = keep.encode() if keep else None
+        names = (key for key in self._redis.scan_iter(match=f"{self._prefix}*", count=1000) if key != kept)
+        for keys in _batched(names, 1000):
             self._redis.unlink(*keys)
 
 

@@ -198,3 +198,17 @@ def test_a_session_named_through_either_server_is_one_state_apart_from_the_defau
     finally:
         for server in two_servers:
             httpx.delete(f"{server.origin}/__apitwin/faults", headers={"X-Apitwin-Session": "shared-ci-job"})
+
+
+def test_a_session_deleted_through_one_server_starts_again_from_the_fixtures_on_both(
+    two_servers: tuple[Served, Served],
+) -> None:
+    first, second = two_servers
+    session = {**HEADERS, "X-Apitwin-Session": "deleted-ci-job"}
+    original = httpx.get(f"{first.origin}{BASE}/report/3", headers=session).json()["name"]
+    renamed = httpx.patch(f"{second.origin}{BASE}/report/3", json={"name": "before the delete"}, headers=session)
+    assert renamed.json()["name"] == "before the delete"
+    assert httpx.delete(f"{first.origin}/__apitwin/sessions/deleted-ci-job").status_code == 204
+    # the server that still held the session finds its state gone from Redis, and seeds it again
+    assert httpx.get(f"{second.origin}{BASE}/report/3", headers=session).json()["name"] == original
+    assert httpx.get(f"{first.origin}{BASE}/report/3", headers=session).json()["name"] == original
