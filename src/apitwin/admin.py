@@ -28,7 +28,7 @@ from apitwin.access import Access
 from apitwin.errors import ErrorKind, TwinError, plain_error
 from apitwin.faults import MAX_DELAY_MS, rule_from_json
 from apitwin.runtime import Runtime
-from apitwin.sessions import HEADER
+from apitwin.sessions import HEADER, SESSION_NAME
 from apitwin.store import StoreError
 
 PREFIX = "/__apitwin"
@@ -69,7 +69,7 @@ _FAULT_RULE = {
 _SESSION_PARAMETER = {
     "name": HEADER,
     "in": "header",
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "schema": {"type": "string", "pattern": f"^{SESSION_NAME.pattern}$"},
     "description": "the session to act on (made from the fixtures on first use); the default one without it",
 }
 _JOURNAL_FILTERS: dict[str, Mapping[str, Any]] = {

@@ -326,7 +326,10 @@ def _run_in_session(plan: _Plan, url: str, session: str | None, echo: Echo) -> i
         return _run(replace(plan, base_url=served["base_url"], credential=served["credential"], session=name), echo)
     finally:
         if session is None:
-            server.delete_session()
+            try:
+                server.delete_session()
+            except SharedServerError as exc:
+                echo(f"apitwin check: the run's session was not deleted: {exc}", err=True)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ def serve_forever(app: Any, listening: socket.socket, on_started: Callable[[], N
     server.run(sockets=[listening])
 
 
+MAX_RESTART_PAUSE = 30.0  # seconds at most between two starts of a worker that keeps dying
 WORKER_START_SECONDS = 120.0  # for a worker to build its app (about a second each, with every twin)
 
 
@@ -99,10 +100,16 @@ def serve_workers(
             except queue.Empty:
                 continue
         on_started(reports[0])
+        # a worker that keeps dying (Redis gone) is started again later and later, not five times a second
+        pause, restart_at = [0.0] * workers, [0.0] * workers
         while not stopping.wait(0.2):
             for index, process in enumerate(processes):
-                if not process.is_alive():
+                if process.is_alive():
+                    pause[index] = max(0.0, pause[index] - 0.2)  # serving again: the pause wears off
+                elif time.monotonic() >= restart_at[index]:
                     processes[index] = start()
+                    pause[index] = min(max(2 * pause[index], 0.2), MAX_RESTART_PAUSE)
+                    restart_at[index] = time.monotonic() + pause[index]
             while not ready.empty():  # a restarted worker's report: read, so its sender never waits to exit
                 ready.get()
     except KeyboardInterrupt:

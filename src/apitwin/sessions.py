@@ -53,7 +53,7 @@ HEADER = SESSION_HEADER  # defined with the client side (apitwin.shared), which 
 DEFAULT = "default"
 DEFAULT_IDLE_SECONDS = 1800.0
 DEFAULT_MAX_SESSIONS = 100
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole: `$` would let a newline end it
+SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # matched whole: `$` would let a newline end it
 _HEADER_KEY = HEADER.lower().encode("latin-1")
 
 
@@ -93,7 +93,7 @@ CURRENT_SESSION: ContextVar[Session | None] = ContextVar("apitwin_session", defa
 
 
 def check_name(name: str) -> None:
-    if not _NAME.fullmatch(name):
+    if not SESSION_NAME.fullmatch(name):
         raise TwinError(
             ErrorKind.INVALID,
             f"{HEADER}: a session name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",

@@ -63,8 +63,14 @@ class SharedServer:
         self.control("POST", "/reset" + (f"/{twin}" if twin else ""))
 
     def delete_session(self) -> None:
-        """Forget the session on the server (its state goes with it); one already gone is no error."""
-        self._send("DELETE", f"/__apitwin/sessions/{self.session}")
+        """Forget the session on the server (its state goes with it); one already gone is no error, a refusal (a
+        wrong admin token) is: the session would hold one of the server's places until it expires."""
+        response = self._send("DELETE", f"/__apitwin/sessions/{self.session}")
+        if response.status_code not in (204, 404):
+            raise SharedServerError(
+                f"apitwin at {self.origin}: DELETE /__apitwin/sessions/{self.session} answered "
+                f"{response.status_code} {response.text}"
+            )
 
     @functools.cached_property
     def _twins(self) -> dict[str, dict[str, Any]]:

@@ -149,7 +149,10 @@ def test_kill_9_of_one_of_two_workers_loses_no_acknowledged_write(tmp_path: Path
         ]
         for writer in writers:
             writer.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 60  # killed mid-load: once some writes are acknowledged, most still to come
+        while len(acknowledged) < 20:
+            assert time.monotonic() < deadline, "no write was acknowledged"
+            time.sleep(0.01)
         before_kill = len(acknowledged)
         os.kill(min(workers), signal.SIGKILL)
         for writer in writers:
