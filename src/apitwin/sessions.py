@@ -123,6 +123,7 @@ class Sessions:
         self._named: dict[str, Session] = {}  # every session but the default one
         self._lock = threading.Lock()  # one change of the registry at a time (a new session is seeded under it)
         self._next_sweep = 0.0
+        self._planning = threading.Lock()  # for _next_sweep alone
 
     def find(self, name: str) -> Session | None:
         """The live session of that name, if any (no lock: a dict read is atomic, and this is every request's)."""
@@ -193,14 +194,20 @@ class Sessions:
         self.default.requests = 0
 
     def sweep_due(self) -> bool:
-        """Whether a sweep for idle sessions is due: at most every tenth of the idle time (and every minute)."""
-        return bool(self._named) and self._now() >= self._next_sweep
+        """Whether a sweep for idle sessions is due: at most every tenth of the idle time (and every minute). The
+        next one is planned at once, so of a burst of requests one sweeps, not each."""
+        if not self._named or self._now() < self._next_sweep:
+            return False
+        with self._planning:  # never the registry's lock: the event loop must not wait for a session's seeding
+            if self._now() < self._next_sweep:
+                return False
+            self._next_sweep = self._now() + min(self.idle_seconds / 10, 60.0)
+            return True
 
     def sweep(self) -> None:
         """Drop the sessions idle for too long."""
         with self._lock:
             self._drop_expired()
-            self._next_sweep = self._now() + min(self.idle_seconds / 10, 60.0)
 
     def _expired(self, session: Session) -> bool:
         return self._now() - session.last_used > self.idle_seconds
