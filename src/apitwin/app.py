@@ -120,6 +120,7 @@ def create_app(
     api.add_error_handler(HTTPException, handlers.problem)
     api.add_error_handler(UnicodeDecodeError, handlers.bad_encoding)
     api.add_error_handler(Exception, handlers.unexpected)
+    api.build()
 
     async def index(request: Request) -> Response:
         # Without an admin token the server listens on loopback only; with one, only its holders (or a

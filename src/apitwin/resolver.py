@@ -14,7 +14,8 @@ from connexion.decorators.parameter import sanitized
 from connexion.exceptions import ResolverError
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.resolver import Resolution, Resolver
-from starlette.datastructures import UploadFile
+from starlette.datastructures import URL, UploadFile
+from starlette.types import Scope
 
 from apitwin.auth import REFUSED_CREDENTIAL
 from apitwin.behaviours import Behaviour
@@ -27,6 +28,23 @@ from apitwin.runtime import LiveTwin
 Endpoint = Callable[..., Awaitable[ConnexionResponse]]
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apitwin-writer")
+URLS_KEPT = 4096  # request URLs remembered; they are the clients', so bounded
+_urls: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
+def url_of(scope: Scope) -> tuple[str, str]:
+    """The request's URL and its path, as starlette's `Request.url` gives them, remembered by the scope fields that
+    URL is made of (scheme, server, path, query string, Host header): making one parses the URL again."""
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    key = (scope.get("scheme"), scope.get("server"), scope["path"], scope.get("query_string"), host)
+    known = _urls.get(key)
+    if known is None:
+        url = URL(scope=scope)
+        known = (str(url), url.path)
+        if len(_urls) >= URLS_KEPT:
+            _urls.clear()
+        _urls[key] = known
+    return known
 
 
 def resolve_handler(live: LiveTwin, route: Route) -> tuple[Behaviour, str]:
@@ -68,7 +86,8 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         media_type = negotiate(request.headers.get("accept"), route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
-        await _inject_fault(live, route, request.headers.get("prefer"), request.url.path)
+        url, url_path = url_of(request.scope)
+        await _inject_fault(live, route, request.headers.get("prefer"), url_path)
         files = {name: await _read(value) for name, value in kwargs.items() if isinstance(value, UploadFile)}
         ctx = OperationContext(
             route=route,
@@ -79,7 +98,7 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             files=files,
             principal=principal,
             media_type=media_type,
-            url=str(request.url),
+            url=url,
             permits=lambda required, scope: live.authenticator.permits(principal, required, scope),
             require=lambda required, scope: live.authenticator.authorize(principal, required, scope),
         )

@@ -9,6 +9,11 @@ the validator; three of its stages are replaced where a profile showed them repe
 - **Dispatch** (`Dispatch`, in place of connexion's AsyncApp and its ContextMiddleware): the endpoint is
   called with the request and its arguments by connexion's own `get_arguments`, from what each operation
   knows at build time; connexion built a chain of decorators around the endpoint on every request.
+- **Request validation** (`ValidationOnce`): an operation's URI parser and parameter validator are built
+  once; connexion built both on every request.
+- **Stages chained** (`chain_operations`): a routed operation goes straight to its own security check, then
+  its validation, then its endpoint; each of connexion's stages looked the operation up again by base path
+  and operation id, and passed through the lifespan layer, on every request.
 
 The endpoints (`resolver.endpoint_for`) take the request as their first argument instead of reading it from
 connexion's context proxies.
@@ -26,15 +31,23 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
-from connexion.middleware.routing import RoutingAPI, RoutingMiddleware
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
+from connexion.middleware.response_validation import ResponseValidationOperation
+from connexion.middleware.routing import RoutingAPI, RoutingMiddleware, RoutingOperation
+from connexion.middleware.security import SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
+from connexion.utils import is_nullable
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Mount, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.validation import PARSED
 
@@ -47,11 +60,115 @@ class TwinApp(AsyncApp):  # type: ignore[misc]
         # the innermost app, before connexion builds its stack on the first request
         self._middleware_app = self.middleware.app = Dispatch()
 
+    def build(self) -> None:
+        """Builds connexion's stack now (connexion would on the first request), every API added, and chains
+        each operation's stages."""
+        middleware = self.middleware
+        middleware.app, middleware.middleware_stack = middleware._build_middleware_stack()
+        chain_operations(list(middleware.middleware_stack))
+
 
 def middlewares() -> list[Any]:
     """connexion's default stack with the stages above in place of its own."""
-    replaced: dict[Any, Any] = {SwaggerUIMiddleware: SpecsOnce, RoutingMiddleware: IndexedRouting}
+    replaced: dict[Any, Any] = {
+        SwaggerUIMiddleware: SpecsOnce,
+        RoutingMiddleware: IndexedRouting,
+        RequestValidationMiddleware: ValidationOnce,
+    }
     return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares if m is not ContextMiddleware]
+
+
+# Stages chained
+
+_STAGES = (SecurityOperation, RequestValidationOperation, ResponseValidationOperation)
+
+
+def chain_operations(stack: list[ASGIApp]) -> None:
+    """Points each routed operation at its own next stage: its security check, its request validation, its
+    response validation (when on), its endpoint. connexion's stages (`RoutedMiddleware`) find the operation
+    by base path and operation id on every request; the lookups below are theirs, done once. An operation
+    whose stages are not all found as expected keeps connexion's path."""
+    routing = next(layer for layer in stack if isinstance(layer, IndexedRouting))
+    routed = [layer for layer in stack if isinstance(layer, RoutedMiddleware)]
+    for base_path, first in routing.operations:
+        stages = [_operation_of(layer, base_path, first.operation_id) for layer in routed]
+        kept: list[Any] = []
+        for layer, stage in zip(routed, stages, strict=True):
+            if stage is layer.app:  # a stage that does nothing for this operation (response validation off)
+                continue
+            if stage is None or not isinstance(stage, (*_STAGES, DispatchOperation)):
+                break
+            kept.append(stage)
+        else:
+            if kept and isinstance(kept[-1], DispatchOperation):
+                for stage, following in zip(kept, kept[1:], strict=False):
+                    stage.next_app = following
+                first.next_app = kept[0]
+
+
+def _operation_of(layer: RoutedMiddleware, base_path: str, operation_id: str | None) -> Any:
+    """The operation `RoutedMiddleware.__call__` would call for this base path and operation id."""
+    for api in layer.apis.get(base_path, []):
+        if operation_id in api.operations:
+            return api.operations[operation_id]
+    return None
+
+
+# Request validation
+
+
+class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
+    """connexion's request validation with the operation's URI parser and parameter validator built once
+    (connexion built both on every request); the rest is connexion's, line for line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parameter_validator: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operation = self._operation
+        if self._parameter_validator is None:
+            uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
+            self._parameter_validator = self._validator_map["parameter"](
+                operation.parameters,
+                uri_parser=uri_parser,
+                strict_validation=self.strict_validation,
+                security_query_params=self.security_query_params,
+            )
+        self._parameter_validator.validate(scope)
+
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        self.validate_mime_type(mime_type)
+        schema = operation.body_schema(mime_type)
+        try:  # a MediaTypeDict: its item lookup matches media ranges (its get does not)
+            body_validator = self._validator_map["body"][mime_type] if schema else None
+        except KeyError:
+            body_validator = None
+        if body_validator is not None:
+            validator = body_validator(
+                schema=schema,
+                required=operation.request_body.get("required", False),
+                nullable=is_nullable(operation.body_definition(mime_type)),
+                encoding=encoding,
+                strict_validation=self.strict_validation,
+                uri_parser=operation.uri_parser_class(operation.parameters, operation.body_definition()),
+            )
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class ValidationOnceAPI(RequestValidationAPI):  # type: ignore[misc]
+    def make_operation(self, operation: AbstractOperation) -> ValidatedOnce:
+        return ValidatedOnce(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class ValidationOnce(RequestValidationMiddleware):  # type: ignore[misc]
+    api_cls = ValidationOnceAPI
 
 
 # Dispatch
@@ -176,9 +293,15 @@ def _may_match(route: Any, segment_count: int, first: str) -> bool:
 
 class IndexedRoutingAPI(RoutingAPI):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.made: list[RoutingOperation] = []
         super().__init__(*args, **kwargs)
         built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
         self.router = IndexedRouter(routes=built.routes, default=built.default)
+
+    def make_operation(self, operation: AbstractOperation) -> RoutingOperation:
+        made: RoutingOperation = super().make_operation(operation)
+        self.made.append(made)
+        return made
 
 
 class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
@@ -186,10 +309,12 @@ class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
         super().__init__(app)
         built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
         self.router = IndexedRouter(default=built.default)
+        self.operations: list[tuple[str, RoutingOperation]] = []  # (base path, operation), for chain_operations
 
     def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
         # as connexion's add_api, with the API class above
         api = IndexedRoutingAPI(specification, base_path=base_path, arguments=arguments, next_app=self.app, **kwargs)
+        self.operations += [(api.base_path, made) for made in api.made]
         for route in self.router.routes:
             if isinstance(route, Mount) and route.path == api.base_path:
                 route.app.default = api.router  # type: ignore[attr-defined]  # a mount of an API's router

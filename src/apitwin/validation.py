@@ -63,16 +63,52 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 _PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
 
 
-_PLAIN_TYPES: dict[str, type] = {"string": str, "integer": int, "boolean": bool}
+_PLAIN_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+_EXCLUSIVE_FLAGS = ("exclusiveMinimum", "exclusiveMaximum")
+_ANNOTATIONS = frozenset({"description", "example", "title", "default", "deprecated", "readOnly", "writeOnly"})
 
 
 def _plainly_valid(value: Any, schema: dict[str, Any]) -> bool:
-    """Whether a schema that says only its type (`{type: string}`, most path parameters) holds the value: then
-    jsonschema need not be asked. Anything more (a format, a bound, an enum) goes to the validator."""
-    kind = _PLAIN_TYPES.get(schema.get("type", ""))
-    if kind is None or len(schema) != 1:
-        return False
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))  # jsonschema: no bool is an int
+    """Whether a parameter schema of a type, bounds, an enum or plain array items (most parameters) surely holds
+    the value, as jsonschema would find: then jsonschema need not be asked. Only a yes is decided here: a value
+    that may be refused, and any other keyword (a format, a pattern), go to the validator, whose message is the
+    one given."""
+    kind = schema.get("type")
+    if kind == "array":
+        items = schema.get("items")
+        return (
+            isinstance(value, list)
+            and isinstance(items, dict)
+            and all(key in ("type", "items") or _annotation(key) for key in schema)
+            and all(_plainly_valid(item, items) for item in value)
+        )
+    types = _PLAIN_TYPES.get(kind) if isinstance(kind, str) else None
+    if types is None or not isinstance(value, types) or (isinstance(value, bool) and kind != "boolean"):
+        return False  # jsonschema: no bool is an integer nor a number
+    numeric = kind != "string" and kind != "boolean"
+    for key, bound in schema.items():
+        if key == "type" or _annotation(key) or (key in _EXCLUSIVE_FLAGS and isinstance(bound, bool)):
+            continue  # draft 4's exclusive flags (booleans) are read with their bound
+        if numeric and key in ("minimum", "maximum") and type(bound) in (int, float):
+            exclusive = schema.get("exclusiveMinimum" if key == "minimum" else "exclusiveMaximum") is True
+            beyond = value < bound if key == "minimum" else value > bound
+            if beyond or (value == bound and exclusive):
+                return False
+        elif key == "enum" and isinstance(bound, list) and all(type(member) is type(value) for member in bound):
+            if value not in bound:  # members of the value's own type: Python's equality is jsonschema's
+                return False
+        else:
+            return False
+    return True
+
+
+def _annotation(key: str) -> bool:
+    return key in _ANNOTATIONS or key.startswith("x-")
 
 
 def _compiled(param: dict[str, Any]) -> Draft4Validator:

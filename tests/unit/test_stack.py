@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 
-from apitwin import validation
+from apitwin import resolver, validation
 from apitwin.engine import schemas
 from apitwin.runtime import LOCATED_KEPT, Runtime
 from apitwin.spec import for_connexion, load_resolved
@@ -181,9 +181,102 @@ def test_a_type_only_parameter_is_judged_as_jsonschema_judges_it(value: Any, kin
     assert (TwinParameterValidator.validate_parameter("query", value, param) is None) == expected
 
 
+SCALAR_KINDS = st.sampled_from(["string", "integer", "boolean", "number"])
+BOUNDS = st.integers(-3, 3) | st.floats(-3, 3) | st.booleans()
+
+
+@st.composite
+def parameter_schemas(draw: st.DrawFn, depth: int = 0) -> dict[str, Any]:
+    """Schemas of the kinds the fast path decides (a type, bounds, an enum, array items, annotations) and some
+    it must leave to jsonschema (a format, a pattern, a length)."""
+    kind = draw(SCALAR_KINDS | st.just("array")) if depth == 0 else draw(SCALAR_KINDS)
+    schema: dict[str, Any] = {"type": kind}
+    if kind == "array":
+        schema["items"] = draw(parameter_schemas(depth + 1))
+        return schema
+    for key in draw(st.sets(st.sampled_from(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]))):
+        schema[key] = draw(st.booleans()) if key.startswith("exclusive") else draw(BOUNDS)
+    if draw(st.booleans()):
+        schema["enum"] = draw(
+            st.lists(st.integers(-2, 2) | st.text(max_size=2) | st.booleans() | st.floats(-2, 2), max_size=3)
+        )
+    extra = draw(
+        st.sampled_from(
+            [
+                None,
+                ("description", "d"),
+                ("example", 1),
+                ("format", "date"),
+                ("pattern", "^a"),
+                ("minLength", 1),
+                ("x-twin", {}),
+            ]
+        )
+    )
+    if extra:
+        schema[extra[0]] = extra[1]
+    return schema
+
+
+@settings(max_examples=600, deadline=None)
+@example(value=1, schema={"type": "integer", "minimum": 1})
+@example(value=1, schema={"type": "integer", "minimum": 1, "exclusiveMinimum": True})
+@example(value=1, schema={"type": "integer", "minimum": 1, "exclusiveMinimum": 1})  # a truthy flag, not a bool
+@example(value=2**60 + 1, schema={"type": "integer", "maximum": 2**60})  # exact, as floats are not
+@example(value=1, schema={"type": "integer", "enum": [True]})  # Python's 1 == True; jsonschema's not
+@example(value=["a", 1], schema={"type": "array", "items": {"type": "string"}})
+@given(
+    value=st.one_of(
+        st.integers(-4, 4),
+        st.floats(-4, 4),
+        st.booleans(),
+        st.text(max_size=2),
+        st.lists(st.integers(-3, 3) | st.text(max_size=2), max_size=3),
+    ),
+    schema=parameter_schemas(),
+)
+def test_a_plain_parameter_schema_is_judged_as_jsonschema_judges_it(value: Any, schema: dict[str, Any]) -> None:
+    param = {"name": "p", "in": "query", "schema": schema}
+    expected = validation.Draft4Validator(schema, format_checker=validation.FORMAT_CHECKER).is_valid(value)
+    assert (TwinParameterValidator.validate_parameter("query", value, param) is None) == expected
+    if validation._plainly_valid(value, schema):
+        assert expected  # the fast path only ever says yes where jsonschema does
+
+
 @settings(max_examples=200, deadline=None)
 @given(value=JSON_VALUES)
 def test_public_without_write_only_fields_is_the_walk_it_skips(value: Any) -> None:
     schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object"}}, "b": {}}}
     walked = schemas._public(value, schemas.effective(schema, value), "omit")
     assert schemas.public(value, schema) == walked
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    server=st.none() | st.tuples(st.sampled_from(["127.0.0.1", "::1", "twin.test"]), st.sampled_from([80, 443, 8000])),
+    host=st.none() | st.sampled_from([b"twin.test", b"twin.test:8000", b"[::1]:80", b"bad host:x", b""]),
+    path=st.text(alphabet="/a?#\\%\u00e9 ", max_size=12).map(lambda text: "/" + text),
+    query=st.binary(max_size=6).filter(lambda raw: raw.isascii()),
+)
+def test_a_remembered_url_is_the_url_starlette_makes(
+    scheme: str, server: tuple[str, int] | None, host: bytes | None, path: str, query: bytes
+) -> None:
+    headers = [(b"accept", b"*/*")] + ([(b"host", host)] if host is not None else [])
+    scope = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "path": path,
+        "query_string": query,
+        "headers": headers,
+    }
+    made = Request(scope).url
+    for _ in range(2):  # made, then remembered
+        assert resolver.url_of(scope) == (str(made), made.path)
+
+
+def test_remembered_urls_are_bounded() -> None:
+    for n in range(resolver.URLS_KEPT + 10):
+        resolver.url_of({"type": "http", "path": f"/p/{n}", "headers": [], "query_string": b""})
+    assert len(resolver._urls) <= resolver.URLS_KEPT
