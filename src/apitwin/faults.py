@@ -139,6 +139,8 @@ class Faults:
 
     def pick(self, twin: str, route: Route, relative_path: str) -> Fault | None:
         """The first matching rule that fires for this request (counting it), if any."""
+        if not self._rules:  # no rule at all: nothing to look at under the lock
+            return None
         with self._lock:
             if not any(rule.matches(twin, route, relative_path) for rule in self._rules.values()):
                 return None  # the common case, and with a shared store no transaction for it

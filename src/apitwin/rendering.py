@@ -17,6 +17,9 @@ _XML_ALIASES = ("application/xml", "text/xml")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps made one per call
+
+
 def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
     """The offered media type the Accept header prefers; the first offered when Accept is absent or */*."""
     if not offered:
@@ -59,7 +62,7 @@ def render(body: Any, media_type: str, schema: Mapping[str, Any] | None = None) 
         return body.encode("utf-8")  # text/plain logs and the like
     if media_type == XML:
         return to_xml(body, schema or {})
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _COMPACT_JSON.encode(body).encode("utf-8")
 
 
 def to_xml(body: Any, schema: Mapping[str, Any]) -> bytes:

@@ -36,7 +36,14 @@ def url_of(scope: Scope) -> tuple[str, str]:
     """The request's URL and its path, as starlette's `Request.url` gives them, remembered by the scope fields that
     URL is made of (scheme, server, path, query string, Host header): making one parses the URL again."""
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    key = (scope.get("scheme"), scope.get("server"), scope["path"], scope.get("query_string"), host)
+    server = scope.get("server")  # a (host, port) pair, which servers and test clients give as a tuple or a list
+    key = (
+        scope.get("scheme"),
+        tuple(server) if server is not None else None,
+        scope["path"],
+        scope.get("query_string"),
+        host,
+    )
     known = _urls.get(key)
     if known is None:
         url = URL(scope=scope)

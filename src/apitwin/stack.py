@@ -21,11 +21,13 @@ connexion's context proxies.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from connexion import AsyncApp
-from connexion.decorators.parameter import get_arguments, sanitized
+from connexion.decorators.parameter import get_arguments
+from connexion.decorators.parameter import sanitized as connexion_sanitized
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
@@ -50,6 +52,10 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.validation import PARSED
+
+
+# connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
+sanitized: Callable[[str], str] = functools.lru_cache(maxsize=4096)(connexion_sanitized)
 
 
 class TwinApp(AsyncApp):  # type: ignore[misc]
@@ -137,7 +143,7 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
             )
         self._parameter_validator.validate(scope)
 
-        mime_type, encoding = self.extract_content_type(scope["headers"])
+        mime_type, encoding = self.content_type_of(scope["headers"])
         self.validate_mime_type(mime_type)
         schema = operation.body_schema(mime_type)
         try:  # a MediaTypeDict: its item lookup matches media ranges (its get does not)
@@ -155,6 +161,15 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
             )
             receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
+
+    def content_type_of(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """`extract_content_type`'s answer: the Content-Type header's media type (the operation's first when
+        there is none, or octet-stream) and its charset (utf-8 when unsaid); connexion's walk of the headers
+        decoded every header name."""
+        content_type = next((value for name, value in headers if name.lower() == b"content-type"), None)
+        if content_type is None:
+            return self.extract_content_type([])
+        return self.extract_content_type([(b"content-type", content_type)])
 
 
 class ValidationOnceAPI(RequestValidationAPI):  # type: ignore[misc]
