@@ -53,7 +53,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.validation import PARSED
 
-
 # connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
 sanitized: Callable[[str], str] = functools.lru_cache(maxsize=4096)(connexion_sanitized)
 
@@ -167,9 +166,10 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
         there is none, or octet-stream) and its charset (utf-8 when unsaid); connexion's walk of the headers
         decoded every header name."""
         content_type = next((value for name, value in headers if name.lower() == b"content-type"), None)
-        if content_type is None:
-            return self.extract_content_type([])
-        return self.extract_content_type([(b"content-type", content_type)])
+        found: tuple[str, str] = self.extract_content_type(
+            [] if content_type is None else [(b"content-type", content_type)]
+        )
+        return found
 
 
 class ValidationOnceAPI(RequestValidationAPI):  # type: ignore[misc]
