@@ -149,7 +149,7 @@ def create_app(
         routes=[
             Route("/", index, methods=["GET"]),
             *admin_routes(runtime, access),
-            Mount("", app=_TwinPaths(api, runtime)),
+            Mount("", app=_TwinPaths(api.middleware, runtime)),  # the app's own __call__ only passes it on
         ],
         exception_handlers={404: unroutable},
         middleware=[

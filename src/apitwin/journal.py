@@ -170,7 +170,7 @@ class JournalRequests:
                     at=arrived,
                     method=scope["method"],
                     path=path,
-                    query=parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True),
+                    query=_query_of(scope.get("query_string", b"")),
                     twin=twin,
                     operation_id=operation_id,
                     status=status,
@@ -194,3 +194,7 @@ class JournalRequests:
             _current_note.reset(token)
             if not recorded:
                 record()
+
+
+def _query_of(query_string: bytes) -> dict[str, list[str]]:
+    return parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}

@@ -3,6 +3,7 @@ OpenAPI `xml` object (name, wrapped), so the spec decides the XML shape."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import xml.etree.ElementTree as ElementTree
@@ -22,6 +23,11 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # j
 
 def negotiate(accept: str | None, offered: Sequence[str]) -> str | None:
     """The offered media type the Accept header prefers; the first offered when Accept is absent or */*."""
+    return _negotiated(accept, tuple(offered))
+
+
+@functools.lru_cache(maxsize=1024)  # Accept headers are the clients': bounded; most send one of a few
+def _negotiated(accept: str | None, offered: tuple[str, ...]) -> str | None:
     if not offered:
         return JSON
     if not accept or not accept.strip():

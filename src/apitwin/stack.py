@@ -40,6 +40,7 @@ from connexion.middleware.request_validation import (
 )
 from connexion.middleware.response_validation import ResponseValidationOperation
 from connexion.middleware.routing import RoutingAPI, RoutingMiddleware, RoutingOperation
+from connexion.middleware.routing import _scope as routing_scope
 from connexion.middleware.security import SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
@@ -277,7 +278,11 @@ class IndexedRouter(Router):
             if match is Match.FULL:
                 scope["route"] = route
                 scope.update(child_scope)
-                await route.handle(scope, receive, send)
+                within = _router_within(route)
+                if within is not None:  # Mount.handle, then Router.__call__, would only pass it on
+                    await within.app(scope, receive, send)
+                else:
+                    await route.handle(scope, receive, send)
                 return
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
@@ -297,6 +302,13 @@ class IndexedRouter(Router):
             if len(self._memo) < self.MEMO_SIZE:
                 self._memo[key] = found
         return found
+
+
+def _router_within(route: Any) -> IndexedRouter | None:
+    """The indexed router a mount holds, when calling the mount would only call it (no middleware of its own)."""
+    if type(route) is Mount and isinstance(route.app, IndexedRouter) and route.app.middleware_stack == route.app.app:
+        return route.app
+    return None
 
 
 def _may_match(route: Any, segment_count: int, first: str) -> bool:
@@ -325,6 +337,14 @@ class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
         built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
         self.router = IndexedRouter(default=built.default)
         self.operations: list[tuple[str, RoutingOperation]] = []  # (base path, operation), for chain_operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # connexion's, calling the router's app itself (Router.__call__ only passes it on: no middleware)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        routing_scope.set(dict(scope))
+        await self.router.app(scope, receive, send)
 
     def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
         # as connexion's add_api, with the API class above

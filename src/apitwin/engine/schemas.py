@@ -161,6 +161,9 @@ _WRITE_ONLY_CACHE: dict[int, tuple[Schema, bool]] = {}  # id -> (schema, holds w
 def _holds_write_only(schema: Schema) -> bool:
     """Whether a writeOnly field is declared anywhere in the schema (its members, subtypes, items and properties
     at every depth)."""
+    known = _WRITE_ONLY_CACHE.get(id(schema))
+    if known is not None and known[0] is schema:  # asked on every read: no closure made when known
+        return known[1]
     seen: set[int] = set()
 
     def holds(node: Any) -> bool:
