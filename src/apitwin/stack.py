@@ -44,7 +44,7 @@ from connexion.middleware.routing import _scope as routing_scope
 from connexion.middleware.security import SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
-from connexion.utils import is_nullable
+from connexion.utils import is_nullable, split_content_type
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -163,14 +163,15 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
         await self.next_app(scope, receive, send)
 
     def content_type_of(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
-        """`extract_content_type`'s answer: the Content-Type header's media type (the operation's first when
-        there is none, or octet-stream) and its charset (utf-8 when unsaid); connexion's walk of the headers
-        decoded every header name."""
-        content_type = next((value for name, value in headers if name.lower() == b"content-type"), None)
-        found: tuple[str, str] = self.extract_content_type(
-            [] if content_type is None else [(b"content-type", content_type)]
-        )
-        return found
+        """What connexion's `extract_content_type` gives: the Content-Type header's media type (the operation's
+        first when there is none, else octet-stream) and charset (utf-8 when unsaid). connexion's walk of the
+        headers decoded every header name and built a typing alias, on every request."""
+        raw = next((value for name, value in headers if name.lower() == b"content-type"), None)
+        mime_type, encoding = split_content_type(raw.decode("latin-1") if raw is not None else None)
+        if mime_type is None:
+            consumes = self._operation.consumes
+            mime_type = consumes[0] if consumes else "application/octet-stream"
+        return mime_type, "utf-8" if encoding is None else encoding
 
 
 class ValidationOnceAPI(RequestValidationAPI):  # type: ignore[misc]
@@ -223,7 +224,8 @@ class DispatchOperation:
             arguments=[],
             has_kwargs=True,  # the endpoint takes **kwargs
             sanitize=sanitized,
-            content_type=request.mimetype,
+            # without a request body, connexion reads nothing from the content type: none is parsed
+            content_type=request.mimetype if operation.is_request_body_defined else "",
         )
         return {**{sanitized(key): value for key, value in kwargs.items()}, **request.context}
 

@@ -17,7 +17,7 @@ from apitwin import resolver, validation
 from apitwin.engine import schemas
 from apitwin.runtime import LOCATED_KEPT, Runtime
 from apitwin.spec import for_connexion, load_resolved
-from apitwin.stack import IndexedRouter
+from apitwin.stack import IndexedRouter, ValidatedOnce
 from apitwin.twins import select
 from apitwin.validation import TwinParameterValidator
 
@@ -282,3 +282,26 @@ def test_remembered_urls_are_bounded() -> None:
     for n in range(resolver.URLS_KEPT + 10):
         resolver.url_of({"type": "http", "path": f"/p/{n}", "headers": [], "query_string": b""})
     assert len(resolver._urls) <= resolver.URLS_KEPT
+
+
+class _Operation:
+    def __init__(self, consumes: list[str]) -> None:
+        self.consumes = consumes
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from([b"content-type", b"Content-Type", b"accept", b"x-c\xe9"]),
+            st.sampled_from([b"application/json", b"text/csv; charset=latin-1", b"a/b;charset=", b";", b"", b"\xe9/x"]),
+        ),
+        max_size=3,
+    ),
+    consumes=st.sampled_from([[], ["multipart/form-data"], ["application/json", "text/csv"]]),
+)
+def test_the_content_type_is_read_as_connexion_reads_it(
+    headers: list[tuple[bytes, bytes]], consumes: list[str]
+) -> None:
+    validated = ValidatedOnce(_noop, operation=_Operation(consumes))
+    assert validated.content_type_of(headers) == validated.extract_content_type(headers)

@@ -303,6 +303,11 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
 
 def _detached(value: Any) -> Any:
     """A copy of a JSON value (objects and lists copied at every depth; scalars shared: they cannot change)."""
+    kind = type(value)  # the usual kinds first: an abstract Mapping check costs more than the copy of a scalar
+    if kind is dict:
+        return {key: _detached(item) for key, item in value.items()}
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
     if isinstance(value, Mapping):
         return {key: _detached(item) for key, item in value.items()}
     if isinstance(value, list):
