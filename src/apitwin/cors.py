@@ -5,6 +5,8 @@ and which of its headers. The control plane is deliberately not covered (`applie
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
@@ -47,18 +49,26 @@ class CorsForTwins:
 def _with_cors(raw: list[tuple[bytes, bytes]], origin: str | None) -> list[tuple[bytes, bytes]]:
     """An answer's headers (ASGI: lower-case names) with the CORS ones set, each replacing any of its name. On
     the raw list: the headers classes rescan the whole list for every header they set."""
-    names = [name.decode("latin-1") for name, _ in raw]
-    exposed = sorted(name for name in names if name not in _READABLE_ANYWAY and not name.startswith("access-control-"))
-    vary = next((value.decode("latin-1") for name, value in raw if name == b"vary"), None)
+    names = tuple(name for name, _ in raw)
+    vary = next((value for name, value in raw if name == b"vary"), None)
+    added = _cors_headers(names, vary, origin)
+    kept = [(name, value) for name, value in raw if name not in added]
+    return [*kept, *added.items()]
+
+
+@functools.lru_cache(maxsize=1024)  # answers carry a few sets of header names; origins are the clients': bounded
+def _cors_headers(names: tuple[bytes, ...], vary: bytes | None, origin: str | None) -> dict[bytes, bytes]:
+    """The CORS headers for an answer with these header names (and Vary value), to a request from `origin`."""
+    shown = [name.decode("latin-1") for name in names]
+    exposed = sorted(name for name in shown if name not in _READABLE_ANYWAY and not name.startswith("access-control-"))
     # The origin echoed rather than "*": a browser refuses "*" on a request sent with credentials.
     added = {b"access-control-allow-origin": origin or "*"}
     if origin:
         added[b"access-control-allow-credentials"] = "true"
-    added[b"vary"] = "Origin" if vary is None else f"{vary}, Origin"
+    added[b"vary"] = "Origin" if vary is None else f"{vary.decode('latin-1')}, Origin"
     if exposed:
         added[b"access-control-expose-headers"] = ", ".join(exposed)
-    kept = [(name, value) for name, value in raw if name not in added]
-    return [*kept, *((name, value.encode("latin-1")) for name, value in added.items())]
+    return {name: value.encode("latin-1") for name, value in added.items()}
 
 
 def _preflight(origin: str, request_headers: Headers) -> Response:

@@ -95,7 +95,8 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
         url, url_path = url_of(request.scope)
         await _inject_fault(live, route, request.headers.get("prefer"), url_path)
-        files = {name: await _read(value) for name, value in kwargs.items() if isinstance(value, UploadFile)}
+        uploads = [(name, value) for name, value in kwargs.items() if isinstance(value, UploadFile)]
+        files = {name: await _read(value) for name, value in uploads} if uploads else {}
         ctx = OperationContext(
             route=route,
             state=live.state,
