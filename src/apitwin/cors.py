@@ -6,7 +6,6 @@ and which of its headers. The control plane is deliberately not covered (`applie
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
