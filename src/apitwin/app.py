@@ -13,13 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from starlette._utils import get_route_path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apitwin.access import Access, HostGuard, host_header, is_loopback
@@ -38,6 +39,9 @@ from apitwin.sessions import DEFAULT_IDLE_SECONDS, DEFAULT_MAX_SESSIONS, Session
 from apitwin.spec import for_connexion, load_bundled
 from apitwin.store import Store, StoreBackend, StoreCorrupt
 from apitwin.twins import Twin, select
+
+if TYPE_CHECKING:
+    from apitwin.stack import IndexedRouter
 
 logger = logging.getLogger("apitwin")
 FORM = "application/x-www-form-urlencoded"
@@ -144,13 +148,15 @@ def create_app(
         # a server stopped cleanly (SIGTERM, Ctrl-C) folds its store's log into one TinyDB file
         await asyncio.to_thread(runtime.close)
 
+    twin_mount = Mount("", app=_TwinPaths(api.middleware, runtime))  # the app's own __call__ only passes it on
+    routes = [Route("/", index, methods=["GET"]), *admin_routes(runtime, access), twin_mount]
+    # Trailing slashes are _TwinPaths' business: the router's own redirect would loop on a segment ending in a
+    # line break (its mount pattern matches one form only, before that line break), 307 after 307. The router
+    # is an indexed one: a twin's request is not tried against each control-plane route.
+    router = IndexedRouter(routes=routes, lifespan=lifespan, redirect_slashes=False)
     app = Starlette(
         lifespan=lifespan,
-        routes=[
-            Route("/", index, methods=["GET"]),
-            *admin_routes(runtime, access),
-            Mount("", app=_TwinPaths(api.middleware, runtime)),  # the app's own __call__ only passes it on
-        ],
+        routes=routes,
         exception_handlers={404: unroutable},
         middleware=[
             # outermost: every layer below, the journal first, acts on the session the request names
@@ -179,12 +185,10 @@ def create_app(
                 media_type_of=_body_media_type(runtime),
                 max_body_bytes=max_body_bytes,
             ),
+            Middleware(_TwinsFirst, twins=twin_mount, router=router),
         ],
     )
-    # Trailing slashes are _TwinPaths' business: the router's own redirect would loop on a segment ending in a
-    # line break (its mount pattern matches one form only, before that line break), 307 after 307. The router
-    # is an indexed one: a twin's request is not tried against each control-plane route.
-    app.router = IndexedRouter(routes=app.router.routes, lifespan=lifespan, redirect_slashes=False)
+    app.router = router
     app.state.runtime = runtime
     return app
 
@@ -212,6 +216,36 @@ class _SharedState:
         if scope["type"] == "http":
             self.runtime.refresh()
         await self.app(scope, receive, send)
+
+
+class _TwinsFirst:
+    """A request the router could only send to the twins' mount goes straight to it, as the router would send it
+    (its own candidates, the mount's own match), past the router's layers and the exception layer above it, which
+    has nothing to catch there: connexion's own layers answer every error of a twin."""
+
+    def __init__(self, app: ASGIApp, twins: Mount, router: IndexedRouter) -> None:
+        self.app = app
+        self.twins = twins
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        router = self.router
+        candidates = router._candidates(get_route_path(scope))
+        if len(candidates) != 1 or candidates[0] is not self.twins:
+            await self.app(scope, receive, send)
+            return
+        match, child_scope = self.twins.matches(scope)
+        if match is not Match.FULL:
+            await self.app(scope, receive, send)
+            return
+        # as the router would: itself and the mount recorded in the scope, the mount's own keys set
+        scope.setdefault("router", router)
+        scope["route"] = self.twins
+        scope.update(child_scope)
+        await self.twins.app(scope, receive, send)
 
 
 class _TwinPaths:

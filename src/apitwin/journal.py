@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,10 +73,10 @@ class Journal:
         """Call `listener` with every new entry (even with size 0): `apitwin serve --log` prints them."""
         self._listeners.append(listener)
 
-    def record(self, request: JournalEntry) -> JournalEntry:
-        """Keep a request (its `id` is assigned here) and tell the listeners."""
+    def record(self, **request: Any) -> JournalEntry:
+        """Keep a request (a JournalEntry's fields but its `id`, assigned here) and tell the listeners."""
         with self._lock:
-            entry = replace(request, id=next(self._ids))
+            entry = JournalEntry(id=next(self._ids), **request)
             self._entries.append(entry)
         for listener in self._listeners:
             listener(entry)
@@ -165,18 +165,15 @@ class JournalRequests:
             recorded = True
             twin, operation_id = self.identify(scope["method"], path)
             journal.record(
-                JournalEntry(
-                    id=0,
-                    at=arrived,
-                    method=scope["method"],
-                    path=path,
-                    query=_query_of(scope.get("query_string", b"")),
-                    twin=twin,
-                    operation_id=operation_id,
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                    fault=note.fault,
-                )
+                at=arrived,
+                method=scope["method"],
+                path=path,
+                query=_query_of(scope.get("query_string", b"")),
+                twin=twin,
+                operation_id=operation_id,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                fault=note.fault,
             )
 
         async def send_and_watch(message: Message) -> None:

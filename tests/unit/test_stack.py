@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 
+from apitwin import app as app_module
 from apitwin import resolver, validation
 from apitwin.engine import schemas
 from apitwin.runtime import LOCATED_KEPT, Runtime
@@ -305,3 +306,48 @@ def test_the_content_type_is_read_as_connexion_reads_it(
 ) -> None:
     validated = ValidatedOnce(_noop, operation=_Operation(consumes))
     assert validated.content_type_of(headers) == validated.extract_content_type(headers)
+
+
+TRICKY_PATHS = [
+    "/",
+    "/__apitwin/health",
+    "/__apitwin/faults",
+    "/datascaphe/api/v1/report/3",
+    "/datascaphe/api/v1/report/3/",
+    "/datascaphe/api/v1/report?has_rls=1&fields=id,name",
+    "/datascaphe/api/v1/report/x",
+    "/datascaphe/api/v1/nowhere",
+    "/datascaphe/api/v1/report/3%0A",
+    "/datascaphe/api/v1/rep%0Aort/3",
+    "/datascaphe/openapi.json",
+    "/opendatasoft/api/automation/v1.0/datasets/",
+    "/nowhere/at/all",
+    "/api/v1/report/3",
+]
+
+
+def test_the_twins_shortcut_answers_what_the_router_answers(monkeypatch: pytest.MonkeyPatch, make_client: Any) -> None:
+    """`_TwinsFirst` sends a twin's request past the outer router and its exception layer: every answer (of a
+    twin, the control plane, the index or nobody; a success or an error) is the one the router gives."""
+    from tests.conftest import credential
+
+    client = make_client()
+    key = credential(client, "datascaphe", "admin")
+
+    def answers() -> list[tuple[str, str, int, bytes, list[tuple[str, str]]]]:
+        seen = []
+        for path in TRICKY_PATHS:
+            for method, body in (("GET", None), ("HEAD", None), ("PATCH", b"{")):  # none changes any state
+                response = client.request(method, path, headers={"Authorization": key}, content=body)
+                headers = sorted((name, value) for name, value in response.headers.items() if name != "date")
+                seen.append((method, path, response.status_code, response.content, headers))
+        return seen
+
+    shortcut = answers()
+    assert {status for _, path, status, _, _ in shortcut if path == "/datascaphe/api/v1/report/3"} == {200, 400}
+    monkeypatch.setattr(app_module._TwinsFirst, "__call__", _passing_on)
+    assert answers() == shortcut
+
+
+async def _passing_on(self: Any, scope: Any, receive: Any, send: Any) -> None:
+    await self.app(scope, receive, send)
