@@ -288,7 +288,9 @@ def security_map(authenticator: Callable[[], Authenticator]) -> dict[str, type]:
 
         # connexion asks twice per request whether the verifier takes a keyword, through inspect.signature
         accepts = staticmethod(functools.cache(base._accepts_kwarg))  # type: ignore[attr-defined]
-        return type(f"Twin{base.__name__}", (base,), {"_resolve_func": resolve, "_accepts_kwarg": accepts})
+        # `twin_verifier`: the verifier is apitwin's (credential in, principal out), which stack.CredentialCheck calls
+        members = {"_resolve_func": resolve, "_accepts_kwarg": accepts, "twin_verifier": True}
+        return type(f"Twin{base.__name__}", (base,), members)
 
     return {
         "apiKey": handler(ApiKeySecurityHandler, "apiKey"),

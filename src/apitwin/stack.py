@@ -11,6 +11,10 @@ the validator; three of its stages are replaced where a profile showed them repe
   knows at build time; connexion built a chain of decorators around the endpoint on every request.
 - **Request validation** (`ValidationOnce`): an operation's URI parser and parameter validator are built
   once; connexion built both on every request.
+- **Credentials** (`CredentialCheck`, in place of connexion's security stage where every requirement is one API
+  key, in a header or the query, or one bearer token): the credential is read as connexion reads it and handed
+  to apitwin's verifier, with connexion's errors; connexion made a request object, three wrappers and two
+  coroutines around that one call.
 - **Stages chained** (`chain_operations`): a routed operation goes straight to its own security check, then
   its validation, then its endpoint; each of connexion's stages looked the operation up again by base path
   and operation id, and passed through the lifespan layer, on every request.
@@ -26,8 +30,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connexion import AsyncApp
+from connexion.datastructures import MediaTypeDict
 from connexion.decorators.parameter import get_arguments
 from connexion.decorators.parameter import sanitized as connexion_sanitized
+from connexion.exceptions import OAuthProblem, OAuthResponseProblem, UnsupportedMediaTypeProblem
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
@@ -44,8 +50,10 @@ from connexion.middleware.routing import _scope as routing_scope
 from connexion.middleware.security import SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
+from connexion.security import NO_VALUE, SecurityHandlerFactory
 from connexion.utils import is_nullable, split_content_type
 from starlette._utils import get_route_path
+from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -107,6 +115,10 @@ def chain_operations(stack: list[ASGIApp]) -> None:
             kept.append(stage)
         else:
             if kept and isinstance(kept[-1], DispatchOperation):
+                kept = [
+                    CredentialCheck.of(stage) or stage if isinstance(stage, SecurityOperation) else stage
+                    for stage in kept
+                ]
                 for stage, following in zip(kept, kept[1:], strict=False):
                     stage.next_app = following
                 first.next_app = kept[0]
@@ -120,6 +132,97 @@ def _operation_of(layer: RoutedMiddleware, base_path: str, operation_id: str | N
     return None
 
 
+# Credentials
+
+CredentialReader = Callable[[Scope], Any]  # the credential a request carries for one scheme, or NO_VALUE
+
+
+class CredentialCheck:
+    """connexion's security check (`SecurityHandlerFactory.verify_security`) for the operations whose every
+    requirement is one scheme apitwin verifies itself: an API key in a header or the query string, or a bearer
+    token. Each requirement in turn: its credential, read as connexion's handler reads it (starlette's Headers or
+    QueryParams), goes to apitwin's verifier; the first that verifies sets the request's principal as connexion
+    sets it. With none, connexion's error: the most specific of those raised, else "No authorization token
+    provided". A property test holds it to connexion's own check."""
+
+    def __init__(self, requirements: list[tuple[CredentialReader, Callable[..., Any], str]]) -> None:
+        self.requirements = requirements
+        self.next_app: ASGIApp = _not_found
+
+    @classmethod
+    def of(cls, stage: SecurityOperation) -> CredentialCheck | None:
+        """The check for this security stage, or None where connexion's own stage is kept (no security, an
+        anonymous alternative, schemes required together, another kind of scheme, a verifier not apitwin's)."""
+        if not stage.security:
+            return None
+        requirements = []
+        for requirement in stage.security:
+            if len(requirement) != 1:
+                return None
+            ((name, _scopes),) = requirement.items()
+            scheme = stage.security_schemes[name]
+            read = _credential_reader(scheme)
+            kind = scheme["type"] if scheme["type"] != "http" else str(scheme.get("scheme", "")).lower()
+            handler = stage.security_handler_factory.security_handlers.get(kind)
+            if read is None or handler is None or not getattr(handler, "twin_verifier", False):
+                return None
+            message = "Provided apikey is not valid" if kind == "apiKey" else "Provided token is not valid"
+            requirements.append((read, handler()._resolve_func(scheme), message))
+        return cls(requirements)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        errors: list[Exception] = []
+        for read, verify, message in self.requirements:
+            try:
+                credential = read(scope)
+                if credential is NO_VALUE:
+                    continue
+                principal = verify(credential)
+                if principal is NO_VALUE:
+                    continue
+                if principal is None:
+                    raise OAuthResponseProblem(detail=message)
+                break
+            except Exception as error:  # as connexion: every refusal is kept, the most specific raised
+                errors.append(error)
+        else:
+            if errors:
+                SecurityHandlerFactory._raise_most_specific(errors)
+            raise OAuthProblem(detail="No authorization token provided")
+        context = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        context.update({"user": principal.get("sub", principal.get("uid")), "token_info": principal})
+        await self.next_app(scope, receive, send)
+
+
+def _credential_reader(scheme: dict[str, Any]) -> CredentialReader | None:
+    """How connexion's handler for this scheme reads its credential from a request; None for other schemes."""
+    if scheme["type"] == "apiKey" and scheme.get("in") == "header":
+        name = scheme["name"]
+        return lambda scope: _absent_as_no_value(Headers(scope=scope).get(name))
+    if scheme["type"] == "apiKey" and scheme.get("in") == "query":
+        name = scheme["name"]
+        return lambda scope: _absent_as_no_value(QueryParams(scope["query_string"]).get(name))
+    if scheme["type"] == "http" and str(scheme.get("scheme", "")).lower() == "bearer":
+        return _bearer_token
+    return None
+
+
+def _absent_as_no_value(value: str | None) -> Any:
+    return NO_VALUE if value is None else value
+
+
+def _bearer_token(scope: Scope) -> Any:
+    """`BearerSecurityHandler`: the Authorization header's token when its type is bearer."""
+    authorization = Headers(scope=scope).get("Authorization")
+    if not authorization:
+        return NO_VALUE
+    try:
+        auth_type, token = authorization.split(maxsplit=1)
+    except ValueError:
+        raise OAuthProblem(detail="Invalid authorization header") from None
+    return token if auth_type.lower() == "bearer" else NO_VALUE
+
+
 # Request validation
 
 
@@ -130,6 +233,7 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._parameter_validator: Any = None
+        self._consumed: MediaTypeDict | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = self._operation
@@ -161,6 +265,16 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
             )
             receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
+
+    def validate_mime_type(self, mime_type: str) -> None:
+        # connexion's check, its table of the operation's media types made once (connexion made it every request)
+        consumes = self._operation.consumes
+        if not consumes:
+            return
+        if self._consumed is None:
+            self._consumed = MediaTypeDict([(media.lower(), None) for media in consumes])
+        if mime_type.lower() not in self._consumed:
+            raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({mime_type}), expected {consumes}")
 
     def content_type_of(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
         """What connexion's `extract_content_type` gives: the Content-Type header's media type (the operation's

@@ -351,3 +351,113 @@ def test_the_twins_shortcut_answers_what_the_router_answers(monkeypatch: pytest.
 
 async def _passing_on(self: Any, scope: Any, receive: Any, send: Any) -> None:
     await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def security_stages() -> list[tuple[Any, Any]]:
+    """Every operation's connexion security stage beside the CredentialCheck made of it (where one is), over
+    every twin, rate limits off (both checks count a credential's use)."""
+    from connexion.middleware.security import SecurityMiddleware
+
+    from apitwin.app import create_app
+    from apitwin.stack import CredentialCheck
+    from apitwin.twins import select as select_twins
+
+    app = create_app(rate_limits={twin.name: None for twin in select_twins([])})
+    connexion_app = app.state.runtime  # kept alive with the app
+    stack = next(route.app.app for route in app.router.routes if type(route).__name__ == "Mount").middleware_stack
+    security = next(layer for layer in stack if isinstance(layer, SecurityMiddleware))
+    pairs: dict[Any, tuple[Any, Any]] = {}  # one per twin and kind of requirements, so each is drawn often
+    checked = 0
+    for base_path, apis in security.apis.items():
+        for api in apis:
+            for stage in api.operations.values():
+                check = CredentialCheck.of(stage)
+                if check is not None:
+                    checked += 1
+                    kinds = repr([sorted(stage.security_schemes[name].items()) for r in stage.security for name in r])
+                    pairs.setdefault((base_path, kinds), (stage, check))
+    assert connexion_app is not None and checked > 400  # Huwise, Opendatasoft, Datascaphe, Datascale
+    return list(pairs.values())
+
+
+CREDENTIAL_VALUES = st.sampled_from(
+    ["", " ", "Bearer", "Bearer ", "bearer t", "Basic dXNlcjpwYXNz", "junk", "Apikey", "apikey nope", "a b c"]
+)
+
+
+def _outcome(scope: dict[str, Any], check: Any) -> Any:
+    try:
+        asyncio.run(check(scope))
+    except Exception as error:  # the refusal, compared by kind, words and status
+        return (type(error).__name__, str(error), getattr(error, "status", None), getattr(error, "detail", None))
+    return scope.get("extensions", {}).get("connexion_context")
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_the_credential_check_decides_as_connexion_decides(security_stages: list[tuple[Any, Any]], data: Any) -> None:
+    from connexion.lifecycle import ConnexionRequest
+
+    from apitwin.auth import REFUSED_CREDENTIAL
+
+    stage, check = data.draw(st.sampled_from(security_stages))
+    runtime_key = data.draw(st.sampled_from(["valid", "other"]))
+    twins_keys = [value for value in (_known_keys(stage)) if value] or ["none"]
+    key = data.draw(st.sampled_from(twins_keys)) if runtime_key == "valid" else data.draw(CREDENTIAL_VALUES)
+    header = data.draw(
+        st.none() | st.sampled_from([key, f"Apikey {key}", f"Bearer {key}", f"bearer  {key}"]) | CREDENTIAL_VALUES
+    )
+    query = data.draw(st.none() | st.sampled_from([f"apikey={key}", f"apikey={key}&apikey=x", "apikey=", "x=1"]))
+    headers = [(b"authorization", header.encode("latin-1"))] if header is not None else []
+    query_string = (query or "").encode("latin-1")
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "headers": list(headers), "query_string": query_string, "path": "/", "method": "GET"}
+
+    async def connexions(s: dict[str, Any]) -> None:
+        await stage.verification_fn(ConnexionRequest(s))
+
+    async def ours(s: dict[str, Any]) -> None:
+        check.next_app = _noop
+        await check(s, None, None)
+
+    token = REFUSED_CREDENTIAL.set(None)
+    expected = _outcome(scope(), connexions)
+    refused_by_connexion = REFUSED_CREDENTIAL.get()
+    REFUSED_CREDENTIAL.set(None)
+    assert _outcome(scope(), ours) == expected
+    assert REFUSED_CREDENTIAL.get() == refused_by_connexion  # the endpoint reads it (every_credential_checked)
+    REFUSED_CREDENTIAL.reset(token)
+
+
+_KEYS: dict[int, list[str]] = {}
+
+
+def test_the_credential_check_lets_a_known_key_in_and_keeps_others_out(security_stages: list[tuple[Any, Any]]) -> None:
+    """The property test above compares the two checks; this one says they compare real successes too."""
+    keys = _known_keys(None)
+    outcomes = set()
+    for _stage, check in security_stages:
+        for header in (keys[0], f"Apikey {keys[-1]}", f"Bearer {keys[0]}", "junk"):
+            scope = {"type": "http", "headers": [(b"authorization", header.encode())], "query_string": b""}
+
+            async def ours(s: dict[str, Any], check: Any = check) -> None:
+                check.next_app = _noop
+                await check(s, None, None)
+
+            outcome = _outcome(scope, ours)
+            outcomes.add("principal" if isinstance(outcome, dict) and "token_info" in outcome else "refusal")
+    assert outcomes == {"principal", "refusal"}
+
+
+def _known_keys(stage: Any) -> list[str]:
+    """Credentials the twins' fixtures hold (any twin's: a key of another twin is refused the same way)."""
+    if not _KEYS:
+        from apitwin.runtime import Runtime
+        from apitwin.twins import select as select_twins
+
+        runtime = Runtime(select_twins([]), prefixed=True)
+        runtime.seed(reset=True)
+        _KEYS[0] = [str(record["credential"]) for live in runtime.twins.values() for record in live.credentials()]
+    return _KEYS[0]
