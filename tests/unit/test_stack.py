@@ -386,7 +386,7 @@ CREDENTIAL_VALUES = st.sampled_from(
 )
 
 
-def _outcome(scope: dict[str, Any], check: Any) -> Any:
+def _checked(scope: dict[str, Any], check: Any) -> Any:
     try:
         asyncio.run(check(scope))
     except Exception as error:  # the refusal, compared by kind, words and status
@@ -423,10 +423,10 @@ def test_the_credential_check_decides_as_connexion_decides(security_stages: list
         await check(s, None, None)
 
     token = REFUSED_CREDENTIAL.set(None)
-    expected = _outcome(scope(), connexions)
+    expected = _checked(scope(), connexions)
     refused_by_connexion = REFUSED_CREDENTIAL.get()
     REFUSED_CREDENTIAL.set(None)
-    assert _outcome(scope(), ours) == expected
+    assert _checked(scope(), ours) == expected
     assert REFUSED_CREDENTIAL.get() == refused_by_connexion  # the endpoint reads it (every_credential_checked)
     REFUSED_CREDENTIAL.reset(token)
 
@@ -446,7 +446,7 @@ def test_the_credential_check_lets_a_known_key_in_and_keeps_others_out(security_
                 check.next_app = _noop
                 await check(s, None, None)
 
-            outcome = _outcome(scope, ours)
+            outcome = _checked(scope, ours)
             outcomes.add("principal" if isinstance(outcome, dict) and "token_info" in outcome else "refusal")
     assert outcomes == {"principal", "refusal"}
 
