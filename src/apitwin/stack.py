@@ -51,6 +51,7 @@ from connexion.middleware.security import SecurityOperation
 from connexion.middleware.swagger_ui import SwaggerUIAPI, SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.security import NO_VALUE, SecurityHandlerFactory
+from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import is_nullable, split_content_type
 from starlette._utils import get_route_path
 from starlette.datastructures import Headers, QueryParams
@@ -70,7 +71,7 @@ class TwinApp(AsyncApp):  # type: ignore[misc]
     """connexion's AsyncApp with the stages above: the same options, routing, security and validation."""
 
     def __init__(self, import_name: str, **kwargs: Any) -> None:
-        super().__init__(import_name, middlewares=middlewares(), **kwargs)
+        super().__init__(import_name, middlewares=middlewares(), uri_parser_class=ParsedOnce, **kwargs)
         # the innermost app, before connexion builds its stack on the first request
         self._middleware_app = self.middleware.app = Dispatch()
 
@@ -90,6 +91,21 @@ def middlewares() -> list[Any]:
         RequestValidationMiddleware: ValidationOnce,
     }
     return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares if m is not ContextMiddleware]
+
+
+class ParsedOnce(OpenAPIURIParser):  # type: ignore[misc]
+    """connexion's OpenAPI URI parser, its parameter schemas and form fields by name worked out once: its
+    properties built them anew on each access, several times per request (once per query parameter given)."""
+
+    @functools.cached_property
+    def param_schemas(self) -> dict[str, Any]:
+        schemas: dict[str, Any] = OpenAPIURIParser.param_schemas.fget(self)
+        return schemas
+
+    @functools.cached_property
+    def form_defns(self) -> dict[str, Any]:
+        fields: dict[str, Any] = OpenAPIURIParser.form_defns.fget(self)
+        return fields
 
 
 # Stages chained
@@ -316,10 +332,19 @@ class DispatchOperation:
         self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = ConnexionRequest(scope, receive, uri_parser=self.uri_parser)
+        request = self.request_of(scope, receive)
         kwargs = await self.arguments_of(request)
         response = await self.function(request, **kwargs)
         await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
+
+    def request_of(self, scope: Scope, receive: Receive) -> ConnexionRequest:
+        """The request the endpoint is given. Without a request body to read, the one request validation parsed
+        (the same scope, operation and parser: receive is never called); with one, a request that can read it."""
+        if not self.operation.is_request_body_defined:
+            parsed = scope.get("extensions", {}).get(PARSED)
+            if isinstance(parsed, ConnexionRequest) and parsed.scope is scope:
+                return parsed
+        return ConnexionRequest(scope, receive, uri_parser=self.uri_parser)
 
     async def arguments_of(self, request: ConnexionRequest) -> dict[str, Any]:
         operation = self.operation
