@@ -44,10 +44,11 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 
     @staticmethod
     def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: Any = None) -> Any:
+        if value is None:  # absent (most parameters): null where nullable, else missing when required
+            required = param.get("required") and not is_nullable(param)
+            return f"Missing {parameter_type} parameter '{param['name']}'" if required else None
         if is_nullable(param) and is_null(value):
             return None
-        if value is None:
-            return f"Missing {parameter_type} parameter '{param['name']}'" if param.get("required") else None
         if _plainly_valid(value, param.get("schema", param)):
             return None
         try:

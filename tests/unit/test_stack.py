@@ -461,3 +461,73 @@ def _known_keys(stage: Any) -> list[str]:
         runtime.seed(reset=True)
         _KEYS[0] = [str(record["credential"]) for live in runtime.twins.values() for record in live.credentials()]
     return _KEYS[0]
+
+
+@pytest.fixture(scope="module")
+def dispatch_operations() -> list[Any]:
+    """One dispatch operation per twin operation, every twin."""
+    from apitwin.app import create_app
+    from apitwin.stack import Dispatch
+
+    app = create_app()
+    stack = next(route.app.app for route in app.router.routes if type(route).__name__ == "Mount").middleware_stack
+    dispatch = next(layer for layer in stack if isinstance(layer, Dispatch))
+    return [operation for apis in dispatch.apis.values() for api in apis for operation in api.operations.values()]
+
+
+PARAMETER_VALUES = st.none() | st.integers(-2, 5) | st.text(max_size=3) | st.lists(st.text(max_size=2), max_size=2)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_the_arguments_are_connexions(dispatch_operations: list[Any], data: Any) -> None:
+    """`DispatchOperation.arguments` gives what connexion's `get_arguments` gives, for any operation and any
+    parsed parameters (its own, others, none), body and content type."""
+    from connexion.decorators.parameter import get_arguments
+
+    from apitwin.stack import sanitized
+
+    operation = data.draw(st.sampled_from(dispatch_operations))
+    names = [param["name"] for param in operation.operation.parameters] + ["unknown", "a-b"]
+    path = data.draw(st.dictionaries(st.sampled_from(names), PARAMETER_VALUES, max_size=3))
+    query = data.draw(st.dictionaries(st.sampled_from(names), PARAMETER_VALUES, max_size=4))
+    body = data.draw(st.none() | st.just({"name": "x"}) | st.just([1]))
+    content_type = data.draw(st.sampled_from(["", "application/json", "multipart/form-data", "text/csv"]))
+    files = data.draw(st.sampled_from([{}, {"file": ["f1", "f2"]}, {"files": ["f1"]}]))  # parts, as stand-ins
+    try:
+        expected: Any = get_arguments(
+            operation.operation,
+            path_params=dict(path),
+            query_params=dict(query),
+            body=body,
+            files=dict(files),
+            arguments=[],
+            has_kwargs=True,
+            sanitize=sanitized,
+            content_type=content_type,
+        )
+    except Exception as error:  # a value connexion cannot cast: the same refusal
+        expected = (type(error).__name__, str(error))
+    try:
+        got: Any = operation.arguments(dict(path), dict(query), body, dict(files), content_type)
+    except Exception as error:
+        got = (type(error).__name__, str(error))
+    assert got == expected
+
+
+@pytest.mark.parametrize("required", [True, False, None])
+@pytest.mark.parametrize("schema", [{"type": "string"}, {"type": "string", "nullable": True}, {"type": "integer"}])
+@pytest.mark.parametrize("value", [None, "null", "None", "x"])
+def test_an_absent_or_null_parameter_is_judged_as_connexion_judges_it(
+    required: bool | None, schema: dict[str, Any], value: Any
+) -> None:
+    from connexion.validators.parameter import ParameterValidator
+
+    param: dict[str, Any] = {"name": "p", "in": "query", "schema": schema}
+    if required is not None:
+        param["required"] = required
+    ours = TwinParameterValidator.validate_parameter("query", value, param)
+    theirs = ParameterValidator.validate_parameter("query", value, param)
+    assert (ours is None) == (theirs is None)
+    if value is None:
+        assert ours == theirs  # the same words for a missing parameter
