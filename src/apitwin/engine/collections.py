@@ -176,6 +176,8 @@ class Collection:
     def derived(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The item's derived fields, computed now from the items that refer to it, and its computed ones (from the
         item itself): never stale."""
+        if not self.definition.derived and not self.definition.computes:
+            return {}
         own_id = self.definition.id_of(doc)
         values: dict[str, Any] = {}
         for name, rule in self.definition.derived.items():

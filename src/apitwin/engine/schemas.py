@@ -305,14 +305,17 @@ def _detached(value: Any) -> Any:
     """A copy of a JSON value (objects and lists copied at every depth; scalars shared: they cannot change)."""
     kind = type(value)  # the usual kinds first: an abstract Mapping check costs more than the copy of a scalar
     if kind is dict:
-        return {key: _detached(item) for key, item in value.items()}
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return {key: item if type(item) in _SCALARS else _detached(item) for key, item in value.items()}
+    if kind in _SCALARS:
         return value
     if isinstance(value, Mapping):
         return {key: _detached(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_detached(item) for item in value]
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _flatten(schema: Schema, expanding: frozenset[int]) -> Schema:
