@@ -42,7 +42,7 @@ from connexion.decorators.parameter import (
 from connexion.decorators.parameter import sanitized as connexion_sanitized
 from connexion.exceptions import OAuthProblem, OAuthResponseProblem, UnsupportedMediaTypeProblem
 from connexion.frameworks.starlette import Starlette as StarletteFramework
-from connexion.lifecycle import ConnexionRequest
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
@@ -344,7 +344,13 @@ class DispatchOperation:
         request = self.request_of(scope, receive)
         kwargs = await self.arguments_of(request)
         response = await self.function(request, **kwargs)
-        await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
+        if isinstance(response.body, bytes | None):
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": raw_headers(response)}
+            )
+            await send({"type": "http.response.body", "body": response.body or b""})
+        else:
+            await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
 
     def request_of(self, scope: Scope, receive: Receive) -> ConnexionRequest:
         """The request the endpoint is given. Without a request body to read, the one request validation parsed
@@ -393,6 +399,22 @@ class DispatchOperation:
         )
         found.update(_get_file_arguments(files, [], operation.body_schema(content_type), True))
         return found
+
+
+def raw_headers(response: ConnexionResponse) -> list[tuple[bytes, bytes]]:
+    """The headers starlette's Response gives connexion's answer (`build_response`: its headers, its content
+    type as media type), in its order: what `Response.init_headers` does, without making the Response. A
+    property test holds it to starlette's."""
+    status, body, media_type = response.status_code, response.body or b"", response.content_type
+    raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
+    names = [name for name, _ in raw]
+    if b"content-length" not in names and not (status < 200 or status in (204, 304)):
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+    if media_type is not None and b"content-type" not in names:
+        if media_type.startswith("text/") and "charset=" not in media_type.lower():
+            media_type += "; charset=utf-8"
+        raw.append((b"content-type", media_type.encode("latin-1")))
+    return raw
 
 
 class DispatchAPI(RoutedAPI[DispatchOperation]):  # type: ignore[misc]

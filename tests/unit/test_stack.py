@@ -531,3 +531,32 @@ def test_an_absent_or_null_parameter_is_judged_as_connexion_judges_it(
     assert (ours is None) == (theirs is None)
     if value is None:
         assert ours == theirs  # the same words for a missing parameter
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from([100, 200, 201, 204, 301, 304, 400, 404, 500]),
+    body=st.none() | st.binary(max_size=5),
+    content_type=st.none()
+    | st.sampled_from(["", "application/json", "text/csv", "text/plain; charset=latin-1", "TEXT/x"]),
+    headers=st.none()
+    | st.dictionaries(
+        st.sampled_from(["Location", "X-Total", "Content-Length", "content-type", "Retry-After"]),
+        st.sampled_from(["1", "/a", "text/html"]),
+        max_size=3,
+    ),
+)
+def test_an_answer_has_the_headers_starlette_gives_it(
+    status: int, body: bytes | None, content_type: str | None, headers: dict[str, str] | None
+) -> None:
+    from connexion.frameworks.starlette import Starlette as StarletteFramework
+    from connexion.lifecycle import ConnexionResponse
+
+    from apitwin.stack import raw_headers
+
+    def answer() -> ConnexionResponse:
+        return ConnexionResponse(status_code=status, content_type=content_type, body=body, headers=dict(headers or {}))
+
+    made = StarletteFramework.connexion_to_framework_response(answer())
+    assert raw_headers(answer()) == made.raw_headers
+    assert (body or b"") == made.body
