@@ -90,11 +90,12 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         principal = kwargs.get("token_info") or {}
         path = {name: kwargs[key] for name, key in path_keys.items() if key in kwargs}
         live.authenticator.authorize(principal, route.requires, path)
-        media_type = negotiate(request.headers.get("accept"), route.media_types)
+        accept, prefer = _accept_and_prefer(request.scope["headers"])
+        media_type = negotiate(accept, route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
         url, url_path = url_of(request.scope)
-        await _inject_fault(live, route, request.headers.get("prefer"), url_path)
+        await _inject_fault(live, route, prefer, url_path)
         uploads = [(name, value) for name, value in kwargs.items() if isinstance(value, UploadFile)]
         files = {name: await _read(value) for name, value in uploads} if uploads else {}
         ctx = OperationContext(
@@ -135,6 +136,17 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
 
     endpoint.__name__ = route.operation_id
     return endpoint
+
+
+def _accept_and_prefer(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The request's first Accept and Prefer headers, as starlette's `Headers.get` finds each, in one pass."""
+    accept = prefer = None
+    for name, value in headers:
+        if name == b"accept" and accept is None:
+            accept = value.decode("latin-1")
+        elif name == b"prefer" and prefer is None:
+            prefer = value.decode("latin-1")
+    return accept, prefer
 
 
 async def _read(upload: UploadFile) -> UploadedFile:

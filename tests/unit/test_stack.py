@@ -560,3 +560,19 @@ def test_an_answer_has_the_headers_starlette_gives_it(
     made = StarletteFramework.connexion_to_framework_response(answer())
     assert raw_headers(answer()) == made.raw_headers
     assert (body or b"") == made.body
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from([b"accept", b"prefer", b"Accept", b"host", b"x"]), st.sampled_from([b"a", b"b", b"\xe9"])
+        ),
+        max_size=5,
+    )
+)
+def test_accept_and_prefer_are_the_headers_starlette_finds(headers: list[tuple[bytes, bytes]]) -> None:
+    from starlette.datastructures import Headers
+
+    found = Headers(scope={"headers": list(headers)})
+    assert resolver._accept_and_prefer(headers) == (found.get("accept"), found.get("prefer"))
