@@ -61,7 +61,7 @@ from connexion.security import NO_VALUE, SecurityHandlerFactory
 from connexion.uri_parsing import OpenAPIURIParser
 from connexion.utils import deep_merge, is_nullable, split_content_type
 from starlette._utils import get_route_path
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -220,8 +220,8 @@ class CredentialCheck:
 def _credential_reader(scheme: dict[str, Any]) -> CredentialReader | None:
     """How connexion's handler for this scheme reads its credential from a request; None for other schemes."""
     if scheme["type"] == "apiKey" and scheme.get("in") == "header":
-        name = scheme["name"]
-        return lambda scope: _absent_as_no_value(Headers(scope=scope).get(name))
+        name = scheme["name"].lower().encode("latin-1")
+        return lambda scope: _header(scope, name, NO_VALUE)
     if scheme["type"] == "apiKey" and scheme.get("in") == "query":
         name = scheme["name"]
         return lambda scope: _absent_as_no_value(QueryParams(scope["query_string"]).get(name))
@@ -230,13 +230,18 @@ def _credential_reader(scheme: dict[str, Any]) -> CredentialReader | None:
     return None
 
 
+def _header(scope: Scope, name: bytes, absent: Any) -> Any:
+    """The first header of this (lower-case) name, as starlette's `Headers.get` finds it."""
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), absent)
+
+
 def _absent_as_no_value(value: str | None) -> Any:
     return NO_VALUE if value is None else value
 
 
 def _bearer_token(scope: Scope) -> Any:
     """`BearerSecurityHandler`: the Authorization header's token when its type is bearer."""
-    authorization = Headers(scope=scope).get("Authorization")
+    authorization = _header(scope, b"authorization", None)
     if not authorization:
         return NO_VALUE
     try:
