@@ -1,23 +1,25 @@
 """connexion's request stack, doing each piece of work once. connexion stays the router, the security check and
-the validator; three of its stages are replaced where a profile showed them repeating work on every request:
+the validator; its stages are replaced where a profile showed them repeating work on every request, each held
+to the original by a test (tests/unit/test_stack.py):
 
 - **Docs** (`SpecsOnce`): each twin's /openapi.json is made once per base path, and a request for any other
   path goes straight on (connexion matches every path against every API's documentation routes).
 - **Routing** (`IndexedRouting`): an API's routes are tried only among those that could match the path's
   number of segments and first segment, in their order, so the first full match (or method-only match, a
   405) is the one connexion's router would find; a 226-operation twin no longer tries every route's regex.
-- **Dispatch** (`Dispatch`, in place of connexion's AsyncApp and its ContextMiddleware): the endpoint is
-  called with the request and its arguments by connexion's own `get_arguments`, from what each operation
-  knows at build time; connexion built a chain of decorators around the endpoint on every request.
-- **Request validation** (`ValidationOnce`): an operation's URI parser and parameter validator are built
-  once; connexion built both on every request.
+- **Stages chained** (`chain_operations`): a routed operation goes straight to its own security check, then
+  its validation, then its endpoint; each of connexion's stages looked the operation up again by base path
+  and operation id, and passed through the lifespan layer, on every request.
 - **Credentials** (`CredentialCheck`, in place of connexion's security stage where every requirement is one API
   key, in a header or the query, or one bearer token): the credential is read as connexion reads it and handed
   to apitwin's verifier, with connexion's errors; connexion made a request object, three wrappers and two
   coroutines around that one call.
-- **Stages chained** (`chain_operations`): a routed operation goes straight to its own security check, then
-  its validation, then its endpoint; each of connexion's stages looked the operation up again by base path
-  and operation id, and passed through the lifespan layer, on every request.
+- **Request validation** (`ValidatedOnce`, `ParsedOnce`): an operation's URI parser, parameter validator and
+  media-type table are built once, and the parser's schemas by name kept; connexion built them per request.
+- **Dispatch** (`Dispatch`, in place of connexion's AsyncApp and its ContextMiddleware): the endpoint is
+  called with the request and its arguments (`get_arguments`' steps, the operation's query definitions and
+  defaults worked out once) and its answer sent with the headers starlette would give it; connexion built a
+  chain of decorators around the endpoint on every request.
 
 The endpoints (`resolver.endpoint_for`) take the request as their first argument instead of reading it from
 connexion's context proxies.
