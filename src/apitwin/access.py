@@ -99,9 +99,14 @@ def _host_port(value: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port
 
 
+def header(scope: Scope, name: bytes) -> str | None:
+    """The request's first header of this (lower-case) name, as starlette's `Headers.get` finds it; None if absent."""
+    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+
+
 def host_header(scope: Scope) -> str | None:
     """The request's Host header, if it sent one."""
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+    return header(scope, b"host")
 
 
 class HostGuard:

@@ -233,7 +233,7 @@ class _TwinsFirst:
             await self.app(scope, receive, send)
             return
         router = self.router
-        candidates = router._candidates(get_route_path(scope))
+        candidates = router.candidates(get_route_path(scope))
         if len(candidates) != 1 or candidates[0] is not self.twins:
             await self.app(scope, receive, send)
             return

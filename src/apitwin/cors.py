@@ -12,6 +12,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apitwin.access import header
+
 MAX_AGE_SECONDS = 600
 # What a browser lets a script read without being told (the CORS-safelisted response headers).
 _READABLE_ANYWAY = frozenset(
@@ -30,7 +32,7 @@ class CorsForTwins:
         if scope["type"] != "http" or not self.applies_to(scope["path"]):
             await self.app(scope, receive, send)
             return
-        origin = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"), None)
+        origin = header(scope, b"origin")
         if scope["method"] == "OPTIONS" and origin:
             request_headers = Headers(scope=scope)
             if "access-control-request-method" in request_headers:

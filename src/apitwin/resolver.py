@@ -17,6 +17,7 @@ from connexion.resolver import Resolution, Resolver
 from starlette.datastructures import URL, UploadFile
 from starlette.types import Scope
 
+from apitwin.access import header, host_header
 from apitwin.auth import REFUSED_CREDENTIAL
 from apitwin.behaviours import Behaviour
 from apitwin.engine import OperationContext, Reply, Route, UploadedFile, handle
@@ -35,7 +36,7 @@ _urls: dict[tuple[Any, ...], tuple[str, str]] = {}
 def url_of(scope: Scope) -> tuple[str, str]:
     """The request's URL and its path, as starlette's `Request.url` gives them, remembered by the scope fields that
     URL is made of (scheme, server, path, query string, Host header): making one parses the URL again."""
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    host = host_header(scope)
     server = scope.get("server")  # a (host, port) pair, which servers and test clients give as a tuple or a list
     key = (
         scope.get("scheme"),
@@ -90,14 +91,12 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         principal = kwargs.get("token_info") or {}
         path = {name: kwargs[key] for name, key in path_keys.items() if key in kwargs}
         live.authenticator.authorize(principal, route.requires, path)
-        accept, prefer = _accept_and_prefer(request.scope["headers"])
-        media_type = negotiate(accept, route.media_types)
+        media_type = negotiate(header(request.scope, b"accept"), route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
         url, url_path = url_of(request.scope)
-        await _inject_fault(live, route, prefer, url_path)
-        uploads = [(name, value) for name, value in kwargs.items() if isinstance(value, UploadFile)]
-        files = {name: await _read(value) for name, value in uploads} if uploads else {}
+        await _inject_fault(live, route, header(request.scope, b"prefer"), url_path)
+        files = {name: await _read(value) for name, value in kwargs.items() if isinstance(value, UploadFile)}
         ctx = OperationContext(
             route=route,
             state=live.state,
@@ -136,17 +135,6 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
 
     endpoint.__name__ = route.operation_id
     return endpoint
-
-
-def _accept_and_prefer(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """The request's first Accept and Prefer headers, as starlette's `Headers.get` finds each, in one pass."""
-    accept = prefer = None
-    for name, value in headers:
-        if name == b"accept" and accept is None:
-            accept = value.decode("latin-1")
-        elif name == b"prefer" and prefer is None:
-            prefer = value.decode("latin-1")
-    return accept, prefer
 
 
 async def _read(upload: UploadFile) -> UploadedFile:

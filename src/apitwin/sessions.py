@@ -40,6 +40,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from apitwin.access import header
 from apitwin.auth import Authenticator, RateLimiter
 from apitwin.clock import Clock
 from apitwin.engine import TwinState
@@ -250,7 +251,7 @@ class SessionRequests:
         if self.registry_path(scope["path"]):  # no session's request: counted in none
             await self.app(scope, receive, send)
             return
-        name = next((value.decode("latin-1") for key, value in scope["headers"] if key == _HEADER_KEY), None)
+        name = header(scope, _HEADER_KEY)
         session = self.sessions.default
         if name is not None:
             found = self.sessions.find(name)

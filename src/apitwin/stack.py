@@ -70,6 +70,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from apitwin.access import header
 from apitwin.validation import PARSED
 
 # connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
@@ -223,7 +224,7 @@ def _credential_reader(scheme: dict[str, Any]) -> CredentialReader | None:
     """How connexion's handler for this scheme reads its credential from a request; None for other schemes."""
     if scheme["type"] == "apiKey" and scheme.get("in") == "header":
         name = scheme["name"].lower().encode("latin-1")
-        return lambda scope: _header(scope, name, NO_VALUE)
+        return lambda scope: _absent_as_no_value(header(scope, name))
     if scheme["type"] == "apiKey" and scheme.get("in") == "query":
         name = scheme["name"]
         return lambda scope: _absent_as_no_value(QueryParams(scope["query_string"]).get(name))
@@ -232,18 +233,13 @@ def _credential_reader(scheme: dict[str, Any]) -> CredentialReader | None:
     return None
 
 
-def _header(scope: Scope, name: bytes, absent: Any) -> Any:
-    """The first header of this (lower-case) name, as starlette's `Headers.get` finds it."""
-    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), absent)
-
-
 def _absent_as_no_value(value: str | None) -> Any:
     return NO_VALUE if value is None else value
 
 
 def _bearer_token(scope: Scope) -> Any:
     """`BearerSecurityHandler`: the Authorization header's token when its type is bearer."""
-    authorization = _header(scope, b"authorization", None)
+    authorization = header(scope, b"authorization")
     if not authorization:
         return NO_VALUE
     try:
@@ -260,22 +256,24 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
     """connexion's request validation with the operation's URI parser and parameter validator built once
     (connexion built both on every request); the rest is connexion's, line for line."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._parameter_validator: Any = None
-        self._consumed: MediaTypeDict | None = None
+    @functools.cached_property
+    def parameter_validator(self) -> Any:
+        operation = self._operation
+        return self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=operation._uri_parser_class(operation.parameters, operation.body_definition()),
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+
+    @functools.cached_property
+    def consumed(self) -> MediaTypeDict:
+        """The media types the operation reads, media ranges matched (connexion's table)."""
+        return MediaTypeDict([(media.lower(), None) for media in self._operation.consumes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = self._operation
-        if self._parameter_validator is None:
-            uri_parser = operation._uri_parser_class(operation.parameters, operation.body_definition())
-            self._parameter_validator = self._validator_map["parameter"](
-                operation.parameters,
-                uri_parser=uri_parser,
-                strict_validation=self.strict_validation,
-                security_query_params=self.security_query_params,
-            )
-        self._parameter_validator.validate(scope)
+        self.parameter_validator.validate(scope)
 
         mime_type, encoding = self.content_type_of(scope["headers"])
         self.validate_mime_type(mime_type)
@@ -299,11 +297,7 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
     def validate_mime_type(self, mime_type: str) -> None:
         # connexion's check, its table of the operation's media types made once (connexion made it every request)
         consumes = self._operation.consumes
-        if not consumes:
-            return
-        if self._consumed is None:
-            self._consumed = MediaTypeDict([(media.lower(), None) for media in consumes])
-        if mime_type.lower() not in self._consumed:
+        if consumes and mime_type.lower() not in self.consumed:
             raise UnsupportedMediaTypeProblem(detail=f"Invalid Content-type ({mime_type}), expected {consumes}")
 
     def content_type_of(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
@@ -460,7 +454,6 @@ class IndexedRouter(Router):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._memo: dict[tuple[int, str], Sequence[Any]] = {}
-        self._indexed: list[Any] | None = None
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -469,7 +462,7 @@ class IndexedRouter(Router):
         if "router" not in scope:
             scope["router"] = self
         partial = partial_scope = None
-        for route in self._candidates(get_route_path(scope)):
+        for route in self.candidates(get_route_path(scope)):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope["route"] = route
@@ -489,7 +482,7 @@ class IndexedRouter(Router):
             return
         await self.default(scope, receive, send)  # connexion's routers never redirect slashes (_TwinPaths does)
 
-    def _candidates(self, path: str) -> Sequence[Any]:
+    def candidates(self, path: str) -> Sequence[Any]:
         segments = path.split("/")
         key = (len(segments), segments[1] if len(segments) > 1 else "")
         found = self._memo.get(key)

@@ -4,6 +4,7 @@ validation (tests, --validate-responses) lets a write-only field leave as null."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
@@ -23,6 +24,7 @@ from jsonschema.validators import extend
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from apitwin.engine.schemas import remembered
 from apitwin.errors import ErrorKind, TwinError
 
 MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
@@ -61,7 +63,7 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 # id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's
 # operations for the app's life, and kept here too so an id is never reused by another dict; bounded, since every
 # app built in a process (a test suite builds many) brings its own
-_PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Draft4Validator]] = {}
+_PARAMETER_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft4Validator]] = {}
 
 
 _PLAIN_TYPES: dict[str, tuple[type, ...]] = {
@@ -113,13 +115,11 @@ def _annotation(key: str) -> bool:
 
 
 def _compiled(param: dict[str, Any]) -> Draft4Validator:
-    entry = _PARAMETER_VALIDATORS.get(id(param))
-    if entry is None or entry[0] is not param:
-        validator = Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER)
-        if len(_PARAMETER_VALIDATORS) > 8192:
-            _PARAMETER_VALIDATORS.clear()
-        entry = _PARAMETER_VALIDATORS[id(param)] = (param, validator)
-    return entry[1]
+    return remembered(_PARAMETER_VALIDATORS, param, _validator_of, kept=8192)
+
+
+def _validator_of(param: Mapping[str, Any]) -> Draft4Validator:
+    return Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER)
 
 
 class TwinJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]

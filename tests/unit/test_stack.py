@@ -47,7 +47,7 @@ def _routes_of(twin: str) -> list[Route]:
 def _outcome(router: Router, method: str, path: str) -> tuple[str, str | None]:
     """What a router does with a request: the route it hands it to, fully or for a 405, or its default."""
     scope = {"type": "http", "method": method, "path": path, "root_path": "", "path_params": {}}
-    candidates = router._candidates(path) if isinstance(router, IndexedRouter) else router.routes
+    candidates = router.candidates(path) if isinstance(router, IndexedRouter) else router.routes
     partial = None
     for route in candidates:
         match, _ = route.matches(scope)
@@ -85,7 +85,7 @@ def test_the_indexed_router_picks_the_route_the_plain_router_picks(
 
 def test_the_indexed_router_tries_a_few_routes_not_every_one() -> None:
     indexed = IndexedRouter(routes=HUWISE_ROUTES)
-    tried = indexed._candidates("/datasets/da_1/resources/re_1/")
+    tried = indexed.candidates("/datasets/da_1/resources/re_1/")
     assert len(HUWISE_ROUTES) > 200
     assert 0 < len(tried) < 40  # the routes of 4 segments under /datasets/, of 226
 
@@ -93,9 +93,9 @@ def test_the_indexed_router_tries_a_few_routes_not_every_one() -> None:
 def test_the_indexed_router_remembers_a_bounded_number_of_path_shapes() -> None:
     indexed = IndexedRouter(routes=HUWISE_ROUTES)
     for n in range(IndexedRouter.MEMO_SIZE + 50):
-        indexed._candidates(f"/first{n}/x")
+        indexed.candidates(f"/first{n}/x")
     assert len(indexed._memo) == IndexedRouter.MEMO_SIZE
-    assert indexed._candidates("/first-unremembered/x") == []
+    assert indexed.candidates("/first-unremembered/x") == []
 
 
 def test_the_indexed_router_serves_a_request() -> None:
@@ -571,8 +571,11 @@ def test_an_answer_has_the_headers_starlette_gives_it(
         max_size=5,
     )
 )
-def test_accept_and_prefer_are_the_headers_starlette_finds(headers: list[tuple[bytes, bytes]]) -> None:
+def test_a_header_is_the_one_starlette_finds(headers: list[tuple[bytes, bytes]]) -> None:
     from starlette.datastructures import Headers
 
+    from apitwin.access import header
+
     found = Headers(scope={"headers": list(headers)})
-    assert resolver._accept_and_prefer(headers) == (found.get("accept"), found.get("prefer"))
+    for name in ("accept", "prefer"):
+        assert header({"headers": headers}, name.encode()) == found.get(name)

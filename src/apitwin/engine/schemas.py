@@ -33,17 +33,20 @@ def flatten(schema: Schema) -> Schema:
     """The schema with its `allOf` merged in; subtypes (`oneOf`/`anyOf`) are left to `effective`."""
     if "allOf" not in schema:
         return schema
-    return _remembered(_FLAT_CACHE, schema, lambda: _flatten(schema, frozenset()))
+    return remembered(_FLAT_CACHE, schema, _flattened)
 
 
-def _remembered(cache: dict[int, tuple[Schema, T]], schema: Schema, compute: Callable[[], T]) -> T:
-    """What `compute` gives for a schema, computed once: a spec's schemas do not change. Keyed by identity, the
-    schema kept alive beside its value so its id is never another's; bounded (apps built in one process add up)."""
+def remembered(
+    cache: dict[int, tuple[Schema, T]], schema: Schema, compute: Callable[[Schema], T], kept: int = 4096
+) -> T:
+    """What `compute` gives for a schema (or any spec object), computed once: a spec's objects do not change.
+    Keyed by identity, the object kept alive beside its value so its id is never another's; bounded to `kept`
+    entries (apps built in one process add up)."""
     cached = cache.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]
-    value = compute()
-    if len(cache) > 4096:
+    value = compute(schema)
+    if len(cache) > kept:
         cache.clear()
     cache[id(schema)] = (schema, value)
     return value
@@ -161,9 +164,10 @@ _WRITE_ONLY_CACHE: dict[int, tuple[Schema, bool]] = {}  # id -> (schema, holds w
 def _holds_write_only(schema: Schema) -> bool:
     """Whether a writeOnly field is declared anywhere in the schema (its members, subtypes, items and properties
     at every depth)."""
-    known = _WRITE_ONLY_CACHE.get(id(schema))
-    if known is not None and known[0] is schema:  # asked on every read: no closure made when known
-        return known[1]
+    return remembered(_WRITE_ONLY_CACHE, schema, _declares_write_only)
+
+
+def _declares_write_only(schema: Schema) -> bool:
     seen: set[int] = set()
 
     def holds(node: Any) -> bool:
@@ -176,7 +180,7 @@ def _holds_write_only(schema: Schema) -> bool:
             return any(holds(item) for item in node)
         return False
 
-    return _remembered(_WRITE_ONLY_CACHE, schema, lambda: holds(schema))
+    return holds(schema)
 
 
 def keep_write_only(given: Any, stored: Any, schema: Schema, write_only: str = "omit") -> Any:
@@ -316,6 +320,10 @@ def _detached(value: Any) -> Any:
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flattened(schema: Schema) -> Schema:
+    return _flatten(schema, frozenset())
 
 
 def _flatten(schema: Schema, expanding: frozenset[int]) -> Schema:
