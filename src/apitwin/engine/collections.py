@@ -151,17 +151,20 @@ class Collection:
         """Copies of the items (under this collection's parent, when it has one)."""
         return [copy.deepcopy(dict(doc)) for doc in self.views()]
 
-    def views(self) -> list[Mapping[str, Any]]:
-        """The stored items themselves, without copies, for reading only (filters, sorting, paging): in creation
-        order, by number for serial ids."""
+    def views(self, where: Callable[[Mapping[str, Any]], bool] | None = None) -> list[Mapping[str, Any]]:
+        """The stored items themselves (those `where` accepts, as they stand now), without copies, for reading
+        only (filters, sorting, paging): in creation order, by number for serial ids."""
         parent = None if self.parent_id is None else str(self.parent_id)
         docs = self._store.scan(self.table, parent)
         machine = self.definition.machine
         if machine is not None:  # only an item whose machine moved is copied
             now = self.state.clock.timestamp()
             docs = [self._settled(dict(doc)) if machines.moving(machine, doc, now) else doc for doc in docs]
+        if where is not None:  # before the sort: a stable sort orders the survivors the same either way
+            docs = [doc for doc in docs if where(doc)]
         if self.definition.id_style == "serial":
-            docs.sort(key=lambda doc: int(self.definition.id_of(doc) or 0))
+            id_of = self.definition.id_of
+            docs.sort(key=lambda doc: int(id_of(doc) or 0))
         return docs
 
     def public(self, doc: Mapping[str, Any]) -> Doc:

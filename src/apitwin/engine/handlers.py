@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
-from apitwin.engine.query import check_bounds, matches, page, project, requested_fields, sort_docs
+from apitwin.engine.query import check_bounds, page, predicate, project, requested_fields, sort_docs
 from apitwin.errors import ErrorKind, TwinError
 
 
@@ -21,7 +21,7 @@ def handle(ctx: OperationContext) -> Reply:
         case "list":
             check_bounds(route.filters, ctx.query, ctx.state.conventions.date_format)
             # filtered and sorted on the stored documents themselves; what is shown is public()'s copy
-            docs = [d for d in coll.views() if matches(d, route.filters, ctx.query)]
+            docs = coll.views(where=predicate(route.filters, ctx.query))
             if route.sort is not None and (
                 coll.definition.derived or coll.definition.computes
             ):  # a derived field (user_count) sorts as shown

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -53,17 +53,45 @@ def _parse_date(text: str, date_format: str) -> datetime | None:
 def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[str, Any]) -> bool:
     """True when the document satisfies every filter whose query parameter was given (or has a default); a
     filter on several fields is satisfied by any of them."""
+    test = predicate(filters, query)
+    return test is None or test(doc)
+
+
+def predicate(filters: Iterable[Filter], query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
+    """`matches` for this query, its parameters read once rather than once per document; None when no filter
+    applies (every document matches)."""
+    wanted_by: list[tuple[tuple[list[str], ...], str, Any]] = []
     for flt in filters:
         wanted = query.get(flt.param)
         if wanted is None:
             wanted = flt.default
         if flt.values is not None:  # what the parameter's value means for the field (null: every document)
             wanted = flt.values.get(str(wanted), wanted)
-        if wanted is None:
-            continue
-        if not any(_compare(dig(doc, target), flt.op, wanted) for target in flt.targets):
-            return False
-    return True
+        if wanted is not None:
+            wanted_by.append((tuple(target.split(".") for target in flt.targets), flt.op, wanted))
+    if not wanted_by:
+        return None
+
+    def test(doc: Mapping[str, Any]) -> bool:
+        for paths, op, wanted in wanted_by:
+            for path in paths:
+                if _compare(_at(doc, path), op, wanted):
+                    break
+            else:
+                return False
+        return True
+
+    return test
+
+
+def _at(doc: Mapping[str, Any], path: list[str]) -> Any:
+    """`dig` with the dotted field already split."""
+    if len(path) == 1:
+        return doc.get(path[0])
+    value: Any = doc
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def sort_docs(docs: list[Mapping[str, Any]], sort: Sort | None, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -72,6 +72,7 @@ Path item or operation `x-twin` (operation keys override path keys):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -84,7 +85,6 @@ from apitwin.engine.schemas import (
     SchemaError,
     check_subtypes,
     defaults,
-    dig,
     every_property,
     has_field,
 )
@@ -264,7 +264,14 @@ class CollectionDef:
 
     def id_of(self, doc: Mapping[str, Any]) -> Any:
         """The document's id, read at its (possibly dotted: `user.username`) id field."""
-        return dig(doc, self.id_field)
+        value: Any = doc
+        for key in self._id_path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value
+
+    @functools.cached_property
+    def _id_path(self) -> list[str]:  # `dig`'s steps, split once: id_of keys every sort by serial id
+        return self.id_field.split(".")
 
     def store_key(self, doc: Mapping[str, Any]) -> str:
         """Where a document lives in its table: its id, under its parent's id for nested collections."""
