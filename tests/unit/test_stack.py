@@ -515,6 +515,54 @@ def test_the_arguments_are_connexions(dispatch_operations: list[Any], data: Any)
     assert got == expected
 
 
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_a_request_s_parameters_are_judged_as_connexion_judges_them(dispatch_operations: list[Any], data: Any) -> None:
+    """`TwinParameterValidator.validate_request` passes over absent optional query parameters; it refuses what
+    connexion's loop over every parameter refuses, first error first, and nothing else."""
+    from urllib.parse import urlencode
+
+    from connexion.exceptions import BadRequestProblem
+    from connexion.lifecycle import ConnexionRequest
+    from connexion.validators.parameter import ParameterValidator
+
+    from apitwin.stack import ParsedOnce
+
+    operation = data.draw(st.sampled_from(dispatch_operations)).operation
+    names = [param["name"] for param in operation.parameters] + ["unknown", "apikey"]
+    values = st.sampled_from(["", "1", "-3", "x", "true", "null", "a,b", "2025-01-01", "99999999999"])
+    query = data.draw(st.lists(st.tuples(st.sampled_from(names), values), max_size=5))
+    path = data.draw(st.dictionaries(st.sampled_from(names), values, max_size=3))
+    headers = data.draw(st.lists(st.tuples(st.sampled_from(names), values), max_size=2))
+    validator = TwinParameterValidator(
+        operation.parameters,
+        uri_parser=ParsedOnce(operation.parameters, operation.body_definition()),
+        strict_validation=data.draw(st.booleans()),
+        security_query_params=data.draw(st.sampled_from([[], ["apikey"]])),
+    )
+
+    def outcome(validate: Any) -> Any:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "query_string": urlencode(query).encode(),
+            "headers": [(name.lower().encode(), value.encode()) for name, value in headers],
+            "path_params": dict(path),
+        }
+        try:
+            validate(ConnexionRequest(scope, uri_parser=validator.uri_parser))
+        except BadRequestProblem as problem:  # ExtraParameterProblem among them
+            return type(problem).__name__, problem.detail
+        except Exception as error:  # a value the parser cannot take: the same failure either way
+            return type(error).__name__, str(error)
+        return None
+
+    assert outcome(validator.validate_request) == outcome(
+        lambda request: ParameterValidator.validate_request(validator, request)
+    )
+
+
 @pytest.mark.parametrize("required", [True, False, None])
 @pytest.mark.parametrize("schema", [{"type": "string"}, {"type": "string", "nullable": True}, {"type": "integer"}])
 @pytest.mark.parametrize("value", [None, "null", "None", "x"])
