@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -53,6 +54,27 @@ class JournalEntry:
         return " ".join(words)
 
 
+# A request as the middleware records it, in JournalEntry's field order: (id, arrival on the virtual clock, method,
+# path, query string, twin, operationId, status, seconds taken, fault)
+_Raw = tuple[int, float, str, str, bytes, str | None, str | None, int, float, Mapping[str, Any] | None]
+
+
+def _entry(raw: _Raw) -> JournalEntry:
+    entry_id, arrived, method, path, query_string, twin, operation_id, status, seconds, fault = raw
+    return JournalEntry(
+        id=entry_id,
+        at=datetime.fromtimestamp(arrived, UTC).isoformat(),  # what Clock.now() gives at that timestamp
+        method=method,
+        path=path,
+        query=_query_of(query_string),
+        twin=twin,
+        operation_id=operation_id,
+        status=status,
+        duration_ms=round(seconds * 1000, 1),
+        fault=fault,
+    )
+
+
 class Journal:
     """The last `size` requests to the twins, shared by every twin of an app (of a session: see sessions.py).
     `listeners` may be a list other journals share, so one `subscribe` hears every session's requests."""
@@ -64,7 +86,7 @@ class Journal:
             raise ValueError("the journal size is a number of requests, 0 or more")
         self.size = size
         self._clock = clock
-        self._entries: deque[JournalEntry] = deque(maxlen=size)
+        self._entries: deque[_Raw] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # the event loop writes, a test's thread may read (the pytest plugin)
         self._listeners = listeners if listeners is not None else []
@@ -73,17 +95,33 @@ class Journal:
         """Call `listener` with every new entry (even with size 0): `apitwin serve --log` prints them."""
         self._listeners.append(listener)
 
-    def record(self, **request: Any) -> JournalEntry:
-        """Keep a request (a JournalEntry's fields but its `id`, assigned here) and tell the listeners."""
+    def record(
+        self,
+        *,
+        arrived: float,
+        method: str,
+        path: str,
+        query_string: bytes,
+        twin: str | None,
+        operation_id: str | None,
+        status: int,
+        seconds: float,
+        fault: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep a request (`arrived` as `arrival()` gave it, the query string as sent, how long it took) and tell
+        the listeners. It is kept as it came and made a JournalEntry when read: most entries never are."""
         with self._lock:
-            entry = JournalEntry(id=next(self._ids), **request)
-            self._entries.append(entry)
-        for listener in self._listeners:
-            listener(entry)
-        return entry
+            entry_id = next(self._ids)
+            raw: _Raw = (entry_id, arrived, method, path, query_string, twin, operation_id, status, seconds, fault)
+            self._entries.append(raw)
+        if self._listeners:
+            entry = _entry(raw)
+            for listener in self._listeners:
+                listener(entry)
 
-    def now(self) -> str:
-        return self._clock.now().isoformat()
+    def arrival(self) -> float:
+        """Now on the twins' virtual clock, for `record`."""
+        return self._clock.timestamp()
 
     def entries(
         self, *, twin: str | None = None, status: int | None = None, operation_id: str | None = None
@@ -92,11 +130,11 @@ class Journal:
         with self._lock:
             latest_first = list(reversed(self._entries))
         return [
-            entry
-            for entry in latest_first
-            if (twin is None or entry.twin == twin)
-            and (status is None or entry.status == status)
-            and (operation_id is None or entry.operation_id == operation_id)
+            _entry(raw)
+            for raw in latest_first
+            if (twin is None or raw[5] == twin)
+            and (status is None or raw[7] == status)
+            and (operation_id is None or raw[6] == operation_id)
         ]
 
     def restart(self) -> None:
@@ -111,7 +149,7 @@ class Journal:
             if twin is None:
                 self._entries.clear()
             else:
-                kept = [entry for entry in self._entries if entry.twin != twin]
+                kept = [raw for raw in self._entries if raw[5] != twin]
                 self._entries = deque(kept, maxlen=self.size)
 
 
@@ -155,7 +193,7 @@ class JournalRequests:
             await self.app(scope, receive, send)
             return
         journal = self.journal_of()
-        arrived, started = journal.now(), time.perf_counter()
+        arrived, started = journal.arrival(), time.perf_counter()
         status = 500  # what the client sees if the app fails before starting an answer
         note = _Note()
         recorded = False
@@ -165,14 +203,14 @@ class JournalRequests:
             recorded = True
             twin, operation_id = self.identify(scope["method"], path)
             journal.record(
-                at=arrived,
+                arrived=arrived,
                 method=scope["method"],
                 path=path,
-                query=_query_of(scope.get("query_string", b"")),
+                query_string=scope.get("query_string", b""),
                 twin=twin,
                 operation_id=operation_id,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                seconds=time.perf_counter() - started,
                 fault=note.fault,
             )
 

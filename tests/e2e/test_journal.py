@@ -45,6 +45,17 @@ def test_each_request_is_journalled_latest_first_with_what_it_reached(client: Te
     assert first["duration_ms"] >= 0 and first["at"].startswith("20")
 
 
+def test_an_entry_is_stamped_with_the_virtual_clock_when_the_request_arrived(client: TestClient) -> None:
+    frozen = client.post("/__apitwin/clock/freeze", json={"at": "2031-04-05T06:07:08.250000+00:00"})
+    assert frozen.status_code == 200, frozen.text
+    client.get(REPORTS, params=[("has_rls", "1"), ("fields", "id"), ("fields", "name")], headers=datascaphe(client))
+    client.post("/__apitwin/clock/advance", json={"seconds": 60})
+    (entry,) = journal(client)
+    assert entry["at"] == "2031-04-05T06:07:08.250000+00:00"  # the arrival, not the moment it was read
+    assert entry["query"] == {"has_rls": ["1"], "fields": ["id", "name"]}
+    assert entry["duration_ms"] == round(entry["duration_ms"], 1)
+
+
 def test_the_control_plane_is_not_journalled(client: TestClient) -> None:
     client.get("/__apitwin/health")
     client.post("/__apitwin/clock/advance", json={"seconds": 1})
