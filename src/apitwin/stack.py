@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from connexion import AsyncApp
@@ -45,7 +46,7 @@ from connexion.decorators.parameter import sanitized as connexion_sanitized
 from connexion.exceptions import OAuthProblem, OAuthResponseProblem, UnsupportedMediaTypeProblem
 from connexion.frameworks.starlette import Starlette as StarletteFramework
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from connexion.middleware.abstract import RoutedAPI, RoutedMiddleware
+from connexion.middleware.abstract import ROUTING_CONTEXT, RoutedAPI, RoutedMiddleware
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.main import ConnexionMiddleware
 from connexion.middleware.request_validation import (
@@ -515,25 +516,85 @@ class IndexedRoutingAPI(RoutingAPI):  # type: ignore[misc]
         self.router = IndexedRouter(routes=built.routes, default=built.default)
 
     def make_operation(self, operation: AbstractOperation) -> RoutingOperation:
-        made: RoutingOperation = super().make_operation(operation)
+        made = RememberedRoute(operation.operation_id, self.next_app)
         self.made.append(made)
         return made
 
 
+# A routing outcome: the operation, what routing changed in the request's scope, the path parameters it matched
+# and the API's base path (connexion's api_base_path)
+_Routed = tuple["RememberedRoute", dict[str, Any], dict[str, Any], str]
+_ROUTING_KEY: ContextVar[tuple[Any, ...] | None] = ContextVar("apitwin_routing_key", default=None)
+
+
+class RememberedRoute(RoutingOperation):  # type: ignore[misc]
+    """connexion's routed operation, telling `IndexedRouting` what the routers decided for a request it is
+    routing the long way, so the next request with the same path, method and roots skips them."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _ROUTING_KEY.get()
+        if key is not None:
+            _ROUTING_KEY.set(None)  # this request's routing only, not a request a handler might route within it
+            original = routing_scope.get()
+            changed = {name: value for name, value in scope.items() if original.get(name, _ABSENT) is not value}
+            matched = dict(changed.pop("path_params", None) or {})
+            base = _root_of(scope)[len(_root_of(original)) :]
+            key[0].remember(key[1:], (self, changed, matched, base))
+        await super().__call__(scope, receive, send)
+
+    async def forward(self, scope: Scope, receive: Receive, send: Send, routed: _Routed) -> None:
+        """What `RoutingOperation.__call__` does for a request routed as `routed` says, without routing it."""
+        _, changed, matched, base = routed
+        original = dict(scope)  # what connexion's routing middleware keeps, before the routers change the scope
+        routing_scope.set(original)
+        scope.update(changed)  # what the routers would have changed (the layers above may read it)
+        scope["path_params"] = dict(matched)
+        original.setdefault("path_params", {}).update(matched)
+        routing = original.setdefault("extensions", {}).setdefault(ROUTING_CONTEXT, {})
+        routing.update({"api_base_path": base, "operation_id": self.operation_id})
+        await self.next_app(original, receive, send)
+
+
+_ABSENT = object()
+
+
+def _root_of(scope: Scope) -> str:  # connexion's get_root_path
+    return str(scope.get("route_root_path", scope.get("root_path", "")))
+
+
 class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
+    ROUTED_KEPT = 4096  # routing outcomes remembered; paths are the client's, so bounded
+
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         built: Router = self.router  # type: ignore[has-type]  # connexion leaves it untyped
         self.router = IndexedRouter(default=built.default)
         self.operations: list[tuple[str, RoutingOperation]] = []  # (base path, operation), for chain_operations
+        self._routed: dict[tuple[Any, ...], _Routed] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # connexion's, calling the router's app itself (Router.__call__ only passes it on: no middleware)
+        # connexion's, calling the router's app itself (Router.__call__ only passes it on: no middleware); a
+        # request routed before to an operation (the same path, method and roots) goes to it without routing:
+        # the routers' outcome depends on nothing else, and the operation is told what they would have said
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        key = _routing_key(scope)
+        routed = self._routed.get(key) if key is not None else None
+        if routed is not None:
+            await routed[0].forward(scope, receive, send, routed)
+            return
         routing_scope.set(dict(scope))
-        await self.router.app(scope, receive, send)
+        token = _ROUTING_KEY.set(None if key is None else (self, *key))
+        try:
+            await self.router.app(scope, receive, send)
+        finally:
+            _ROUTING_KEY.reset(token)
+
+    def remember(self, key: tuple[Any, ...], routed: _Routed) -> None:
+        if len(self._routed) >= self.ROUTED_KEPT:
+            self._routed.clear()
+        self._routed[key] = routed
 
     def add_api(self, specification: Any, base_path: str | None = None, arguments: Any = None, **kwargs: Any) -> None:
         # as connexion's add_api, with the API class above
@@ -543,6 +604,15 @@ class IndexedRouting(RoutingMiddleware):  # type: ignore[misc]
             if isinstance(route, Mount) and route.path == api.base_path:
                 route.app.default = api.router  # type: ignore[attr-defined]  # a mount of an API's router
         self.router.mount(api.base_path, app=api.router)
+
+
+def _routing_key(scope: Scope) -> tuple[Any, ...] | None:
+    """What the routers' outcome for a request depends on; None when it may depend on more (path parameters
+    or a route root path set above), and the request is routed the long way every time."""
+    if scope.get("path_params") or "route_root_path" in scope:
+        return None
+    # a router or app root path set above is left as it is (the routers set each only where there is none)
+    return (scope["path"], scope["method"], scope.get("root_path", ""), scope.get("app_root_path"), "router" in scope)
 
 
 # Docs

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 import pytest
 from connexion.frameworks.starlette import starlettify_path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, Router
@@ -627,3 +629,76 @@ def test_a_header_is_the_one_starlette_finds(headers: list[tuple[bytes, bytes]])
     found = Headers(scope={"headers": list(headers)})
     for name in ("accept", "prefer"):
         assert header({"headers": headers}, name.encode()) == found.get(name)
+
+
+@pytest.fixture(scope="module")
+def recorded_routing() -> tuple[Any, list[str]]:
+    """The twins' routing layer (every twin), each routed operation handing its scope to a recorder instead of
+    its stages; and paths to draw from: every route's, its parameters filled in."""
+    from apitwin.app import create_app
+    from apitwin.stack import IndexedRouting
+
+    app = create_app()
+    stack = next(route.app.app for route in app.router.routes if type(route).__name__ == "Mount").middleware_stack
+    routing = next(layer for layer in stack if isinstance(layer, IndexedRouting))
+
+    async def record(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise _Reached({**scope, "extensions": copy.deepcopy(scope.get("extensions", {}))})
+
+    for _, operation in routing.operations:
+        operation.next_app = record
+    templates = sorted({mount.path + route.path for mount in routing.router.routes for route in mount.app.routes})
+    return routing, templates
+
+
+class _Reached(Exception):
+    def __init__(self, scope: dict[str, Any]) -> None:
+        self.scope = scope
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_a_remembered_route_reaches_the_operation_routing_reaches(
+    recorded_routing: tuple[Any, list[str]], data: Any
+) -> None:
+    """`IndexedRouting` sends a request routed before straight to its operation: the operation gets the scope
+    connexion's routing gave it (path parameters, base path, operation id), and the request's own scope is
+    left as the routers left it, whatever other requests were remembered; a request routed nowhere (404, 405)
+    goes the long way each time."""
+    import re
+
+    routing, templates = recorded_routing
+    template = data.draw(st.sampled_from(templates))
+    values = st.sampled_from(["3", "x", "my-set", "0", "a b", "-1", "ab%2Fc"])
+    documented = re.sub(r"\{[^}]+\}", lambda found: "3" if found[0].endswith(":int}") else data.draw(values), template)
+    path = data.draw(
+        st.sampled_from([documented, documented + "/", documented.rstrip("/") + "x", "/nowhere" + documented])
+    )
+    methods = data.draw(st.permutations(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]))  # one path, each method
+    above = data.draw(st.fixed_dictionaries({}, optional={"router": st.just("outer"), "app_root_path": st.just("")}))
+    path_params = data.draw(st.sampled_from([None, {}, {"outer": "1"}]))
+
+    def routed(method: str) -> Any:
+        scope: dict[str, Any] = {"type": "http", "path": path, "method": method, "root_path": "", "app": "app", **above}
+        if path_params is not None:
+            scope["path_params"] = dict(path_params)
+        try:
+            asyncio.run(routing(scope, None, None))
+        except _Reached as reached:
+            return "reached", reached.scope, scope
+        except HTTPException as error:  # a 404 or 405, raised for connexion's error handlers to answer
+            return error.status_code, str(error), scope
+        return "answered", scope
+
+    remembered = routing._routed  # kept across requests: what other requests left must not mislead this one
+    outcomes = []
+    for method in methods:
+        routing._routed = {}
+        try:
+            expected = routed(method)  # the long way
+        finally:
+            routing._routed = remembered
+        assert routed(method) == expected
+        assert routed(method) == expected  # remembered by now, when it reached an operation: the routers skipped
+        outcomes.append(expected[0])
+    assert path != documented or "reached" in outcomes  # a documented path reaches an operation by some method
