@@ -4,6 +4,7 @@ validation (tests, --validate-responses) lets a write-only field leave as null."
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -40,10 +41,27 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
     and builds a new jsonschema validator for it on every request (a third of a simple GET's validation time).
     The request it parsed is left in the scope, so the dispatch (stack.py) does not parse the query again."""
 
+    QUERIES_KEPT = 256  # query strings found valid, per operation; they are the clients', so bounded
+
     def validate(self, scope: Any) -> None:
+        """`validate_request` on the request; a query string found valid before (the parsed query and its
+        judgement depend on nothing else: the operation's parameters are fixed) is not parsed nor judged again."""
         request = ConnexionRequest(scope, uri_parser=self.uri_parser)
-        self.validate_request(request)
+        query_string = scope.get("query_string", b"")
+        valid = self._valid_queries.get(query_string)
+        if valid is None:
+            self.validate_request(request)
+            if len(self._valid_queries) >= self.QUERIES_KEPT:
+                self._valid_queries.clear()
+            self._valid_queries[query_string] = _unshared(request.query_params)
+        else:
+            request._query_params = _unshared(valid)  # what ConnexionRequest.query_params keeps once parsed
+            self.validate_beyond_query(request)
         scope.setdefault("extensions", {})[PARSED] = request
+
+    @functools.cached_property
+    def _valid_queries(self) -> dict[bytes, dict[str, Any]]:
+        return {}
 
     def validate_request(self, request: ConnexionRequest) -> None:
         """connexion's, in its order and with its errors, without asking about each absent optional query
@@ -61,6 +79,10 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             error = self.validate_parameter("query", value, param)
             if error:
                 raise BadRequestProblem(detail=error)
+        self.validate_beyond_query(request)
+
+    def validate_beyond_query(self, request: ConnexionRequest) -> None:
+        """connexion's checks after the query's: path, header and cookie parameters."""
         for kind, validate_one in (
             ("path", self.validate_path_parameter),
             ("header", self.validate_header_parameter),
@@ -89,6 +111,21 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
         except ValidationError as exception:
             return f"Invalid {parameter_type} parameter '{param['name']}': {str(exception).splitlines()[0]}"
         return None
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _unshared(query: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a parsed query that shares nothing mutable with it (the endpoint may change what it is given)."""
+    return {
+        name: value
+        if isinstance(value, _SCALARS)
+        else list(value)
+        if isinstance(value, list) and all(isinstance(item, _SCALARS) for item in value)
+        else copy.deepcopy(value)
+        for name, value in query.items()
+    }
 
 
 # id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's

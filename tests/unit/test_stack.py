@@ -565,6 +565,61 @@ def test_a_request_s_parameters_are_judged_as_connexion_judges_them(dispatch_ope
     )
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_query_found_valid_before_is_taken_as_parsed_the_first_time(
+    dispatch_operations: list[Any], data: Any
+) -> None:
+    """A validator remembers the query strings it found valid: the next request with one gets the parameters
+    (and the refusals) a validator seeing it for the first time gives, even after the endpoint changed what the
+    previous request got."""
+    from urllib.parse import urlencode
+
+    from connexion.exceptions import BadRequestProblem
+
+    from apitwin.stack import ParsedOnce
+
+    with_arrays = [  # the operations with an array in the query: their parsed lists are what could be shared
+        dispatch.operation
+        for dispatch in dispatch_operations
+        if any(p["in"] == "query" and p.get("schema", {}).get("type") == "array" for p in dispatch.operation.parameters)
+    ]
+    assert len(with_arrays) > 10
+    operation = data.draw(st.sampled_from(with_arrays))
+    names = [param["name"] for param in operation.parameters if param["in"] == "query"] + ["unknown"]
+    values = st.sampled_from(["", "1", "x", "true", "a,b", "id,name", "2025-01-01", "-5"])
+    queries = st.lists(st.tuples(st.sampled_from(names), values), max_size=4).map(lambda q: urlencode(q).encode())
+    asked = data.draw(st.lists(queries, min_size=1, max_size=3))
+    asked = data.draw(st.permutations(asked + asked))  # each query string at least twice
+    path_names = [param["name"] for param in operation.parameters if param["in"] == "path"]
+
+    def validator() -> TwinParameterValidator:
+        return TwinParameterValidator(
+            operation.parameters,
+            uri_parser=ParsedOnce(operation.parameters, operation.body_definition()),
+            strict_validation=True,
+        )
+
+    def outcome(judge: TwinParameterValidator, query_string: bytes, path: dict[str, str]) -> Any:
+        scope = {"type": "http", "query_string": query_string, "headers": [], "path_params": dict(path)}
+        try:
+            judge.validate(scope)
+        except BadRequestProblem as problem:
+            return type(problem).__name__, problem.detail
+        except Exception as error:  # a value the parser cannot take: the same failure either way
+            return type(error).__name__, str(error)
+        return scope["extensions"][validation.PARSED].query_params
+
+    remembering = validator()
+    for query_string in asked:
+        path = {name: data.draw(st.sampled_from(["3", "x", "-1"])) for name in path_names}  # judged every time
+        got = outcome(remembering, query_string, path)
+        assert got == outcome(validator(), query_string, path)
+        for value in got.values() if isinstance(got, dict) else ():
+            if isinstance(value, list):
+                value.append("changed by the endpoint")
+
+
 @pytest.mark.parametrize("required", [True, False, None])
 @pytest.mark.parametrize("schema", [{"type": "string"}, {"type": "string", "nullable": True}, {"type": "integer"}])
 @pytest.mark.parametrize("value", [None, "null", "None", "x"])
