@@ -101,7 +101,12 @@ def _host_port(value: str) -> tuple[str, int | None]:
 
 def header(scope: Scope, name: bytes) -> str | None:
     """The request's first header of this (lower-case) name, as starlette's `Headers.get` finds it; None if absent."""
-    return next((value.decode("latin-1") for key, value in scope["headers"] if key == name), None)
+    key: bytes
+    value: bytes
+    for key, value in scope["headers"]:  # a loop: a generator's set-up costs more than most lists of headers
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def host_header(scope: Scope) -> str | None:

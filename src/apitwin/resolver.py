@@ -91,11 +91,12 @@ def endpoint_for(live: LiveTwin, route: Route, schemas: Mapping[str, Any]) -> En
         principal = kwargs.get("token_info") or {}
         path = {name: kwargs[key] for name, key in path_keys.items() if key in kwargs}
         live.authenticator.authorize(principal, route.requires, path)
-        media_type = negotiate(header(request.scope, b"accept"), route.media_types)
+        scope = request.scope  # read once: ConnexionRequest finds it through __getattr__, after a failed lookup
+        media_type = negotiate(header(scope, b"accept"), route.media_types)
         if media_type is None:
             raise TwinError(ErrorKind.NOT_ACCEPTABLE, f"This resource is available as {', '.join(route.media_types)}")
-        url, url_path = url_of(request.scope)
-        await _inject_fault(live, route, header(request.scope, b"prefer"), url_path)
+        url, url_path = url_of(scope)
+        await _inject_fault(live, route, header(scope, b"prefer"), url_path)
         files = {name: await _read(value) for name, value in kwargs.items() if isinstance(value, UploadFile)}
         ctx = OperationContext(
             route=route,

@@ -72,7 +72,7 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.access import header
-from apitwin.validation import PARSED
+from apitwin.validation import PARSED, unshared
 
 # connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
 sanitized: Callable[[str], str] = functools.lru_cache(maxsize=4096)(connexion_sanitized)
@@ -370,7 +370,8 @@ class DispatchOperation:
             body = await request.get_body()
             files = await request.files()
         # the parameters as request validation parsed them (the same operation's parameters, the same parser)
-        parsed = request.scope.get("extensions", {}).get(PARSED, request)
+        scope = request.scope
+        parsed = scope.get("extensions", {}).get(PARSED, request)
         kwargs = self.arguments(
             parsed.path_params,
             parsed.query_params,
@@ -378,20 +379,27 @@ class DispatchOperation:
             files,
             # without a request body, connexion reads nothing from the content type: none is parsed
             request.mimetype if operation.is_request_body_defined else "",
+            query_string=scope.get("query_string", b""),
         )
         return {**{sanitized(key): value for key, value in kwargs.items()}, **request.context}
 
     def arguments(
-        self, path_params: dict[str, Any], query_params: dict[str, Any], body: Any, files: Any, content_type: str
+        self,
+        path_params: dict[str, Any],
+        query_params: dict[str, Any],
+        body: Any,
+        files: Any,
+        content_type: str,
+        query_string: bytes | None = None,
     ) -> dict[str, Any]:
         """connexion's `get_arguments` for an endpoint taking **kwargs, step for step with its own helpers, the
         operation's query parameters by name and their defaults worked out once: connexion rebuilt both on
         every request (a KeyError raised per parameter without a default). A property test holds it to
-        `get_arguments` over every twin's operations."""
+        `get_arguments` over every twin's operations. `query_string`, when given, is the one `query_params` was
+        parsed from: the query's arguments depend on nothing else, and are remembered by it."""
         operation = self.operation
         found: dict[str, Any] = _get_path_arguments(path_params, operation=operation, sanitize=sanitized)
-        query = deep_merge(copy.deepcopy(self.query_defaults), query_params)
-        found.update(_query_args_helper(self.query_definitions, query, [], True, sanitized))
+        found.update(self.query_arguments(query_params, query_string))
         if operation.method.upper() == "TRACE":
             return found  # as connexion: a TRACE has no body
         found.update(
@@ -401,6 +409,26 @@ class DispatchOperation:
         )
         found.update(_get_file_arguments(files, [], operation.body_schema(content_type), True))
         return found
+
+    QUERIES_KEPT = 256  # query strings' arguments remembered per operation; they are the clients', so bounded
+
+    def query_arguments(self, query_params: dict[str, Any], query_string: bytes | None) -> dict[str, Any]:
+        """The query's arguments, its parameters' defaults merged in; for a query string seen before, a copy of
+        what it gave then."""
+        known = self._query_arguments.get(query_string) if query_string is not None else None
+        if known is not None:
+            return unshared(known)
+        query = deep_merge(copy.deepcopy(self.query_defaults), query_params)
+        made: dict[str, Any] = _query_args_helper(self.query_definitions, query, [], True, sanitized)
+        if query_string is not None:
+            if len(self._query_arguments) >= self.QUERIES_KEPT:
+                self._query_arguments.clear()
+            self._query_arguments[query_string] = unshared(made)
+        return made
+
+    @functools.cached_property
+    def _query_arguments(self) -> dict[bytes, dict[str, Any]]:
+        return {}
 
 
 def raw_headers(response: ConnexionResponse) -> list[tuple[bytes, bytes]]:

@@ -53,9 +53,9 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             self.validate_request(request)
             if len(self._valid_queries) >= self.QUERIES_KEPT:
                 self._valid_queries.clear()
-            self._valid_queries[query_string] = _unshared(request.query_params)
+            self._valid_queries[query_string] = unshared(request.query_params)
         else:
-            request._query_params = _unshared(valid)  # what ConnexionRequest.query_params keeps once parsed
+            request._query_params = unshared(valid)  # what ConnexionRequest.query_params keeps once parsed
             self.validate_beyond_query(request)
         scope.setdefault("extensions", {})[PARSED] = request
 
@@ -116,8 +116,9 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _unshared(query: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a parsed query that shares nothing mutable with it (the endpoint may change what it is given)."""
+def unshared(query: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of parsed parameters that shares nothing mutable with them (the endpoint may change what it is
+    given)."""
     return {
         name: value
         if isinstance(value, _SCALARS)
