@@ -72,7 +72,7 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.access import header
-from apitwin.validation import PARSED, unshared
+from apitwin.validation import PARSED, TwinRequest, unshared
 
 # connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
 sanitized: Callable[[str], str] = functools.lru_cache(maxsize=4096)(connexion_sanitized)
@@ -361,7 +361,7 @@ class DispatchOperation:
             parsed = scope.get("extensions", {}).get(PARSED)
             if isinstance(parsed, ConnexionRequest) and parsed.scope is scope:
                 return parsed
-        return ConnexionRequest(scope, receive, uri_parser=self.uri_parser)
+        return TwinRequest(scope, receive, uri_parser=self.uri_parser)
 
     async def arguments_of(self, request: ConnexionRequest) -> dict[str, Any]:
         operation = self.operation

@@ -25,6 +25,7 @@ from jsonschema import Draft4Validator, ValidationError
 from jsonschema.validators import extend
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request as StarletteRequest
 
 from apitwin.engine.schemas import remembered
 from apitwin.errors import ErrorKind, TwinError
@@ -36,31 +37,48 @@ FORMAT_CHECKER = Draft4Validator.FORMAT_CHECKER
 PARSED = "apitwin_parsed"  # the scope extension holding the request's parameters as validation parsed them
 
 
+class TwinRequest(ConnexionRequest):  # type: ignore[misc]
+    """connexion's request, with its scope read directly: ConnexionRequest hands any attribute it does not define
+    (the scope among them) to the starlette request from `__getattr__`, after a failed lookup, and its
+    `__init__` asks `hasattr` of the starlette request before there is one (a failed lookup too)."""
+
+    def __init__(self, *args: Any, uri_parser: Any = None, **kwargs: Any) -> None:
+        self._starlette_request = StarletteRequest(*args, **kwargs)  # as connexion's from_starlette_request
+        super().__init__(uri_parser=uri_parser)
+
+    @property
+    def scope(self) -> Any:
+        return self._starlette_request.scope
+
+
 class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
     """connexion's checks of a parameter, with its validator compiled once: connexion deep-copies the parameter
     and builds a new jsonschema validator for it on every request (a third of a simple GET's validation time).
     The request it parsed is left in the scope, so the dispatch (stack.py) does not parse the query again."""
 
-    QUERIES_KEPT = 256  # query strings found valid, per operation; they are the clients', so bounded
+    KEPT = 256  # query strings and path parameters found valid, per operation; they are the clients', so bounded
 
     def validate(self, scope: Any) -> None:
-        """`validate_request` on the request; a query string found valid before (the parsed query and its
-        judgement depend on nothing else: the operation's parameters are fixed) is not parsed nor judged again."""
-        request = ConnexionRequest(scope, uri_parser=self.uri_parser)
-        query_string = scope.get("query_string", b"")
-        valid = self._valid_queries.get(query_string)
+        """`validate_request` on the request; a query string and path parameters found valid together before
+        (what they parse to and their judgement depend on nothing else: the operation's parameters are fixed)
+        are not parsed nor judged again. Headers and cookies are judged every time."""
+        request = TwinRequest(scope, uri_parser=self.uri_parser)
+        key = _valid_key(scope)
+        valid = self._valid.get(key) if key is not None else None
         if valid is None:
             self.validate_request(request)
-            if len(self._valid_queries) >= self.QUERIES_KEPT:
-                self._valid_queries.clear()
-            self._valid_queries[query_string] = unshared(request.query_params)
+            if key is not None:
+                if len(self._valid) >= self.KEPT:
+                    self._valid.clear()
+                self._valid[key] = (unshared(request.query_params), unshared(request.path_params))
         else:
-            request._query_params = unshared(valid)  # what ConnexionRequest.query_params keeps once parsed
-            self.validate_beyond_query(request)
+            # what ConnexionRequest's query_params and path_params keep once parsed
+            request._query_params, request._path_params = unshared(valid[0]), unshared(valid[1])
+            self.validate_headers_and_cookies(request)
         scope.setdefault("extensions", {})[PARSED] = request
 
     @functools.cached_property
-    def _valid_queries(self) -> dict[bytes, dict[str, Any]]:
+    def _valid(self) -> dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]]:
         return {}
 
     def validate_request(self, request: ConnexionRequest) -> None:
@@ -79,12 +97,15 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             error = self.validate_parameter("query", value, param)
             if error:
                 raise BadRequestProblem(detail=error)
-        self.validate_beyond_query(request)
+        for param in self.parameters.get("path", ()):
+            error = self.validate_path_parameter(param, request)
+            if error:
+                raise BadRequestProblem(detail=error)
+        self.validate_headers_and_cookies(request)
 
-    def validate_beyond_query(self, request: ConnexionRequest) -> None:
-        """connexion's checks after the query's: path, header and cookie parameters."""
+    def validate_headers_and_cookies(self, request: ConnexionRequest) -> None:
+        """connexion's checks after the query's and the path's."""
         for kind, validate_one in (
-            ("path", self.validate_path_parameter),
             ("header", self.validate_header_parameter),
             ("cookie", self.validate_cookie_parameter),
         ):
@@ -111,6 +132,14 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
         except ValidationError as exception:
             return f"Invalid {parameter_type} parameter '{param['name']}': {str(exception).splitlines()[0]}"
         return None
+
+
+def _valid_key(scope: Any) -> tuple[Any, ...] | None:
+    """What a request's parsed query and path parameters depend on; None when a path parameter is no plain value."""
+    path = scope.get("path_params") or {}
+    if not all(type(value) in (str, int, float) for value in path.values()):
+        return None
+    return scope.get("query_string", b""), *((name, type(value), value) for name, value in path.items())
 
 
 _SCALARS = (str, int, float, bool, type(None))

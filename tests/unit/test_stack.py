@@ -601,9 +601,9 @@ def test_a_request_s_parameters_are_judged_as_connexion_judges_them(dispatch_ope
 def test_a_query_found_valid_before_is_taken_as_parsed_the_first_time(
     dispatch_operations: list[Any], data: Any
 ) -> None:
-    """A validator remembers the query strings it found valid: the next request with one gets the parameters
-    (and the refusals) a validator seeing it for the first time gives, even after the endpoint changed what the
-    previous request got."""
+    """A validator remembers the query strings and path parameters it found valid together: the next request
+    with them gets the parameters (and the refusals) a validator seeing them for the first time gives, even after
+    the endpoint changed what the previous request got."""
     from urllib.parse import urlencode
 
     from connexion.exceptions import BadRequestProblem
@@ -635,16 +635,19 @@ def test_a_query_found_valid_before_is_taken_as_parsed_the_first_time(
             return type(problem).__name__, problem.detail
         except Exception as error:  # a value the parser cannot take: the same failure either way
             return type(error).__name__, str(error)
-        return scope["extensions"][validation.PARSED].query_params
+        parsed = scope["extensions"][validation.PARSED]
+        return parsed.query_params, parsed.path_params
 
     remembering = validator()
     for query_string in asked:
         path = {name: data.draw(st.sampled_from(["3", "x", "-1"])) for name in path_names}  # judged every time
         got = outcome(remembering, query_string, path)
         assert got == outcome(validator(), query_string, path)
-        for value in got.values() if isinstance(got, dict) else ():
-            if isinstance(value, list):
-                value.append("changed by the endpoint")
+        for parsed in got if isinstance(got[0], dict) else ():
+            for value in parsed.values():
+                if isinstance(value, list):
+                    value.append("changed by the endpoint")
+            parsed["added by the endpoint"] = 1
 
 
 @pytest.mark.parametrize("required", [True, False, None])
@@ -784,3 +787,30 @@ def test_a_remembered_route_reaches_the_operation_routing_reaches(
         assert routed(method) == expected  # remembered by now, when it reached an operation: the routers skipped
         outcomes.append(expected[0])
     assert path != documented or "reached" in outcomes  # a documented path reaches an operation by some method
+
+
+def test_a_twin_request_is_connexion_s_request() -> None:
+    """TwinRequest reads its scope directly; everything else is connexion's request's, unchanged."""
+    from connexion.lifecycle import ConnexionRequest
+
+    from apitwin.stack import ParsedOnce
+    from apitwin.validation import TwinRequest
+
+    parameters = [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {"name": "fields", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+    ]
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/report/3",
+        "query_string": b"fields=id,name&x=1",
+        "headers": [(b"content-type", b"application/json; charset=latin-1"), (b"accept", b"*/*")],
+        "path_params": {"id": "3"},
+    }
+    ours = TwinRequest(dict(scope), uri_parser=ParsedOnce(parameters, {}))
+    theirs = ConnexionRequest(dict(scope), uri_parser=ParsedOnce(parameters, {}))
+    assert ours.scope == theirs.scope == scope
+    for name in ("query_params", "path_params", "context", "mimetype", "content_type", "url", "method"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert dict(ours.headers) == dict(theirs.headers)
