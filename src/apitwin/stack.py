@@ -343,8 +343,11 @@ class DispatchOperation:
         self.query_defaults = _get_query_defaults(self.query_definitions)  # copied for each request, as connexion
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = self.request_of(scope, receive)
-        kwargs = await self.arguments_of(request)
+        # what request validation parsed, taken out of the scope: left there, the scope and the request holding it
+        # would make a cycle that only the garbage collector frees (a dozen objects a request, and its time)
+        parsed = scope.get("extensions", {}).pop(PARSED, None)
+        request = self.request_of(scope, receive, parsed)
+        kwargs = await self.arguments_of(request, parsed)
         response = await self.function(request, **kwargs)
         if isinstance(response.body, bytes | None):
             await send(
@@ -354,24 +357,25 @@ class DispatchOperation:
         else:
             await StarletteFramework.connexion_to_framework_response(response)(scope, receive, send)
 
-    def request_of(self, scope: Scope, receive: Receive) -> ConnexionRequest:
+    def request_of(self, scope: Scope, receive: Receive, parsed: Any = None) -> ConnexionRequest:
         """The request the endpoint is given. Without a request body to read, the one request validation parsed
         (the same scope, operation and parser: receive is never called); with one, a request that can read it."""
         if not self.operation.is_request_body_defined:
-            parsed = scope.get("extensions", {}).get(PARSED)
             if isinstance(parsed, ConnexionRequest) and parsed.scope is scope:
                 return parsed
         return TwinRequest(scope, receive, uri_parser=self.uri_parser)
 
-    async def arguments_of(self, request: ConnexionRequest) -> dict[str, Any]:
+    async def arguments_of(self, request: ConnexionRequest, parsed: Any = None) -> dict[str, Any]:
+        """The endpoint's arguments; the parameters as request validation `parsed` them when it did (the same
+        operation's parameters, the same parser)."""
         operation = self.operation
         body, files = None, {}
         if operation.is_request_body_defined:  # without one in the spec, connexion passes none: none is read
             body = await request.get_body()
             files = await request.files()
-        # the parameters as request validation parsed them (the same operation's parameters, the same parser)
         scope = request.scope
-        parsed = scope.get("extensions", {}).get(PARSED, request)
+        if not isinstance(parsed, ConnexionRequest):
+            parsed = request
         kwargs = self.arguments(
             parsed.path_params,
             parsed.query_params,
