@@ -425,13 +425,15 @@ class Store(BufferedStore):
 
     def scan(self, table: str, parent: str | None = None) -> list[Mapping[str, Any]]:
         """The stored documents themselves, in insertion order: read them, never change them."""
+        tx = self._mine()
         with self._memory_lock:
             docs = self._tables.get(table, {})
             if parent is None:
+                if tx is None:  # nothing of the caller's own to lay over them
+                    return list(docs.values())
                 found: dict[str, Doc] = dict(docs)
             else:
                 found = {doc_id: docs[doc_id] for doc_id in self._children.get(table, {}).get(parent, ())}
-        tx = self._mine()
         if tx is not None:
             found = tx.overlay(table, parent, found)
         return list(found.values())

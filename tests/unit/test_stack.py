@@ -872,3 +872,46 @@ def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+@pytest.fixture(scope="module")
+def seeded_collections() -> list[tuple[Any, list[Any]]]:
+    """Every twin's collections (top-level ones) with their fixture documents."""
+    from apitwin.runtime import Runtime
+    from apitwin.twins import select as select_twins
+
+    runtime = Runtime(select_twins([]), prefixed=True)
+    runtime.seed(reset=True)
+    found = []
+    for live in runtime.twins.values():
+        for name, definition in live.state.definitions.items():
+            if definition.parent is None:
+                collection = live.state.collection(name)
+                found.append((collection, collection.views()))
+    assert sum(collection.definition.shown_as_stored for collection, _ in found) > 10
+    assert sum(not collection.definition.shown_as_stored for collection, _ in found) > 10
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_document_is_shown_as_its_public_copy_projected(
+    seeded_collections: list[tuple[Any, list[Any]]], data: Any
+) -> None:
+    """`Collection.shown` is `project(public(doc), fields)` for every twin's collections and fixtures (those shown as
+    stored copy only the fields asked for), and shares nothing with the stored document."""
+    from apitwin.engine.query import project
+
+    collection, docs = data.draw(st.sampled_from([pair for pair in seeded_collections if pair[1]]))
+    doc = data.draw(st.sampled_from(docs))
+    names = sorted(doc) + ["unknown", *collection.definition.private_fields, *collection.definition.derived]
+    fields = data.draw(st.none() | st.lists(st.sampled_from(names), max_size=4))
+    before = copy.deepcopy(doc)
+    shown = collection.shown(doc, fields)
+    assert shown == project(collection.public(doc), fields)
+    for value in shown.values():  # the caller may change what it is shown
+        if isinstance(value, list):
+            value.append("changed")
+        elif isinstance(value, dict):
+            value["changed"] = True
+    assert doc == before

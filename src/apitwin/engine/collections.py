@@ -176,6 +176,15 @@ class Collection:
         shown.update(self.derived(doc))
         return shown
 
+    def shown(self, doc: Mapping[str, Any], fields: Sequence[str] | None) -> Doc:
+        """`project(public(doc), fields)`: the document as the API shows it, only the fields asked for (all for
+        None). Where public() is a plain copy (no write-only field in the schema, no private, derived or
+        computed field), only the fields asked for are copied."""
+        if fields is not None and self.definition.shown_as_stored:
+            return {name: schemas.detached(doc[name]) for name in fields if name in doc}
+        shown = self.public(doc)
+        return shown if fields is None else {name: shown[name] for name in fields if name in shown}
+
     def derived(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The item's derived fields, computed now from the items that refer to it, and its computed ones (from the
         item itself): never stale."""

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from apitwin.engine.collections import Collection
 from apitwin.engine.context import OperationContext, Reply
-from apitwin.engine.query import check_bounds, page, predicate, project, requested_fields, sort_docs
+from apitwin.engine.query import check_bounds, page, predicate, requested_fields, sort_docs
 from apitwin.errors import ErrorKind, TwinError
 
 
@@ -28,9 +28,9 @@ def handle(ctx: OperationContext) -> Reply:
                 docs = [{**d, **coll.derived(d)} for d in docs]
             docs = sort_docs(docs, route.sort, ctx.query)
             if route.paginate is None:
-                return Reply([project(coll.public(d), fields) for d in docs], status)
+                return Reply([coll.shown(d, fields) for d in docs], status)
             total, shown, following, previous = page(docs, route.paginate, ctx.query, ctx.url)
-            results = [project(coll.public(d), fields) for d in shown]
+            results = [coll.shown(d, fields) for d in shown]
             return Reply({"total_count": total, "next": following, "previous": previous, "results": results}, status)
         case "get":
             doc = coll.view(ctx.item_id)  # only shown: public() copies it
@@ -47,7 +47,7 @@ def handle(ctx: OperationContext) -> Reply:
             assert route.transition is not None and coll.definition.machine is not None
             moved = coll.transition(ctx.item_id, route.transition)
             reply = coll.definition.machine.reply
-            return Reply(project(coll.public(moved), fields) if reply is None else reply, status)
+            return Reply(coll.shown(moved, fields) if reply is None else reply, status)
         case "state":
             return Reply(coll.state_of(ctx.item_id), status)
         case "copy":
@@ -56,7 +56,7 @@ def handle(ctx: OperationContext) -> Reply:
             versioned = coll.definition.versions_of
             assert versioned is not None
             root = ctx.collection(versioned)
-            return Reply(project(root.public(coll.restore(ctx.item_id)), fields), status)
+            return Reply(root.shown(coll.restore(ctx.item_id), fields), status)
         case "update":
             doc = coll.update(ctx.item_id, ctx.body)
         case "replace":
@@ -70,7 +70,7 @@ def handle(ctx: OperationContext) -> Reply:
             raise ValueError(f"{route.operation_id}: no engine action {route.action!r}")
     if status == 204:  # documented as no content: the action's item is not shown (a cache cleaned)
         return Reply(None, status)
-    return Reply(project(coll.public(doc), fields), status)
+    return Reply(coll.shown(doc, fields), status)
 
 
 def _handle_part(ctx: OperationContext, coll: Collection, keys: tuple[str, ...], status: int) -> Reply:

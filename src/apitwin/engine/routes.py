@@ -87,6 +87,7 @@ from apitwin.engine.schemas import (
     defaults,
     every_property,
     has_field,
+    holds_write_only,
 )
 
 ACTIONS = frozenset(
@@ -268,6 +269,12 @@ class CollectionDef:
         for key in self._id_path:
             value = value.get(key) if isinstance(value, Mapping) else None
         return value
+
+    @functools.cached_property
+    def shown_as_stored(self) -> bool:
+        """Whether a document is shown as it is stored (public() is a plain copy): no write-only field anywhere in
+        the schema, no private, derived or computed field."""
+        return not (self.private_fields or self.derived or self.computes or holds_write_only(self.schema))
 
     @functools.cached_property
     def _id_path(self) -> list[str]:  # `dig`'s steps, split once: id_of keys every sort by serial id

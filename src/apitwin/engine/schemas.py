@@ -153,15 +153,15 @@ def writable(value: Any, schema: Schema, where: str = "", stored: Mapping[str, A
 def public(value: Any, schema: Schema, write_only: str = "omit") -> Any:
     """A stored value as the API shows it: writeOnly fields removed at every depth, or null for "null". A copy
     that shares no object or list with `value`, so callers may show a stored document without copying it first."""
-    if not _holds_write_only(schema):  # nothing to remove at any depth: a plain copy is what the walk would give
-        return _detached(value)
+    if not holds_write_only(schema):  # nothing to remove at any depth: a plain copy is what the walk would give
+        return detached(value)
     return _public(value, effective(schema, value), write_only)
 
 
 _WRITE_ONLY_CACHE: dict[int, tuple[Schema, bool]] = {}  # id -> (schema, holds writeOnly); the schema kept alive
 
 
-def _holds_write_only(schema: Schema) -> bool:
+def holds_write_only(schema: Schema) -> bool:
     """Whether a writeOnly field is declared anywhere in the schema (its members, subtypes, items and properties
     at every depth)."""
     return remembered(_WRITE_ONLY_CACHE, schema, _declares_write_only)
@@ -291,7 +291,7 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
         for key, item in value.items():
             sub = _property(eff, key)
             if sub is None:
-                shown[key] = _detached(item)
+                shown[key] = detached(item)
                 continue
             sub_eff = effective(sub, item)
             if not sub_eff.get("writeOnly"):
@@ -301,21 +301,21 @@ def _public(value: Any, eff: Schema, write_only: str) -> Any:
         return shown
     if isinstance(value, list):
         items = eff.get("items")
-        return [public(item, items, write_only) for item in value] if isinstance(items, Mapping) else _detached(value)
+        return [public(item, items, write_only) for item in value] if isinstance(items, Mapping) else detached(value)
     return value
 
 
-def _detached(value: Any) -> Any:
+def detached(value: Any) -> Any:
     """A copy of a JSON value (objects and lists copied at every depth; scalars shared: they cannot change)."""
     kind = type(value)  # the usual kinds first: an abstract Mapping check costs more than the copy of a scalar
     if kind is dict:
-        return {key: item if type(item) in _SCALARS else _detached(item) for key, item in value.items()}
+        return {key: item if type(item) in _SCALARS else detached(item) for key, item in value.items()}
     if kind in _SCALARS:
         return value
     if isinstance(value, Mapping):
-        return {key: _detached(item) for key, item in value.items()}
+        return {key: detached(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_detached(item) for item in value]
+        return [detached(item) for item in value]
     return value
 
 
