@@ -414,7 +414,7 @@ class DispatchOperation:
         found.update(_get_file_arguments(files, [], operation.body_schema(content_type), True))
         return found
 
-    QUERIES_KEPT = 256  # query strings' arguments remembered per operation; they are the clients', so bounded
+    QUERIES_KEPT = 64  # query strings' arguments remembered per operation (a thousand of them: bounded low)
 
     def query_arguments(self, query_params: dict[str, Any], query_string: bytes | None) -> dict[str, Any]:
         """The query's arguments, its parameters' defaults merged in; for a query string seen before, a copy of

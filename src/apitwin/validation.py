@@ -56,7 +56,7 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
     and builds a new jsonschema validator for it on every request (a third of a simple GET's validation time).
     The request it parsed is left in the scope, so the dispatch (stack.py) does not parse the query again."""
 
-    KEPT = 256  # query strings and path parameters found valid, per operation; they are the clients', so bounded
+    KEPT = 64  # query strings and path parameters found valid, per operation (a thousand of them: bounded low)
 
     def validate(self, scope: Any) -> None:
         """`validate_request` on the request; a query string and path parameters found valid together before

@@ -915,3 +915,38 @@ def test_a_document_is_shown_as_its_public_copy_projected(
         elif isinstance(value, dict):
             value["changed"] = True
     assert doc == before
+
+
+def test_remembered_queries_and_routes_are_bounded(
+    dispatch_operations: list[Any], recorded_routing: tuple[Any, list[str]]
+) -> None:
+    """What is remembered by request input (a query string, path parameters, a path) stays within its bound
+    however many different requests come."""
+    from apitwin.stack import ParsedOnce
+
+    dispatch = next(d for d in dispatch_operations if any(p["in"] == "query" for p in d.operation.parameters))
+    name = next(p["name"] for p in dispatch.operation.parameters if p["in"] == "query")
+    operation = dispatch.operation
+    validator = TwinParameterValidator(
+        operation.parameters, uri_parser=ParsedOnce(operation.parameters, operation.body_definition())
+    )
+    path = {p["name"]: "3" for p in operation.parameters if p["in"] == "path"}
+    for number in range(3 * validator.KEPT):
+        query_string = f"{name}={number}".encode()
+        scope = {"type": "http", "query_string": query_string, "headers": [], "path_params": dict(path)}
+        try:
+            validator.validate(scope)
+        except Exception:  # a value the parameter refuses: nothing remembered either way
+            continue
+        dispatch.arguments({}, {name: str(number)}, None, {}, "", query_string=query_string)
+        assert 0 < len(validator._valid) <= validator.KEPT
+        assert 0 < len(dispatch._query_arguments) <= dispatch.QUERIES_KEPT
+    routing, _ = recorded_routing
+    for number in range(routing.ROUTED_KEPT + 10):
+        try:
+            asyncio.run(
+                routing({"type": "http", "path": f"/datascaphe/api/v1/report/{number}", "method": "GET"}, None, None)
+            )
+        except _Reached:
+            pass
+        assert 0 < len(routing._routed) <= routing.ROUTED_KEPT
