@@ -414,25 +414,25 @@ class DispatchOperation:
         found.update(_get_file_arguments(files, [], operation.body_schema(content_type), True))
         return found
 
-    QUERIES_KEPT = 64  # query strings' arguments remembered per operation (a thousand of them: bounded low)
-
     def query_arguments(self, query_params: dict[str, Any], query_string: bytes | None) -> dict[str, Any]:
         """The query's arguments, its parameters' defaults merged in; for a query string seen before, a copy of
         what it gave then."""
-        known = self._query_arguments.get(query_string) if query_string is not None else None
+        key = None if query_string is None else (self, query_string)
+        known = _QUERY_ARGUMENTS.get(key) if key is not None else None
         if known is not None:
             return unshared(known)
         query = deep_merge(copy.deepcopy(self.query_defaults), query_params)
         made: dict[str, Any] = _query_args_helper(self.query_definitions, query, [], True, sanitized)
-        if query_string is not None:
-            if len(self._query_arguments) >= self.QUERIES_KEPT:
-                self._query_arguments.clear()
-            self._query_arguments[query_string] = unshared(made)
+        if key is not None:
+            if len(_QUERY_ARGUMENTS) >= QUERY_ARGUMENTS_KEPT:
+                _QUERY_ARGUMENTS.clear()
+            _QUERY_ARGUMENTS[key] = unshared(made)
         return made
 
-    @functools.cached_property
-    def _query_arguments(self) -> dict[bytes, dict[str, Any]]:
-        return {}
+
+# (operation, query string) -> its arguments; every operation of every app in the process, so bounded as a whole
+_QUERY_ARGUMENTS: dict[tuple[DispatchOperation, bytes], dict[str, Any]] = {}
+QUERY_ARGUMENTS_KEPT = 4096
 
 
 def raw_headers(response: ConnexionResponse) -> list[tuple[bytes, bytes]]:

@@ -56,30 +56,24 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
     and builds a new jsonschema validator for it on every request (a third of a simple GET's validation time).
     The request it parsed is left in the scope, so the dispatch (stack.py) does not parse the query again."""
 
-    KEPT = 64  # query strings and path parameters found valid, per operation (a thousand of them: bounded low)
-
     def validate(self, scope: Any) -> None:
         """`validate_request` on the request; a query string and path parameters found valid together before
         (what they parse to and their judgement depend on nothing else: the operation's parameters are fixed)
         are not parsed nor judged again. Headers and cookies are judged every time."""
         request = TwinRequest(scope, uri_parser=self.uri_parser)
-        key = _valid_key(scope)
-        valid = self._valid.get(key) if key is not None else None
+        key = _valid_key(self, scope)
+        valid = _VALID.get(key) if key is not None else None
         if valid is None:
             self.validate_request(request)
             if key is not None:
-                if len(self._valid) >= self.KEPT:
-                    self._valid.clear()
-                self._valid[key] = (unshared(request.query_params), unshared(request.path_params))
+                if len(_VALID) >= VALID_KEPT:
+                    _VALID.clear()
+                _VALID[key] = (unshared(request.query_params), unshared(request.path_params))
         else:
             # what ConnexionRequest's query_params and path_params keep once parsed
             request._query_params, request._path_params = unshared(valid[0]), unshared(valid[1])
             self.validate_headers_and_cookies(request)
         scope.setdefault("extensions", {})[PARSED] = request
-
-    @functools.cached_property
-    def _valid(self) -> dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]]:
-        return {}
 
     def validate_request(self, request: ConnexionRequest) -> None:
         """connexion's, in its order and with its errors, without asking about each absent optional query
@@ -134,12 +128,19 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
         return None
 
 
-def _valid_key(scope: Any) -> tuple[Any, ...] | None:
+# (validator, query string, path parameters) -> the query and path parameters it parsed them to, found valid; for
+# every operation of every app in the process (a thousand operations each), so bounded as a whole; the key holds
+# its validator, so a validator's id is never another's
+_VALID: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+VALID_KEPT = 4096
+
+
+def _valid_key(validator: TwinParameterValidator, scope: Any) -> tuple[Any, ...] | None:
     """What a request's parsed query and path parameters depend on; None when a path parameter is no plain value."""
     path = scope.get("path_params") or {}
     if not all(type(value) in (str, int, float) for value in path.values()):
         return None
-    return scope.get("query_string", b""), *((name, type(value), value) for name, value in path.items())
+    return validator, scope.get("query_string", b""), *((name, type(value), value) for name, value in path.items())
 
 
 _SCALARS = (str, int, float, bool, type(None))

@@ -17,6 +17,7 @@ from starlette.routing import Match, Route, Router
 
 from apitwin import app as app_module
 from apitwin import resolver, validation
+from apitwin import stack as request_stack
 from apitwin.engine import schemas
 from apitwin.runtime import LOCATED_KEPT, Runtime
 from apitwin.spec import for_connexion, load_resolved
@@ -531,7 +532,7 @@ def test_a_query_s_arguments_remembered_are_the_arguments_it_gives(dispatch_oper
     names = [param["name"] for param in dispatch.operation.parameters if param["in"] == "query"] + ["unknown"]
     queries = data.draw(st.lists(st.dictionaries(st.sampled_from(names), PARAMETER_VALUES, max_size=3), max_size=3))
     asked = data.draw(st.permutations(list(enumerate(queries)) * 3))  # each query (by its string, here its index)
-    dispatch._query_arguments.clear()
+    request_stack._QUERY_ARGUMENTS.clear()  # the test's query strings stand for other queries in each example
     for index, query in asked:
         query_string = f"q={index}".encode()
 
@@ -920,7 +921,7 @@ def test_remembered_queries_and_routes_are_bounded(
         operation.parameters, uri_parser=ParsedOnce(operation.parameters, operation.body_definition())
     )
     path = {p["name"]: "3" for p in operation.parameters if p["in"] == "path"}
-    for number in range(3 * validator.KEPT):
+    for number in range(validation.VALID_KEPT + 10):
         query_string = f"{name}={number}".encode()
         scope = {"type": "http", "query_string": query_string, "headers": [], "path_params": dict(path)}
         try:
@@ -928,8 +929,8 @@ def test_remembered_queries_and_routes_are_bounded(
         except Exception:  # a value the parameter refuses: nothing remembered either way
             continue
         dispatch.arguments({}, {name: str(number)}, None, {}, "", query_string=query_string)
-        assert 0 < len(validator._valid) <= validator.KEPT
-        assert 0 < len(dispatch._query_arguments) <= dispatch.QUERIES_KEPT
+        assert 0 < len(validation._VALID) <= validation.VALID_KEPT
+        assert 0 < len(request_stack._QUERY_ARGUMENTS) <= request_stack.QUERY_ARGUMENTS_KEPT
     routing, _ = recorded_routing
     for number in range(routing.ROUTED_KEPT + 10):
         try:
@@ -939,3 +940,36 @@ def test_remembered_queries_and_routes_are_bounded(
         except _Reached:
             pass
         assert 0 < len(routing._routed) <= routing.ROUTED_KEPT
+
+
+def test_what_one_operation_remembered_is_not_another_s(dispatch_operations: list[Any]) -> None:
+    """The same query string (and path parameters) on two operations parse and bind as each one's parameters
+    say: what one remembered is never handed to the other."""
+    from apitwin.stack import ParsedOnce
+
+    def integer_query(operation: Any) -> str | None:
+        return next(
+            (
+                p["name"]
+                for p in operation.parameters
+                if p["in"] == "query" and p.get("schema", {}).get("type") == "integer"
+            ),
+            None,
+        )
+
+    pathless = [d for d in dispatch_operations if all(p["in"] != "path" for p in d.operation.parameters)]
+    counted = next(d for d in pathless if integer_query(d.operation))
+    name = str(integer_query(counted.operation))
+    other = next(d for d in pathless if all(p["name"] != name for p in d.operation.parameters))
+    query_string = f"{name}=1".encode()
+    for dispatch, expected in ((counted, 1), (other, ["1"])):  # a parameter the other does not know: as given
+        operation = dispatch.operation
+        validator = TwinParameterValidator(
+            operation.parameters, uri_parser=ParsedOnce(operation.parameters, operation.body_definition())
+        )
+        scope = {"type": "http", "query_string": query_string, "headers": [], "path_params": {}}
+        validator.validate(scope)
+        assert scope["extensions"][validation.PARSED].query_params[name] == expected
+        given = scope["extensions"][validation.PARSED].query_params
+        bound = dispatch.arguments({}, dict(given), None, {}, "", query_string=query_string)
+        assert bound == dispatch.arguments({}, dict(given), None, {}, "")
