@@ -121,10 +121,11 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             return None
         if _plainly_valid(value, param.get("schema", param)):
             return None
-        try:
-            _compiled(param).validate(value)
-        except ValidationError as exception:
-            return f"Invalid {parameter_type} parameter '{param['name']}': {str(exception).splitlines()[0]}"
+        # the first error, as `validate()` would raise it; not raised: its traceback would hold the frame that
+        # holds it, a cycle (and the whole stack's frames) for the garbage collector on every refused parameter
+        error = next(_compiled(param).iter_errors(value), None)
+        if error is not None:
+            return f"Invalid {parameter_type} parameter '{param['name']}': {str(error).splitlines()[0]}"
         return None
 
 

@@ -818,8 +818,9 @@ def test_a_twin_request_is_connexion_s_request() -> None:
 
 
 def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
-    """A GET (an item, a filtered list) frees what it made as it ends: a reference cycle (the scope holding a
-    request that holds the scope) would be freed only by the garbage collector, which then runs every few dozen
+    """A GET (an item, a filtered list, a missing item, a refused parameter) frees what it made as it ends: a
+    reference cycle (the scope holding a request that holds the scope; a raised error's traceback holding the
+    frame that holds the error) would be freed only by the garbage collector, which then runs every few dozen
     requests and costs each request more than routing it."""
     import gc
 
@@ -849,13 +850,16 @@ def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
         return [
             await get("/api/v1/report/3"),  # a single twin is served at its own base path
             await get("/api/v1/report", b"has_rls=1&fields=id,name"),
+            await get("/api/v1/report/999"),
+            await get("/api/v1/report", b"has_rls=maybe"),  # a parameter jsonschema refuses
         ]
 
-    assert asyncio.run(requests()) == [200, 200]  # warm: what is made once (memos, caches) is made
+    answered = [200, 200, 404, 400]
+    assert asyncio.run(requests()) == answered  # warm: what is made once (memos, caches) is made
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        assert asyncio.run(requests()) == [200, 200]
+        assert asyncio.run(requests()) == answered
         gc.collect()
         left = [type(garbage).__name__ for garbage in gc.garbage]
     finally:
