@@ -273,6 +273,12 @@ class ValidatedOnce(RequestValidationOperation):  # type: ignore[misc]
         return MediaTypeDict([(media.lower(), None) for media in self._operation.consumes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.validated(scope, receive, send)
+        finally:  # the parsed request, if an error kept it from the dispatch: it ties scope and request in a cycle
+            scope.get("extensions", {}).pop(PARSED, None)
+
+    async def validated(self, scope: Scope, receive: Receive, send: Send) -> None:
         operation = self._operation
         self.parameter_validator.validate(scope)
 

@@ -818,9 +818,9 @@ def test_a_twin_request_is_connexion_s_request() -> None:
 
 
 def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
-    """A GET (an item, a filtered list, a missing item, a refused parameter) frees what it made as it ends: a
-    reference cycle (the scope holding a request that holds the scope; a raised error's traceback holding the
-    frame that holds the error) would be freed only by the garbage collector, which then runs every few dozen
+    """A request (an item, a filtered list, a missing item, a refused parameter or body) frees what it made as it
+    ends: a reference cycle (the scope holding a request that holds the scope; a raised error's traceback holding
+    the frame that holds the error) would be freed only by the garbage collector, which then runs every few dozen
     requests and costs each request more than routing it."""
     import gc
 
@@ -830,14 +830,14 @@ def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
     app = create_app(["datascaphe"], rate_limits={twin.name: None for twin in select_twins([])})
     key = next(iter(app.state.runtime.twins["datascaphe"].credentials()))["credential"]
 
-    async def get(path: str, query: bytes = b"") -> int:
-        headers = [(b"host", b"127.0.0.1"), (b"authorization", key.encode())]
-        scope = {"type": "http", "method": "GET", "scheme": "http", "path": path, "query_string": query}
+    async def get(path: str, query: bytes = b"", method: str = "GET", body: bytes = b"") -> int:
+        headers = [(b"host", b"127.0.0.1"), (b"authorization", key.encode()), (b"content-type", b"application/json")]
+        scope = {"type": "http", "method": method, "scheme": "http", "path": path, "query_string": query}
         scope |= {"root_path": "", "headers": headers, "server": ("127.0.0.1", 80)}
         statuses = []
 
         async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -852,9 +852,10 @@ def test_a_request_leaves_no_cycle_for_the_garbage_collector() -> None:
             await get("/api/v1/report", b"has_rls=1&fields=id,name"),
             await get("/api/v1/report/999"),
             await get("/api/v1/report", b"has_rls=maybe"),  # a parameter jsonschema refuses
+            await get("/api/v1/report/3", method="PATCH", body=b'{"name": 5}'),  # a body jsonschema refuses
         ]
 
-    answered = [200, 200, 404, 400]
+    answered = [200, 200, 404, 400, 400]
     assert asyncio.run(requests()) == answered  # warm: what is made once (memos, caches) is made
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
