@@ -7,6 +7,8 @@ to the original by a test (tests/unit/test_stack.py):
 - **Routing** (`IndexedRouting`): an API's routes are tried only among those that could match the path's
   number of segments and first segment, in their order, so the first full match (or method-only match, a
   405) is the one connexion's router would find; a 226-operation twin no longer tries every route's regex.
+  A request routed to an operation before (same path, method and roots) goes to it without the routers
+  (`RememberedRoute`), the operation given what they would have given it.
 - **Stages chained** (`chain_operations`): a routed operation goes straight to its own security check, then
   its validation, then its endpoint; each of connexion's stages looked the operation up again by base path
   and operation id, and passed through the lifespan layer, on every request.
@@ -18,8 +20,9 @@ to the original by a test (tests/unit/test_stack.py):
   media-type table are built once, and the parser's schemas by name kept; connexion built them per request.
 - **Dispatch** (`Dispatch`, in place of connexion's AsyncApp and its ContextMiddleware): the endpoint is
   called with the request and its arguments (`get_arguments`' steps, the operation's query definitions and
-  defaults worked out once) and its answer sent with the headers starlette would give it; connexion built a
-  chain of decorators around the endpoint on every request.
+  defaults worked out once; a query string's arguments remembered) and its answer sent with the headers
+  starlette would give it; connexion built a chain of decorators around the endpoint on every request. The
+  request validation parsed is taken out of the scope, which it would otherwise tie in a reference cycle.
 
 The endpoints (`resolver.endpoint_for`) take the request as their first argument instead of reading it from
 connexion's context proxies.
