@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,24 +54,33 @@ class JournalEntry:
         return " ".join(words)
 
 
-# A request as the middleware records it, in JournalEntry's field order: (id, arrival on the virtual clock, method,
-# path, query string, twin, operationId, status, seconds taken, fault)
-_Raw = tuple[int, float, str, str, bytes, str | None, str | None, int, float, Mapping[str, Any] | None]
+class _Raw(NamedTuple):
+    """A request as the middleware records it: made a JournalEntry only when read."""
+
+    id: int
+    arrived: float  # on the virtual clock
+    method: str
+    path: str
+    query_string: bytes
+    twin: str | None
+    operation_id: str | None
+    status: int
+    seconds: float
+    fault: Mapping[str, Any] | None
 
 
 def _entry(raw: _Raw) -> JournalEntry:
-    entry_id, arrived, method, path, query_string, twin, operation_id, status, seconds, fault = raw
     return JournalEntry(
-        id=entry_id,
-        at=datetime.fromtimestamp(arrived, UTC).isoformat(),  # what Clock.now() gives at that timestamp
-        method=method,
-        path=path,
-        query=_query_of(query_string),
-        twin=twin,
-        operation_id=operation_id,
-        status=status,
-        duration_ms=round(seconds * 1000, 1),
-        fault=fault,
+        id=raw.id,
+        at=datetime.fromtimestamp(raw.arrived, UTC).isoformat(),  # what Clock.now() gives at that timestamp
+        method=raw.method,
+        path=raw.path,
+        query=_query_of(raw.query_string),
+        twin=raw.twin,
+        operation_id=raw.operation_id,
+        status=raw.status,
+        duration_ms=round(raw.seconds * 1000, 1),
+        fault=raw.fault,
     )
 
 
@@ -111,8 +120,7 @@ class Journal:
         """Keep a request (`arrived` as `arrival()` gave it, the query string as sent, how long it took) and tell
         the listeners. It is kept as it came and made a JournalEntry when read: most entries never are."""
         with self._lock:
-            entry_id = next(self._ids)
-            raw: _Raw = (entry_id, arrived, method, path, query_string, twin, operation_id, status, seconds, fault)
+            raw = _Raw(next(self._ids), arrived, method, path, query_string, twin, operation_id, status, seconds, fault)
             self._entries.append(raw)
         if self._listeners:
             entry = _entry(raw)
@@ -132,9 +140,9 @@ class Journal:
         return [
             _entry(raw)
             for raw in latest_first
-            if (twin is None or raw[5] == twin)
-            and (status is None or raw[7] == status)
-            and (operation_id is None or raw[6] == operation_id)
+            if (twin is None or raw.twin == twin)
+            and (status is None or raw.status == status)
+            and (operation_id is None or raw.operation_id == operation_id)
         ]
 
     def restart(self) -> None:
@@ -149,7 +157,7 @@ class Journal:
             if twin is None:
                 self._entries.clear()
             else:
-                kept = [raw for raw in self._entries if raw[5] != twin]
+                kept = [raw for raw in self._entries if raw.twin != twin]
                 self._entries = deque(kept, maxlen=self.size)
 
 

@@ -75,7 +75,8 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from apitwin.access import header
-from apitwin.validation import PARSED, TwinRequest, unshared
+from apitwin.engine.schemas import detached
+from apitwin.validation import PARSED, TwinRequest
 
 # connexion's argument names (a regular expression each time): remembered, bounded (query names are the client's)
 sanitized: Callable[[str], str] = functools.lru_cache(maxsize=4096)(connexion_sanitized)
@@ -429,13 +430,14 @@ class DispatchOperation:
         key = None if query_string is None else (self, query_string)
         known = _QUERY_ARGUMENTS.get(key) if key is not None else None
         if known is not None:
-            return unshared(known)
+            copied: dict[str, Any] = detached(known)
+            return copied
         query = deep_merge(copy.deepcopy(self.query_defaults), query_params)
         made: dict[str, Any] = _query_args_helper(self.query_definitions, query, [], True, sanitized)
         if key is not None:
             if len(_QUERY_ARGUMENTS) >= QUERY_ARGUMENTS_KEPT:
                 _QUERY_ARGUMENTS.clear()
-            _QUERY_ARGUMENTS[key] = unshared(made)
+            _QUERY_ARGUMENTS[key] = detached(made)
         return made
 
 

@@ -4,7 +4,6 @@ validation (tests, --validate-responses) lets a write-only field leave as null."
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +26,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request as StarletteRequest
 
-from apitwin.engine.schemas import remembered
+from apitwin.engine.schemas import detached, remembered
 from apitwin.errors import ErrorKind, TwinError
 
 MAX_ECHOED_VALUE = 80  # characters of a refused value an error message repeats
@@ -68,10 +67,10 @@ class TwinParameterValidator(ParameterValidator):  # type: ignore[misc]
             if key is not None:
                 if len(_VALID) >= VALID_KEPT:
                     _VALID.clear()
-                _VALID[key] = (unshared(request.query_params), unshared(request.path_params))
+                _VALID[key] = (detached(request.query_params), detached(request.path_params))
         else:
             # what ConnexionRequest's query_params and path_params keep once parsed
-            request._query_params, request._path_params = unshared(valid[0]), unshared(valid[1])
+            request._query_params, request._path_params = detached(valid[0]), detached(valid[1])
             self.validate_headers_and_cookies(request)
         scope.setdefault("extensions", {})[PARSED] = request
 
@@ -142,22 +141,6 @@ def _valid_key(validator: TwinParameterValidator, scope: Any) -> tuple[Any, ...]
     if not all(type(value) in (str, int, float) for value in path.values()):
         return None
     return validator, scope.get("query_string", b""), *((name, type(value), value) for name, value in path.items())
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def unshared(query: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of parsed parameters that shares nothing mutable with them (the endpoint may change what it is
-    given)."""
-    return {
-        name: value
-        if isinstance(value, _SCALARS)
-        else list(value)
-        if isinstance(value, list) and all(isinstance(item, _SCALARS) for item in value)
-        else copy.deepcopy(value)
-        for name, value in query.items()
-    }
 
 
 # id of a parameter -> (the parameter, its validator); the parameters are the spec's own dicts, held by connexion's

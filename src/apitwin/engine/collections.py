@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apitwin.clock import Clock
-from apitwin.engine import history, machines, schemas
+from apitwin.engine import history, machines, query, schemas
 from apitwin.engine.routes import CollectionDef, Conventions
 from apitwin.errors import ErrorKind, TwinError
 from apitwin.store import BlobTooLarge, Doc, StoreBackend
@@ -183,7 +183,7 @@ class Collection:
         if fields is not None and self.definition.shown_as_stored:
             return {name: schemas.detached(doc[name]) for name in fields if name in doc}
         shown = self.public(doc)
-        return shown if fields is None else {name: shown[name] for name in fields if name in shown}
+        return shown if fields is None else query.project(shown, fields)
 
     def derived(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The item's derived fields, computed now from the items that refer to it, and its computed ones (from the

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apitwin.engine.routes import Filter, Paginate, Sort, sort_keys
-from apitwin.engine.schemas import dig
+from apitwin.engine.schemas import dig, dig_steps
 from apitwin.errors import ErrorKind, TwinError
 
 _DIRECTIVE_SHAPES = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}", "%S": r"\d{2}"}
@@ -50,15 +50,9 @@ def _parse_date(text: str, date_format: str) -> datetime | None:
         return None
 
 
-def matches(doc: Mapping[str, Any], filters: Iterable[Filter], query: Mapping[str, Any]) -> bool:
-    """True when the document satisfies every filter whose query parameter was given (or has a default); a
-    filter on several fields is satisfied by any of them."""
-    test = predicate(filters, query)
-    return test is None or test(doc)
-
-
 def predicate(filters: Iterable[Filter], query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
-    """`matches` for this query, its parameters read once rather than once per document; None when no filter
+    """Whether a document satisfies every filter whose query parameter was given (or has a default), the query
+    read once for all documents; a filter on several fields is satisfied by any of them. None when no filter
     applies (every document matches)."""
     wanted_by: list[tuple[tuple[list[str], ...], str, Any]] = []
     for flt in filters:
@@ -75,23 +69,13 @@ def predicate(filters: Iterable[Filter], query: Mapping[str, Any]) -> Callable[[
     def test(doc: Mapping[str, Any]) -> bool:
         for paths, op, wanted in wanted_by:
             for path in paths:
-                if _compare(_at(doc, path), op, wanted):
+                if _compare(dig_steps(doc, path), op, wanted):
                     break
             else:
                 return False
         return True
 
     return test
-
-
-def _at(doc: Mapping[str, Any], path: list[str]) -> Any:
-    """`dig` with the dotted field already split."""
-    if len(path) == 1:
-        return doc.get(path[0])
-    value: Any = doc
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
 
 
 def sort_docs(docs: list[Mapping[str, Any]], sort: Sort | None, query: Mapping[str, Any]) -> list[Mapping[str, Any]]:

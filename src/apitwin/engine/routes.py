@@ -85,6 +85,7 @@ from apitwin.engine.schemas import (
     SchemaError,
     check_subtypes,
     defaults,
+    dig_steps,
     every_property,
     has_field,
     holds_write_only,
@@ -265,10 +266,7 @@ class CollectionDef:
 
     def id_of(self, doc: Mapping[str, Any]) -> Any:
         """The document's id, read at its (possibly dotted: `user.username`) id field."""
-        value: Any = doc
-        for key in self._id_path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return value
+        return dig_steps(doc, self._id_path)
 
     @functools.cached_property
     def shown_as_stored(self) -> bool:

@@ -84,8 +84,13 @@ def has_field(schema: Schema, dotted: str) -> bool:
 
 def dig(doc: Any, dotted: str) -> Any:
     """The value at a dotted field (`user.username`); None where a step is absent."""
+    return dig_steps(doc, dotted.split("."))
+
+
+def dig_steps(doc: Any, steps: Sequence[str]) -> Any:
+    """`dig` with the dotted field already split (callers that read the same field of many documents)."""
     value = doc
-    for key in dotted.split("."):
+    for key in steps:
         value = value.get(key) if isinstance(value, Mapping) else None
     return value
 
